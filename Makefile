@@ -1,0 +1,36 @@
+# Sluice developer commands. `make demo` and `make test` work on a fresh Debian 12 machine with
+# a Rust toolchain: each installs what it needs (scripts/install-deps) first.
+
+SLUICE_CACHE ?= $(HOME)/.cache/sluice
+export SLUICE_CACHE
+# Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
+export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
+
+.PHONY: deps build lint test test-tansu demo bench clean-bench
+
+deps:
+	scripts/install-deps
+
+build: deps
+	cargo build --workspace --all-targets --locked
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## Lint, build, start the real servers once, run every test against them, tear them down.
+test: deps lint
+	cargo nextest run --workspace --locked --no-run
+	scripts/with-testbed cargo nextest run --workspace --locked --no-fail-fast
+
+## The same suite against the tansu broker, to catch Kafka-protocol quirks.
+test-tansu: deps
+	SLUICE_BROKER=tansu scripts/with-testbed cargo nextest run --workspace --locked --no-fail-fast
+
+## Start the bench servers and run the most complete pipeline that works today.
+demo: deps
+	cargo build --locked --bin sluice
+	scripts/with-testbed scripts/demo
+
+bench: deps
+	cargo bench --workspace --locked

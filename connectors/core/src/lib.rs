@@ -1,0 +1,24 @@
+//! Types shared by every Sluice crate: the change event and its values, table schemas,
+//! source positions, the `Source` and `Sink` traits, preflight check results and the error
+//! classification that decides retry versus stop.
+//!
+//! Data flows one way — source → change event → encoder → broker → consumer → sink — and this
+//! crate is the only thing every stage imports. It has no I/O of its own.
+
+pub mod check;
+pub mod error;
+pub mod event;
+pub mod position;
+pub mod schema;
+pub mod secret;
+pub mod traits;
+pub mod value;
+
+pub use check::{Check, CheckOutcome};
+pub use error::{Error, ErrorKind, Result};
+pub use event::{ChangeEvent, Op, SnapshotMarker, SourceDetail, SourceInfo, TransactionInfo};
+pub use position::{BinlogPosition, GtidSet, Lsn, Position};
+pub use schema::{Column, DataType, TableId, TableSchema};
+pub use secret::Secret;
+pub use traits::{BrokerOffset, Sink, Source, SourceBatch};
+pub use value::{Row, Value};

@@ -1,0 +1,60 @@
+//! Broker connection settings from the `[kafka]` config section.
+//!
+//! `properties` are handed to librdkafka unchanged (e.g. `security.protocol`, `sasl.username`,
+//! `sasl.password`); they may contain secrets, so this type's `Debug` prints keys only.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties for every client Sluice creates.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self { bootstrap_servers: bootstrap_servers.into(), properties: BTreeMap::new() }
+    }
+
+    /// A librdkafka config with the bootstrap servers and the extra properties set.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap_servers);
+        c.set("client.id", "sluice");
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_property_values() {
+        let mut k = KafkaConfig::new("b:9092");
+        k.properties.insert("sasl.password".into(), "hunter2".into());
+        let s = format!("{k:?}");
+        assert!(s.contains("sasl.password"));
+        assert!(!s.contains("hunter2"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Kafka for Sluice: client settings, broker preflight, and (in later modules) the producer that
+//! turns delivery acknowledgements into acknowledgeable source positions and the consumer that
+//! commits offsets only after the sink made writes durable.
+
+pub mod config;
+pub mod error;
+pub mod preflight;
+
+pub use config::KafkaConfig;
+pub use error::KafkaError;

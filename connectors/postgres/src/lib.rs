@@ -1,0 +1,9 @@
+//! PostgreSQL for Sluice: connection settings, preflight checks, and (in later modules) the
+//! pgoutput logical-replication source and the PostgreSQL sink.
+
+pub mod endpoint;
+pub mod error;
+pub mod preflight;
+
+pub use endpoint::PgEndpoint;
+pub use error::PgError;

@@ -1,0 +1,310 @@
+//! The configuration file: TOML, with `SLUICE__SECTION__KEY=value` environment overrides.
+//!
+//! Invariants: unknown keys are errors (every struct denies them), so a typo never silently
+//! falls back to a default. Secrets are [`sluice_core::Secret`] and never printed. Environment
+//! overrides are applied to the parsed TOML tree before typed deserialization, so they obey the
+//! same validation as the file; an override takes the type of the value it replaces, or is
+//! inferred (integer, float, boolean, else string) when the key is absent from the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use sluice_kafka::KafkaConfig;
+use sluice_mysql::MySqlEndpoint;
+use sluice_postgres::PgEndpoint;
+
+/// Prefix of environment overrides; `__` separates path segments.
+pub const ENV_PREFIX: &str = "SLUICE__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("invalid config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid environment override {var}: {reason}")]
+    Env { var: String, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub log: LogConfig,
+    /// HTTP listener for `/metrics`, `/health` and `/ready`; off when absent.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+    #[serde(default)]
+    pub source: Option<SourceConfig>,
+    #[serde(default)]
+    pub sink: Option<SinkConfig>,
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `sluice=debug,rdkafka=warn`. `RUST_LOG` wins if set.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: default_log_level() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind, e.g. `127.0.0.1:9600`.
+    pub listen: SocketAddr,
+}
+
+/// Where change events come from. `type` selects the engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceConfig {
+    Postgres(PostgresSourceConfig),
+    Mysql(MySqlSourceConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSourceConfig {
+    pub connection: PgEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MySqlSourceConfig {
+    pub connection: MySqlEndpoint,
+}
+
+/// Where change events are applied. `type` selects the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkConfig {
+    Postgres(PostgresSinkConfig),
+    Mysql(MySqlSinkConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkConfig {
+    pub connection: PgEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MySqlSinkConfig {
+    pub connection: MySqlEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Base URL of the schema registry clients use, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+}
+
+impl Config {
+    /// Read `path`, apply overrides from the process environment, validate.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+        Self::from_str_with_env(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    /// Parse `text` and apply `SLUICE__…` overrides from `env`.
+    pub fn from_str_with_env(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let parse_err =
+            |reason: String| ConfigError::Parse { path: origin.to_owned(), reason: redact_values(&reason) };
+        let mut tree: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.message().to_owned()))?;
+        let overrides: BTreeMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        for (var, value) in overrides {
+            apply_override(&mut tree, &var, &value)?;
+        }
+        toml::Value::Table(tree).try_into().map_err(|e: toml::de::Error| parse_err(e.message().to_owned()))
+    }
+}
+
+fn apply_override(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let env_err = |reason: &str| ConfigError::Env { var: var.to_owned(), reason: reason.to_owned() };
+    let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(env_err("empty path segment; use SLUICE__SECTION__KEY"));
+    }
+    let (last, parents) = path.split_last().ok_or_else(|| env_err("no key"))?;
+    let mut table = tree;
+    for seg in parents {
+        let entry = table.entry(seg.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| env_err("a parent of this key is not a table"))?;
+    }
+    let new = match table.get(last) {
+        Some(toml::Value::String(_)) => toml::Value::String(value.to_owned()),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(value.parse().map_err(|_| env_err("expected an integer"))?)
+        }
+        Some(toml::Value::Float(_)) => {
+            toml::Value::Float(value.parse().map_err(|_| env_err("expected a number"))?)
+        }
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(value.parse().map_err(|_| env_err("expected true or false"))?)
+        }
+        Some(_) => return Err(env_err("only string, number and boolean keys can be overridden")),
+        None => infer(value),
+    };
+    table.insert(last.clone(), new);
+    Ok(())
+}
+
+/// Serde echoes offending values ("invalid type: string \"hunter2\", expected u16"); a value
+/// may be a secret typed into the wrong key, so errors keep the key and the expectation only.
+fn redact_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) =
+        ["invalid type: ", "invalid value: "].iter().filter_map(|p| rest.find(p).map(|i| i + p.len())).min()
+    {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        match tail.find(", expected") {
+            Some(j) => {
+                out.push_str(tail[..j].split_whitespace().next().unwrap_or("value"));
+                rest = &tail[j..];
+            }
+            None => {
+                out.push_str("value");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn infer(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = value.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        [log]
+        format = "json"
+        [http]
+        listen = "127.0.0.1:9600"
+        [source]
+        type = "postgres"
+        [source.connection]
+        host = "db"
+        user = "sluice"
+        password = "from-file"
+        database = "app"
+        [kafka]
+        bootstrap_servers = "k:9092"
+    "#;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parses_and_applies_env_overrides() {
+        let c = Config::from_str_with_env(
+            SAMPLE,
+            "t",
+            env(&[
+                ("SLUICE__SOURCE__CONNECTION__PASSWORD", "12345"),
+                ("SLUICE__SOURCE__CONNECTION__PORT", "6543"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let Some(SourceConfig::Postgres(pg)) = c.source else { panic!("postgres source") };
+        assert_eq!(pg.connection.password.expose(), "12345");
+        assert_eq!(pg.connection.port, 6543);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let bad = SAMPLE.replace("database = \"app\"", "database = \"app\"\ndatabse = \"x\"");
+        let e = Config::from_str_with_env(&bad, "t", env(&[])).unwrap_err().to_string();
+        assert!(e.contains("databse"), "{e}");
+        let e = Config::from_str_with_env(SAMPLE, "t", env(&[("SLUICE__KAFKA__BOOTSTRAP", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bootstrap"), "{e}");
+        let e = Config::from_str_with_env("[source]\ntype = \"oracle\"\n", "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("oracle"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_str_with_env(SAMPLE, "t", env(&[])).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("from-file"), "{dbg}");
+        let e =
+            Config::from_str_with_env(SAMPLE, "t", env(&[("SLUICE__SOURCE__CONNECTION__PORT", "secretish")]))
+                .unwrap_err()
+                .to_string();
+        assert!(!e.contains("secretish"), "{e}");
+    }
+
+    #[test]
+    fn example_configs_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::from_str_with_env(
+                    &std::fs::read_to_string(&path).unwrap(),
+                    &path.display().to_string(),
+                    env(&[]),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no example configs in {}", dir.display());
+    }
+}
