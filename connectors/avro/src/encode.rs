@@ -1,0 +1,441 @@
+//! Change events to Avro binary, written directly in the layout of the schemas that
+//! [`crate::schema_gen`] generates for the same table — no intermediate Avro value tree, no
+//! allocation per field. A benchmark (`benches/encode.rs`) records the cost per event.
+//!
+//! Invariants: one [`TableCodec`] per table schema version; its key and value layouts come
+//! from the same column list as its schemas. A value whose variant does not fit its column's
+//! type is an [`AvroError::Value`] naming table and column (never the value itself).
+//!
+//! Unchanged columns ([`Value::Unchanged`]) are listed in the envelope's `unchanged` field. The
+//! field itself carries Debezium's placeholder `__debezium_unavailable_value` for string, JSON
+//! and bytes columns, null for other nullable columns, and the type's zero value for other
+//! NOT NULL columns — so a Debezium consumer sees what Debezium would send, and a Sluice sink
+//! keeps the target's value.
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use sluice_core::{ChangeEvent, Column, DataType, SourceDetail, TableSchema, Value};
+
+use crate::decimal;
+use crate::error::AvroError;
+use crate::schema_gen::{self, EnvelopeOptions, SourceKind};
+use crate::wire;
+
+/// Debezium's placeholder for a value the source did not send.
+pub const UNAVAILABLE_VALUE: &str = "__debezium_unavailable_value";
+
+const SLUICE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Schemas, registry ids and encoders for one version of one table.
+#[derive(Debug, Clone)]
+pub struct TableCodec {
+    pub table: Arc<TableSchema>,
+    pub topic: String,
+    source: SourceKind,
+    key_schema: Option<Json>,
+    value_schema: Json,
+    key_id: Option<u32>,
+    value_id: Option<u32>,
+}
+
+impl TableCodec {
+    pub fn new(table: Arc<TableSchema>, opts: &EnvelopeOptions) -> Self {
+        Self {
+            topic: opts.topic(&table),
+            source: opts.source,
+            key_schema: schema_gen::key_schema(&table, opts),
+            value_schema: schema_gen::value_schema(&table, opts),
+            key_id: None,
+            value_id: None,
+            table,
+        }
+    }
+
+    pub fn key_schema(&self) -> Option<&Json> {
+        self.key_schema.as_ref()
+    }
+
+    pub fn value_schema(&self) -> &Json {
+        &self.value_schema
+    }
+
+    /// Record the registry ids of the key and value schemas.
+    pub fn set_ids(&mut self, key_id: Option<u32>, value_id: u32) {
+        self.key_id = key_id;
+        self.value_id = Some(value_id);
+    }
+
+    pub fn has_ids(&self) -> bool {
+        self.value_id.is_some() && (self.key_schema.is_none() || self.key_id.is_some())
+    }
+
+    /// The Confluent-framed key into `buf`; `false` (and `buf` empty) when the event has no
+    /// key (a table without key columns, or a truncate).
+    pub fn encode_key(&self, ev: &ChangeEvent, buf: &mut Vec<u8>) -> Result<bool, AvroError> {
+        buf.clear();
+        let (Some(id), Some(row)) = (self.key_id, ev.key_row()) else {
+            return Ok(false);
+        };
+        if self.key_schema.is_none() {
+            return Ok(false);
+        }
+        wire::begin(buf, id);
+        for &i in &self.table.key {
+            let (col, v) = self.column_value(row, i)?;
+            write_field(buf, col, v, &self.table)?;
+        }
+        Ok(true)
+    }
+
+    /// The Confluent-framed value (the envelope) into `buf`.
+    pub fn encode_value(&self, ev: &ChangeEvent, buf: &mut Vec<u8>) -> Result<(), AvroError> {
+        let id =
+            self.value_id.ok_or_else(|| AvroError::Schema(format!("no registry id for {}", self.topic)))?;
+        wire::begin(buf, id);
+        self.write_envelope(ev, buf)
+    }
+
+    /// The Avro body of the envelope, without the wire header.
+    pub fn write_envelope(&self, ev: &ChangeEvent, buf: &mut Vec<u8>) -> Result<(), AvroError> {
+        self.write_row(buf, ev.before.as_deref())?;
+        self.write_row(buf, ev.after.as_deref())?;
+        self.write_source(buf, ev)?;
+        match &ev.transaction {
+            None => write_long(buf, 0),
+            Some(t) => {
+                write_long(buf, 1);
+                write_str(buf, &t.id);
+                write_long(buf, t.total_order as i64);
+                write_long(buf, t.data_collection_order as i64);
+            }
+        }
+        write_str(buf, ev.op.code());
+        write_long(buf, 1);
+        write_long(buf, ev.ts_ms);
+        let unchanged =
+            ev.after.as_deref().map(|r| r.iter().filter(|v| v.is_unchanged()).count()).unwrap_or(0);
+        if unchanged == 0 {
+            write_long(buf, 0);
+        } else if let Some(after) = &ev.after {
+            write_long(buf, 1);
+            write_long(buf, unchanged as i64);
+            for (c, _) in self.table.columns.iter().zip(after).filter(|(_, v)| v.is_unchanged()) {
+                write_str(buf, &c.name);
+            }
+            write_long(buf, 0);
+        }
+        Ok(())
+    }
+
+    fn column_value<'a>(&'a self, row: &'a [Value], i: usize) -> Result<(&'a Column, &'a Value), AvroError> {
+        match (self.table.columns.get(i), row.get(i)) {
+            (Some(c), Some(v)) => Ok((c, v)),
+            _ => Err(AvroError::Value {
+                table: self.table.id.to_string(),
+                column: format!("#{i}"),
+                reason: format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    self.table.columns.len()
+                ),
+            }),
+        }
+    }
+
+    fn write_row(&self, buf: &mut Vec<u8>, row: Option<&[Value]>) -> Result<(), AvroError> {
+        let Some(row) = row else {
+            write_long(buf, 0);
+            return Ok(());
+        };
+        if row.len() != self.table.columns.len() {
+            return Err(AvroError::Value {
+                table: self.table.id.to_string(),
+                column: "*".into(),
+                reason: format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    self.table.columns.len()
+                ),
+            });
+        }
+        write_long(buf, 1);
+        for (col, v) in self.table.columns.iter().zip(row) {
+            write_field(buf, col, v, &self.table)?;
+        }
+        Ok(())
+    }
+
+    fn write_source(&self, buf: &mut Vec<u8>, ev: &ChangeEvent) -> Result<(), AvroError> {
+        let s = &ev.source;
+        write_str(buf, SLUICE_VERSION);
+        write_str(buf, s.connector);
+        write_str(buf, &s.name);
+        write_long(buf, s.ts_ms);
+        write_long(buf, 0); // snapshot: the string branch of [Enum, null]
+        write_str(buf, s.snapshot.as_str());
+        write_str(buf, &s.db);
+        match (&s.detail, self.source) {
+            (SourceDetail::Postgres { lsn, tx_id, xmin, sequence }, SourceKind::Postgres) => {
+                write_opt_str(buf, sequence.as_deref());
+                write_str(buf, s.schema.as_deref().unwrap_or(""));
+                write_str(buf, &s.table);
+                write_opt_long(buf, *tx_id);
+                write_opt_long(buf, Some(*lsn as i64));
+                write_opt_long(buf, *xmin);
+            }
+            (SourceDetail::MySql { server_id, gtid, file, pos, row, thread, query }, SourceKind::MySql) => {
+                write_long(buf, 0); // sequence
+                write_opt_str(buf, Some(&s.table));
+                write_long(buf, i64::from(*server_id));
+                write_opt_str(buf, gtid.as_deref());
+                write_str(buf, file);
+                write_long(buf, *pos as i64);
+                write_long(buf, i64::from(*row));
+                write_opt_long(buf, *thread);
+                write_opt_str(buf, query.as_deref());
+            }
+            _ => {
+                return Err(AvroError::Schema(format!(
+                    "event source block does not match the {} envelope of {}",
+                    self.source.connector(),
+                    self.topic
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One column: the union branch when nullable, then the value.
+fn write_field(buf: &mut Vec<u8>, col: &Column, v: &Value, table: &TableSchema) -> Result<(), AvroError> {
+    let err =
+        |reason: String| AvroError::Value { table: table.id.to_string(), column: col.name.clone(), reason };
+    let v = match v {
+        Value::Unchanged => match &col.data_type {
+            DataType::Text | DataType::Json => &Value::Text(UNAVAILABLE_VALUE.to_owned()),
+            DataType::Bytes => &Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec()),
+            _ if col.nullable => &Value::Null,
+            dt => return write_zero(buf, dt).map_err(err),
+        },
+        // PostgreSQL numeric NaN/Infinity have no Avro decimal form.
+        Value::Decimal(t) if col.nullable && decimal::scale_of(t).is_err() => &Value::Null,
+        other => other,
+    };
+    if col.nullable {
+        if v.is_null() {
+            write_long(buf, 0);
+            return Ok(());
+        }
+        write_long(buf, 1);
+    } else if v.is_null() {
+        return Err(err("NULL in a NOT NULL column".into()));
+    }
+    write_value(buf, &col.data_type, v).map_err(err)
+}
+
+fn write_zero(buf: &mut Vec<u8>, dt: &DataType) -> Result<(), String> {
+    let zero = match dt {
+        DataType::Boolean | DataType::Bits(1) => Value::Bool(false),
+        DataType::Float32 => Value::Float32(0.0),
+        DataType::Float64 => Value::Float64(0.0),
+        DataType::Decimal { .. } | DataType::UInt64 => Value::Decimal("0".into()),
+        DataType::Uuid
+        | DataType::Text
+        | DataType::Json
+        | DataType::TimeTz
+        | DataType::Interval
+        | DataType::Enum(_)
+        | DataType::Set(_) => Value::Text(String::new()),
+        DataType::Bytes | DataType::Bits(_) => Value::Bytes(Vec::new()),
+        DataType::Array(_) => Value::Array(Vec::new()),
+        _ => Value::Int64(0),
+    };
+    write_value(buf, dt, &zero)
+}
+
+/// A non-null value of a logical type.
+fn write_value(buf: &mut Vec<u8>, dt: &DataType, v: &Value) -> Result<(), String> {
+    let mismatch = || format!("a {} value does not fit type {dt:?}", v.kind_name());
+    match (dt, v) {
+        (DataType::Boolean | DataType::Bits(1), Value::Bool(b)) => buf.push(u8::from(*b)),
+        (DataType::Int16 | DataType::Int32, Value::Int16(i)) => write_long(buf, i64::from(*i)),
+        (DataType::Int32, Value::Int32(i)) => write_long(buf, i64::from(*i)),
+        (DataType::Int64, Value::Int16(i)) => write_long(buf, i64::from(*i)),
+        (DataType::Int64, Value::Int32(i)) => write_long(buf, i64::from(*i)),
+        (DataType::Int64, Value::Int64(i)) => write_long(buf, *i),
+        (DataType::Float32, Value::Float32(f)) => buf.extend_from_slice(&f.to_le_bytes()),
+        (DataType::Float64, Value::Float64(f)) => buf.extend_from_slice(&f.to_le_bytes()),
+        (DataType::Float64, Value::Float32(f)) => buf.extend_from_slice(&f64::from(*f).to_le_bytes()),
+        (DataType::UInt64, Value::UInt64(u)) => write_decimal(buf, &u.to_string(), 0)?,
+        (DataType::UInt64, Value::Decimal(t)) => write_decimal(buf, t, 0)?,
+        (DataType::Decimal { precision: Some(_), scale }, Value::Decimal(t)) => {
+            write_decimal(buf, t, scale.unwrap_or(0))?
+        }
+        (DataType::Decimal { precision: None, .. }, Value::Decimal(t)) => {
+            let scale = decimal::scale_of(t)?;
+            write_long(buf, i64::from(scale));
+            write_decimal(buf, t, scale)?;
+        }
+        (DataType::Text | DataType::Enum(_) | DataType::Set(_), Value::Text(s)) => write_str(buf, s),
+        (DataType::Json, Value::Json(s) | Value::Text(s)) => write_str(buf, s),
+        (DataType::Uuid, Value::Uuid(u)) => write_str(buf, &format_uuid(u)),
+        (DataType::Uuid, Value::Text(s)) => write_str(buf, s),
+        (DataType::Bytes | DataType::Bits(_), Value::Bytes(b)) => write_bytes(buf, b),
+        (DataType::Date, Value::Date(d)) => write_long(buf, i64::from(*d)),
+        (DataType::Time, Value::Time(t)) => write_long(buf, *t),
+        (DataType::TimeTz, Value::TimeTz { micros, offset_seconds }) => {
+            write_str(buf, &format_timetz(*micros, *offset_seconds))
+        }
+        (DataType::Timestamp, Value::Timestamp(t)) => write_long(buf, *t),
+        (DataType::TimestampTz, Value::TimestampTz(t)) => write_long(buf, *t),
+        (DataType::Interval, Value::Interval { months, days, micros }) => {
+            write_str(buf, &format_interval(*months, *days, *micros))
+        }
+        (DataType::Interval, Value::Text(s)) => write_str(buf, s),
+        (DataType::Array(inner), Value::Array(items)) => {
+            if !items.is_empty() {
+                write_long(buf, items.len() as i64);
+                for item in items {
+                    if item.is_null() {
+                        write_long(buf, 0);
+                    } else {
+                        write_long(buf, 1);
+                        write_value(buf, inner, item)?;
+                    }
+                }
+            }
+            write_long(buf, 0);
+        }
+        _ => return Err(mismatch()),
+    }
+    Ok(())
+}
+
+fn write_decimal(buf: &mut Vec<u8>, text: &str, scale: u32) -> Result<(), String> {
+    // Length-prefixed: encode into a small stack of bytes first.
+    let mut tmp = Vec::with_capacity(16);
+    decimal::to_unscaled_bytes(text, scale, &mut tmp)?;
+    write_bytes(buf, &tmp);
+    Ok(())
+}
+
+/// Avro `long`/`int`: zigzag, then base-128 varint.
+#[inline]
+pub fn write_long(buf: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        buf.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.push(z as u8);
+}
+
+#[inline]
+fn write_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    write_long(buf, b.len() as i64);
+    buf.extend_from_slice(b);
+}
+
+#[inline]
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    write_bytes(buf, s.as_bytes());
+}
+
+fn write_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => write_long(buf, 0),
+        Some(s) => {
+            write_long(buf, 1);
+            write_str(buf, s);
+        }
+    }
+}
+
+fn write_opt_long(buf: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        None => write_long(buf, 0),
+        Some(v) => {
+            write_long(buf, 1);
+            write_long(buf, v);
+        }
+    }
+}
+
+pub fn format_uuid(u: &[u8; 16]) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// `HH:MM:SS[.ffffff]+hh:mm`, keeping the source's offset.
+pub fn format_timetz(micros: i64, offset_seconds: i32) -> String {
+    let (h, m, s, us) =
+        (micros / 3_600_000_000, micros / 60_000_000 % 60, micros / 1_000_000 % 60, micros % 1_000_000);
+    let sign = if offset_seconds < 0 { '-' } else { '+' };
+    let off = offset_seconds.unsigned_abs();
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if us != 0 {
+        out.push_str(&format!(".{us:06}"));
+    }
+    out.push_str(&format!("{sign}{:02}:{:02}", off / 3600, off / 60 % 60));
+    if off % 60 != 0 {
+        out.push_str(&format!(":{:02}", off % 60));
+    }
+    out
+}
+
+/// ISO-8601 duration with a sign per component, as PostgreSQL's `iso_8601` interval style:
+/// `P1Y2M3DT4H5M6.000007S`, `P-1Y-2M`, `PT0S`.
+pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
+    let mut out = String::from("P");
+    let (y, mo) = (months / 12, months % 12);
+    if y != 0 {
+        out.push_str(&format!("{y}Y"));
+    }
+    if mo != 0 {
+        out.push_str(&format!("{mo}M"));
+    }
+    if days != 0 {
+        out.push_str(&format!("{days}D"));
+    }
+    if micros != 0 || out.len() == 1 {
+        out.push('T');
+        let neg = micros < 0;
+        let a = micros.unsigned_abs();
+        let (h, m, s, us) = (a / 3_600_000_000, a / 60_000_000 % 60, a / 1_000_000 % 60, a % 1_000_000);
+        let sign = if neg { "-" } else { "" };
+        if h != 0 {
+            out.push_str(&format!("{sign}{h}H"));
+        }
+        if m != 0 {
+            out.push_str(&format!("{sign}{m}M"));
+        }
+        if s != 0 || us != 0 || (h == 0 && m == 0) {
+            if us == 0 {
+                out.push_str(&format!("{sign}{s}S"));
+            } else {
+                out.push_str(&format!("{sign}{s}.{us:06}S"));
+            }
+        }
+    }
+    out
+}
+
+/// Encodes events of many tables; holds one reusable buffer pair.
+#[derive(Debug, Default)]
+pub struct EventEncoder {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl EventEncoder {
+    /// Encode `ev` with `codec` into the encoder's buffers; returns whether there is a key.
+    pub fn encode(&mut self, codec: &TableCodec, ev: &ChangeEvent) -> Result<bool, AvroError> {
+        let has_key = codec.encode_key(ev, &mut self.key)?;
+        codec.encode_value(ev, &mut self.value)?;
+        Ok(has_key)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! A Confluent-compatible schema registry client with a cache keyed by subject and schema
+//! fingerprint (the Rabin fingerprint of the Avro Parsing Canonical Form).
+//!
+//! Invariants: a cached id is returned only for the exact schema (by canonical form) it was
+//! registered for, so an evolved table always goes to the registry and gets its own id, while
+//! old ids stay valid for old events. Registration is idempotent on the server (the same schema
+//! under the same subject returns the same id), so a retry after a lost response is safe.
+//! Transport failures and 5xx answers are retriable; 4xx refusals are fatal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::Schema;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::error::AvroError;
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    base: String,
+    http: reqwest::Client,
+    basic_auth: Option<(String, String)>,
+    ids: Arc<Mutex<HashMap<(String, i64), u32>>>,
+    schemas: Arc<Mutex<HashMap<u32, Arc<Schema>>>>,
+}
+
+#[derive(Deserialize)]
+struct IdResponse {
+    id: u32,
+}
+
+#[derive(Deserialize)]
+struct SchemaResponse {
+    schema: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error_code: i64,
+    message: String,
+}
+
+/// The 64-bit Rabin fingerprint of the schema's canonical form (Avro's standard fingerprint).
+pub fn fingerprint(schema: &Schema) -> i64 {
+    let fp = schema.fingerprint::<Rabin>();
+    let mut b = [0u8; 8];
+    let n = fp.bytes.len().min(8);
+    b[..n].copy_from_slice(&fp.bytes[..n]);
+    i64::from_le_bytes(b)
+}
+
+impl RegistryClient {
+    pub fn new(base_url: &str) -> Result<Self, AvroError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| AvroError::RegistryUnavailable { url: base_url.into(), reason: e.to_string() })?;
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+            basic_auth: None,
+            ids: Arc::default(),
+            schemas: Arc::default(),
+        })
+    }
+
+    /// Use HTTP basic authentication (Confluent Cloud API keys, Karapace with auth).
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Self {
+        self.basic_auth = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Register `schema` under `subject` (or find it if already there); returns its global id.
+    pub async fn register(&self, subject: &str, schema: &Json) -> Result<u32, AvroError> {
+        let parsed = Schema::parse(schema).map_err(|e| AvroError::Schema(e.to_string()))?;
+        let key = (subject.to_owned(), fingerprint(&parsed));
+        if let Some(id) = self.ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(*id);
+        }
+        let url = format!("{}/subjects/{}/versions", self.base, urlencode(subject));
+        let body = serde_json::json!({ "schema": schema.to_string() });
+        let resp = self.send(self.http.post(&url).json(&body)).await?;
+        let id = self.parse::<IdResponse>(subject, resp).await?.id;
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id);
+        self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(parsed));
+        Ok(id)
+    }
+
+    /// The schema with global id `id` (cached forever: ids are immutable).
+    pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, AvroError> {
+        if let Some(s) = self.schemas.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            return Ok(s.clone());
+        }
+        let url = format!("{}/schemas/ids/{id}", self.base);
+        let resp = self.send(self.http.get(&url)).await?;
+        let text = self.parse::<SchemaResponse>(&format!("id {id}"), resp).await?.schema;
+        let schema = Arc::new(Schema::parse_str(&text).map_err(|e| AvroError::Schema(e.to_string()))?);
+        self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, schema.clone());
+        Ok(schema)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, AvroError> {
+        let mut req = req.header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        if let Some((u, p)) = &self.basic_auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        req.send()
+            .await
+            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: e.to_string() })
+    }
+
+    async fn parse<T: for<'de> Deserialize<'de>>(
+        &self,
+        subject: &str,
+        resp: reqwest::Response,
+    ) -> Result<T, AvroError> {
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: e.to_string() })?;
+        if status.is_success() {
+            return serde_json::from_str(&text).map_err(|e| AvroError::RegistryUnavailable {
+                url: self.base.clone(),
+                reason: format!("unexpected response ({e})"),
+            });
+        }
+        let (error_code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(b) => (b.error_code, b.message),
+            Err(_) => (i64::from(status.as_u16()), text.chars().take(200).collect()),
+        };
+        Err(AvroError::RegistryRefused {
+            subject: subject.to_owned(),
+            status: status.as_u16(),
+            error_code,
+            message,
+        })
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_formatting_but_not_fields() {
+        let a = Schema::parse_str(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"}]}"#)
+            .unwrap();
+        let b =
+            Schema::parse_str(r#"{ "name":"r", "type":"record", "fields":[ {"type":"int","name":"a"} ] }"#)
+                .unwrap();
+        let c = Schema::parse_str(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"}]}"#)
+            .unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_eq!(urlencode("a.b-c value"), "a.b-c%20value");
+    }
+}
