@@ -316,10 +316,118 @@ pub fn value_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Json {
     })
 }
 
+/// Key of the transaction metadata topic (`<prefix>.transaction`).
+pub fn transaction_key_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "TransactionMetadataKey",
+        "namespace": "io.debezium.connector.common",
+        "fields": [{"name": "id", "type": "string"}],
+        "connect.name": "io.debezium.connector.common.TransactionMetadataKey"
+    })
+}
+
+/// Value of the transaction metadata topic: one `BEGIN` and one `END` event per transaction.
+pub fn transaction_value_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "TransactionMetadataValue",
+        "namespace": "io.debezium.connector.common",
+        "fields": [
+            {"name": "status", "type": "string"},
+            {"name": "id", "type": "string"},
+            {"name": "event_count", "type": ["null", "long"], "default": null},
+            {"name": "data_collections", "type": ["null", {"type": "array", "items": {
+                "type": "record",
+                "name": "ConnectDefault",
+                "namespace": "io.confluent.connect.avro",
+                "fields": [
+                    {"name": "data_collection", "type": "string"},
+                    {"name": "event_count", "type": "long"}
+                ]
+            }}], "default": null},
+            {"name": "ts_ms", "type": "long"}
+        ],
+        "connect.name": "io.debezium.connector.common.TransactionMetadataValue"
+    })
+}
+
+/// Key of heartbeat events (`__debezium-heartbeat.<prefix>`).
+pub fn heartbeat_key_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "ServerNameKey",
+        "namespace": "io.debezium.connector.common",
+        "fields": [{"name": "serverName", "type": "string"}],
+        "connect.name": "io.debezium.connector.common.ServerNameKey"
+    })
+}
+
+/// Value of heartbeat events.
+pub fn heartbeat_value_schema() -> Json {
+    json!({
+        "type": "record",
+        "name": "Heartbeat",
+        "namespace": "io.debezium.connector.common",
+        "fields": [{"name": "ts_ms", "type": "long"}],
+        "connect.name": "io.debezium.connector.common.Heartbeat"
+    })
+}
+
+/// The files under `schemas/`: name and content. The table envelope is shown for an example
+/// table (`example.public.customers`); real envelopes differ only in the `Value` fields.
+pub fn reference_schemas() -> Vec<(&'static str, Json)> {
+    let example = TableSchema {
+        id: sluice_core::TableId::new("public", "customers"),
+        columns: vec![
+            Column::new("id", DataType::Int64, "int8", false),
+            Column::new("email", DataType::Text, "varchar(255)", false),
+            Column::new(
+                "balance",
+                DataType::Decimal { precision: Some(12), scale: Some(2) },
+                "numeric(12,2)",
+                true,
+            ),
+            Column::new("updated_at", DataType::TimestampTz, "timestamptz", true),
+        ],
+        key: vec![0],
+        version: 1,
+    };
+    let opts = EnvelopeOptions { topic_prefix: "example".into(), source: SourceKind::Postgres };
+    vec![
+        ("envelope-example.avsc", value_schema(&example, &opts)),
+        ("key-example.avsc", key_schema(&example, &opts).unwrap_or(Json::Null)),
+        ("source-postgresql.avsc", source_schema(SourceKind::Postgres)),
+        ("source-mysql.avsc", source_schema(SourceKind::MySql)),
+        ("transaction-block.avsc", transaction_block_schema()),
+        ("transaction-key.avsc", transaction_key_schema()),
+        ("transaction-value.avsc", transaction_value_schema()),
+        ("heartbeat-key.avsc", heartbeat_key_schema()),
+        ("heartbeat-value.avsc", heartbeat_value_schema()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sluice_core::TableId;
+
+    /// `schemas/*.avsc` must equal what the code generates; regenerate with
+    /// `SLUICE_REGENERATE_SCHEMAS=1 cargo test -p sluice-avro reference_schema_files`.
+    #[test]
+    fn reference_schema_files_match_the_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        for (name, schema) in reference_schemas() {
+            apache_avro::Schema::parse(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            let path = dir.join(name);
+            if std::env::var_os("SLUICE_REGENERATE_SCHEMAS").is_some() {
+                std::fs::write(&path, &text).unwrap();
+            }
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(on_disk, text, "{} is stale: regenerate it (see this test's doc)", path.display());
+        }
+    }
 
     fn table() -> TableSchema {
         TableSchema {

@@ -1,0 +1,121 @@
+//! Encode cost per event for a 10-column row: Sluice's direct encoder (key + envelope, with the
+//! Confluent header) against apache-avro's generic `Value` writer for the same envelope
+//! schema, as a reference. Run: `cargo bench -p sluice-avro --bench encode`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_avro::schema_gen::{EnvelopeOptions, SourceKind};
+use sluice_avro::{EventEncoder, TableCodec};
+use sluice_core::{
+    ChangeEvent, Column, DataType, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo, TableId,
+    TableSchema, TransactionInfo, Value,
+};
+
+fn table() -> TableSchema {
+    let c = Column::new;
+    TableSchema {
+        id: TableId::new("public", "orders"),
+        columns: vec![
+            c("id", DataType::Int64, "int8", false),
+            c("customer_id", DataType::Int32, "int4", false),
+            c("status", DataType::Text, "varchar(16)", true),
+            c("amount", DataType::Decimal { precision: Some(12), scale: Some(2) }, "numeric(12,2)", true),
+            c("qty", DataType::Int16, "int2", true),
+            c("weight", DataType::Float64, "float8", true),
+            c("paid", DataType::Boolean, "bool", true),
+            c("created_at", DataType::TimestampTz, "timestamptz", true),
+            c("ship_date", DataType::Date, "date", true),
+            c("note", DataType::Text, "text", true),
+        ],
+        key: vec![0],
+        version: 1,
+    }
+}
+
+fn event(table: Arc<TableSchema>, i: i64) -> ChangeEvent {
+    ChangeEvent {
+        source: SourceInfo {
+            connector: "postgresql",
+            name: "shop".into(),
+            ts_ms: 1_700_000_000_000,
+            snapshot: SnapshotMarker::False,
+            db: "app".into(),
+            schema: Some("public".into()),
+            table: "orders".into(),
+            detail: SourceDetail::Postgres {
+                lsn: 0x1234 + i as u64,
+                tx_id: Some(77),
+                xmin: None,
+                sequence: None,
+            },
+        },
+        op: Op::Create,
+        before: None,
+        after: Some(vec![
+            Value::Int64(i),
+            Value::Int32(42),
+            Value::Text("shipped".into()),
+            Value::Decimal("1234.50".into()),
+            Value::Int16(3),
+            Value::Float64(1.25),
+            Value::Bool(true),
+            Value::TimestampTz(1_700_000_000_000_000),
+            Value::Date(19_700),
+            Value::Text("leave at the door".into()),
+        ]),
+        table,
+        ts_ms: 1_700_000_000_100,
+        transaction: Some(TransactionInfo { id: "77:4660".into(), total_order: 1, data_collection_order: 1 }),
+        position: Position::Postgres(Lsn(0x1234)),
+    }
+}
+
+fn main() {
+    let table = Arc::new(table());
+    let opts = EnvelopeOptions { topic_prefix: "shop".into(), source: SourceKind::Postgres };
+    let mut codec = TableCodec::new(table.clone(), &opts);
+    codec.set_ids(Some(1), 2);
+    let events: Vec<ChangeEvent> = (0..1000).map(|i| event(table.clone(), i)).collect();
+    let mut enc = EventEncoder::default();
+
+    let rounds = 2000;
+    // Warm up.
+    for ev in &events {
+        enc.encode(&codec, ev).unwrap();
+    }
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 0..rounds {
+        for ev in &events {
+            black_box(enc.encode(&codec, black_box(ev)).unwrap());
+            bytes += enc.key.len() + enc.value.len();
+        }
+    }
+    let n = (rounds * events.len()) as f64;
+    let direct_ns = start.elapsed().as_nanos() as f64 / n;
+    println!(
+        "sluice direct encoder (key + value, framed): {direct_ns:.0} ns/event, {:.0} bytes/event",
+        bytes as f64 / n
+    );
+
+    // Reference: apache-avro's generic writer fed a Value tree decoded from our own bytes.
+    let schema = apache_avro::Schema::parse(codec.value_schema()).unwrap();
+    let mut body = Vec::new();
+    codec.write_envelope(&events[0], &mut body).unwrap();
+    let reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap();
+    let value = reader.read_value(&mut &body[..]).unwrap();
+    let rounds_ref = 200_000;
+    let start = Instant::now();
+    for _ in 0..rounds_ref {
+        #[allow(deprecated)]
+        let out = apache_avro::to_avro_datum(&schema, black_box(value.clone())).unwrap();
+        black_box(out);
+    }
+    let ref_ns = start.elapsed().as_nanos() as f64 / f64::from(rounds_ref);
+    println!("apache-avro to_avro_datum (value only, Value tree prebuilt): {ref_ns:.0} ns/event");
+    println!("ratio: {:.1}x", ref_ns / direct_ns);
+}
