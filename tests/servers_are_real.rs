@@ -19,14 +19,23 @@ async fn postgres_logical_slot_is_created_and_read() -> anyhow::Result<()> {
     c.batch_execute("CREATE TABLE t (id int primary key, v text); CREATE PUBLICATION p FOR TABLE t").await?;
     c.query_one("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", &[&slot]).await?;
     c.batch_execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')").await?;
-    let rows = c
-        .query(
-            "SELECT data FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', 'p')",
-            &[&slot],
-        )
-        .await?;
+    // The bench runs with synchronous_commit=off: decoding sees the commit once the WAL writer
+    // has flushed it (within wal_writer_delay), so poll briefly.
+    let mut kinds: Vec<u8> = Vec::new();
+    for _ in 0..50 {
+        let rows = c
+            .query(
+                "SELECT data FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', 'p')",
+                &[&slot],
+            )
+            .await?;
+        kinds.extend(rows.iter().map(|r| r.get::<_, Vec<u8>>(0)[0]));
+        if kinds.contains(&b'C') {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // pgoutput: Begin, Relation, two Inserts, Commit.
-    let kinds: Vec<u8> = rows.iter().map(|r| r.get::<_, Vec<u8>>(0)[0]).collect();
     assert_eq!(kinds.iter().filter(|&&k| k == b'I').count(), 2, "{kinds:?}");
     assert!(kinds.contains(&b'R') && kinds.contains(&b'C'), "{kinds:?}");
     c.query_one("SELECT pg_drop_replication_slot($1)", &[&slot]).await?;
