@@ -33,8 +33,8 @@ pub async fn run_checks(cfg: &Config) -> Vec<Check> {
             sluice_kafka::preflight::ensure_broker_reachable("kafka", k, Duration::from_secs(10)).await,
         );
     }
-    if let Some(r) = &cfg.registry {
-        checks.push(ensure_registry_reachable(&r.url).await);
+    if let Some(url) = cfg.registry.as_ref().and_then(|r| r.client_url()) {
+        checks.push(ensure_registry_reachable(&url).await);
     }
     checks
 }

@@ -28,7 +28,7 @@ pub enum ConfigError {
     Env { var: String, reason: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -125,8 +125,28 @@ pub struct MySqlSinkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
-    /// Base URL of the schema registry clients use, e.g. `http://127.0.0.1:8081`.
-    pub url: String,
+    /// Base URL of the schema registry Sluice's encoders and decoders use, e.g.
+    /// `http://127.0.0.1:8081`. Defaults to `http://<listen>` when `listen` is set.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Serve Sluice's built-in registry on this address (`sluice registry`, and embedded in
+    /// `sluice run`). Its storage is the `[kafka]` cluster.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The compacted topic holding the built-in registry's schemas (default `_schemas`).
+    #[serde(default = "default_registry_topic")]
+    pub topic: String,
+}
+
+fn default_registry_topic() -> String {
+    "_schemas".into()
+}
+
+impl RegistryConfig {
+    /// The URL clients use: `url`, else the built-in server's `listen` address.
+    pub fn client_url(&self) -> Option<String> {
+        self.url.clone().or_else(|| self.listen.map(|a| format!("http://{a}")))
+    }
 }
 
 impl Config {

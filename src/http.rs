@@ -2,8 +2,7 @@
 //! its event loop answers) and `/ready` (the subcommand finished starting and can do work).
 //!
 //! Every long-running subcommand starts it when `[http] listen` is set. `/ready` answers 503 until
-//! the subcommand calls [`Readiness::set_ready`], and again after it calls `set_not_ready`
-//! (e.g. while reconnecting).
+//! the subcommand calls [`Readiness::set_ready`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,10 +28,6 @@ pub struct Readiness(Arc<AtomicBool>);
 impl Readiness {
     pub fn set_ready(&self) {
         self.0.store(true, Ordering::Release);
-    }
-
-    pub fn set_not_ready(&self) {
-        self.0.store(false, Ordering::Release);
     }
 
     pub fn is_ready(&self) -> bool {

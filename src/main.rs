@@ -5,8 +5,11 @@
 mod check;
 mod config;
 mod http;
+mod registry_cmd;
+mod service;
 mod telemetry;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +36,21 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the built-in Confluent-compatible schema registry (storage: a compacted Kafka topic).
+    Registry {
+        /// Optional TOML config file (`[registry]`, `[kafka]`, `[http]`, `[log]`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address to serve the registry API on, e.g. 127.0.0.1:8081.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Kafka bootstrap servers for the schema topic.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// The compacted schema topic (default `_schemas`).
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +73,14 @@ fn main() -> ExitCode {
 
 async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Registry { config, listen, kafka, topic } => {
+            let cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            registry_cmd::run(cfg, registry_cmd::RegistryArgs { listen, kafka, topic }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config } => {
             let cfg = Config::load(&config)?;
             telemetry::init_logging(&cfg.log)?;
