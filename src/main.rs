@@ -5,6 +5,7 @@
 mod check;
 mod config;
 mod http;
+mod pipeline;
 mod registry_cmd;
 mod service;
 mod telemetry;

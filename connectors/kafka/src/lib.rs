@@ -2,9 +2,12 @@
 //! turns delivery acknowledgements into acknowledgeable source positions and the consumer that
 //! commits offsets only after the sink made writes durable.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod preflight;
+pub mod producer;
 
 pub use config::KafkaConfig;
 pub use error::KafkaError;
+pub use producer::{EventProducer, ProducerOptions};

@@ -4,6 +4,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod preflight;
+pub mod source;
 
 pub use endpoint::PgEndpoint;
 pub use error::PgError;

@@ -1,0 +1,138 @@
+//! Configuration of the PostgreSQL source (`[source]` with `type = "postgres"`).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use sluice_core::TableId;
+
+use crate::endpoint::PgEndpoint;
+
+fn default_slot() -> String {
+    "sluice".into()
+}
+fn default_publication() -> String {
+    "sluice".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_heartbeat_secs() -> u64 {
+    10
+}
+fn default_max_buffered_bytes() -> usize {
+    64 << 20
+}
+
+/// How a missing publication is created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicationAutocreate {
+    /// `CREATE PUBLICATION … FOR ALL TABLES` (needs superuser); table filters apply client-side.
+    #[default]
+    AllTables,
+    /// `CREATE PUBLICATION … FOR TABLE` with the tables matching the filters at start.
+    Filtered,
+    /// Never create it: a missing publication is a fatal error.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgSourceConfig {
+    pub connection: PgEndpoint,
+    /// Logical server name: topic prefix and `source.name` (`<prefix>.<schema>.<table>`).
+    pub topic_prefix: String,
+    /// Replication slot name (default `sluice`). Created on first start; must exist afterwards.
+    #[serde(default = "default_slot")]
+    pub slot: String,
+    /// Publication name (default `sluice`).
+    #[serde(default = "default_publication")]
+    pub publication: String,
+    /// How a missing publication is created (default `all_tables`).
+    #[serde(default)]
+    pub publication_autocreate: PublicationAutocreate,
+    /// Tables to capture, as `schema.table` globs (`*` and `?`); empty = every table.
+    #[serde(default)]
+    pub include_tables: Vec<String>,
+    /// Tables never captured, as `schema.table` globs; wins over `include_tables`.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    /// Columns never published, as `schema.table.column` globs.
+    #[serde(default)]
+    pub exclude_columns: Vec<String>,
+    /// Seconds between heartbeats (`pg_logical_emit_message`) that keep the slot advancing when
+    /// captured tables are idle; 0 turns them off.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_interval_secs: u64,
+    /// Instead of `pg_logical_emit_message`, upsert a row into this table (`schema.table`, must be
+    /// in the publication) as the heartbeat. Needs write access.
+    #[serde(default)]
+    pub heartbeat_table: Option<String>,
+    /// Receive large in-progress transactions in chunks (pgoutput `streaming`, PG ≥ 14).
+    #[serde(default = "default_true")]
+    pub streaming: bool,
+    /// Bytes of in-progress streamed transactions held in memory before spilling to disk.
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: usize,
+    /// Where spill files go (default: the system temp dir).
+    #[serde(default)]
+    pub spill_dir: Option<PathBuf>,
+    /// Publish BEGIN/END events to `<prefix>.transaction`, as Debezium does.
+    #[serde(default)]
+    pub transaction_topic: bool,
+    /// Capture tables without a primary key or replica identity (events have no key).
+    #[serde(default)]
+    pub allow_tables_without_key: bool,
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+impl PgSourceConfig {
+    pub fn captures_table(&self, t: &TableId) -> bool {
+        let name = t.to_string();
+        let included =
+            self.include_tables.is_empty() || self.include_tables.iter().any(|p| glob_match(p, &name));
+        included && !self.exclude_tables.iter().any(|p| glob_match(p, &name))
+    }
+
+    pub fn excludes_column(&self, t: &TableId, column: &str) -> bool {
+        let name = format!("{t}.{column}");
+        self.exclude_columns.iter().any(|p| glob_match(p, &name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("public.*", "public.orders"));
+        assert!(glob_match("*.orders", "sales.orders"));
+        assert!(!glob_match("public.*", "private.orders"));
+        assert!(glob_match("public.order?", "public.orders"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acbd"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Task pipelines: the source half (source → Avro → broker, acknowledging positions) and, in
+//! later modules, the sink half (broker → decoder → target, committing offsets).
+
+pub mod publish;

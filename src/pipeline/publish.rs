@@ -1,0 +1,168 @@
+//! The source half of a task: read batches from a [`Source`], encode each event with its
+//! table's codec (registering schemas on first use), publish to the table's topic, and
+//! acknowledge positions back to the source once the broker has acknowledged everything up to
+//! them.
+//!
+//! Invariants:
+//! - Events are produced in the order the source emits them; per key that is commit order
+//!   (one key → one partition).
+//! - A delete is followed by a tombstone with the same key (when enabled), so compacted topics
+//!   drop the key.
+//! - `Source::acknowledge` is called only with positions the producer released (see
+//!   `sluice_kafka::producer`), in increasing order.
+//! - A table whose schema changed gets a new codec; its schemas are registered before its first
+//!   event is encoded, so every record's schema id is in the registry before the record exists.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sluice_avro::schema_gen::EnvelopeOptions;
+use sluice_avro::{EventEncoder, RegistryClient, SubjectNameStrategy, TableCodec};
+use sluice_core::{ChangeEvent, Op, Source, TableId, TableSchema};
+use sluice_kafka::admin::TopicAdmin;
+use sluice_kafka::EventProducer;
+
+/// Counter: events published, labelled by table and op.
+pub const METRIC_EVENTS: &str = "sluice_source_events_total";
+/// Gauge: the last position acknowledged to the source, as a number (LSN) where it has one.
+pub const METRIC_ACKED_LSN: &str = "sluice_source_acknowledged_lsn";
+
+/// Settings of the publishing half.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub envelope: EnvelopeOptions,
+    pub subject_strategy: SubjectNameStrategy,
+    /// Partitions of each change topic created by Sluice.
+    pub topic_partitions: i32,
+    /// Send a tombstone after each delete.
+    pub tombstones: bool,
+}
+
+pub struct Publisher {
+    producer: EventProducer,
+    admin: TopicAdmin,
+    registry: RegistryClient,
+    opts: PublishOptions,
+    codecs: HashMap<TableId, TableCodec>,
+    topics: HashSet<String>,
+    encoder: EventEncoder,
+}
+
+impl Publisher {
+    pub fn new(
+        producer: EventProducer,
+        admin: TopicAdmin,
+        registry: RegistryClient,
+        opts: PublishOptions,
+    ) -> Self {
+        Self {
+            producer,
+            admin,
+            registry,
+            opts,
+            codecs: HashMap::new(),
+            topics: HashSet::new(),
+            encoder: EventEncoder::default(),
+        }
+    }
+
+    /// The codec of this exact table schema, registering its schemas when new.
+    async fn codec(&mut self, table: &Arc<TableSchema>) -> anyhow::Result<&TableCodec> {
+        let fresh = match self.codecs.get(&table.id) {
+            Some(c) => !(Arc::ptr_eq(&c.table, table) || *c.table == **table),
+            None => true,
+        };
+        if fresh {
+            let mut codec = TableCodec::new(table.clone(), &self.opts.envelope);
+            if !self.topics.contains(&codec.topic) {
+                self.admin
+                    .ensure_topic(&codec.topic, self.opts.topic_partitions, &[])
+                    .await
+                    .with_context(|| format!("creating topic {}", codec.topic))?;
+                self.topics.insert(codec.topic.clone());
+            }
+            let s = self.opts.subject_strategy;
+            let ns = self.opts.envelope.record_namespace(table);
+            let key_id = match codec.key_schema() {
+                Some(k) => Some(
+                    self.registry.register(&s.subject(&codec.topic, true, &format!("{ns}.Key")), k).await?,
+                ),
+                None => None,
+            };
+            let value_id = self
+                .registry
+                .register(&s.subject(&codec.topic, false, &format!("{ns}.Envelope")), codec.value_schema())
+                .await?;
+            codec.set_ids(key_id, value_id);
+            tracing::info!(table = %table.id, version = table.version, value_schema_id = value_id, "registered schemas");
+            self.codecs.insert(table.id.clone(), codec);
+        }
+        self.codecs.get(&table.id).context("codec cache")
+    }
+
+    /// Encode and produce one event (and its tombstone).
+    pub async fn publish(&mut self, ev: &ChangeEvent) -> anyhow::Result<()> {
+        self.codec(&ev.table).await?;
+        let codec = self.codecs.get(&ev.table.id).context("codec cache")?;
+        let has_key = self.encoder.encode(codec, ev)?;
+        let key = has_key.then_some(self.encoder.key.as_slice());
+        self.producer.send(&codec.topic, key, Some(&self.encoder.value)).await?;
+        if ev.op == Op::Delete && self.opts.tombstones && has_key {
+            self.producer.send(&codec.topic, key, None).await?;
+        }
+        metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code())
+            .increment(1);
+        Ok(())
+    }
+
+    pub fn producer(&self) -> &EventProducer {
+        &self.producer
+    }
+}
+
+/// Run `source` into `publisher` until `shutdown` completes or an error occurs. On shutdown,
+/// waits (bounded) for in-flight records and acknowledges what they release.
+pub async fn run<S: Source>(
+    source: &mut S,
+    publisher: &mut Publisher,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let mut last_ack = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            b = source.next_batch() => b?,
+            () = &mut shutdown => break,
+        };
+        for ev in &batch.events {
+            publisher.publish(ev).await?;
+        }
+        if let Some(cp) = batch.checkpoint {
+            publisher.producer().checkpoint(cp);
+        }
+        publisher.producer().check_failed()?;
+        // Acknowledge at most every 100 ms: the source may batch status updates anyway.
+        if last_ack.elapsed() >= Duration::from_millis(100) {
+            if let Some(pos) = publisher.producer().take_released() {
+                acknowledge(source, pos).await?;
+            }
+            last_ack = Instant::now();
+        }
+    }
+    publisher.producer().flush(Duration::from_secs(30)).await?;
+    if let Some(pos) = publisher.producer().take_released() {
+        acknowledge(source, pos).await?;
+    }
+    Ok(())
+}
+
+async fn acknowledge<S: Source>(source: &mut S, pos: sluice_core::Position) -> anyhow::Result<()> {
+    if let sluice_core::Position::Postgres(lsn) = &pos {
+        metrics::gauge!(METRIC_ACKED_LSN).set(lsn.0 as f64);
+    }
+    tracing::debug!(position = %pos, "acknowledging to source");
+    source.acknowledge(pos).await?;
+    Ok(())
+}
