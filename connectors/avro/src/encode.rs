@@ -378,7 +378,7 @@ pub fn format_timetz(micros: i64, offset_seconds: i32) -> String {
         out.push_str(&format!(".{us:06}"));
     }
     out.push_str(&format!("{sign}{:02}:{:02}", off / 3600, off / 60 % 60));
-    if off % 60 != 0 {
+    if !off.is_multiple_of(60) {
         out.push_str(&format!(":{:02}", off % 60));
     }
     out

@@ -1,11 +1,11 @@
 //! Avro for Sluice: Debezium-compatible key and value schemas generated from table schemas, a
 //! direct Avro binary encoder for change events, the Confluent wire format, and a schema
-//! registry client that caches ids by subject and schema fingerprint.
+//! registry client that caches ids by subject and exact schema.
 //!
 //! Invariants: the encoder writes exactly the layout of the schema generated for the same
 //! `TableSchema` (both are derived from one column list, in source column order); a schema id
 //! is only ever used with the schema it was registered for (the cache key includes the schema's
-//! fingerprint, so an evolved table registers a new version and old events stay decodable).
+//! full text, so an evolved table registers a new version and old events stay decodable).
 
 pub mod decimal;
 pub mod encode;

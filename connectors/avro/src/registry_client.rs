@@ -1,8 +1,11 @@
-//! A Confluent-compatible schema registry client with a cache keyed by subject and schema
-//! fingerprint (the Rabin fingerprint of the Avro Parsing Canonical Form).
+//! A Confluent-compatible schema registry client with a cache keyed by subject and the schema's
+//! full JSON text.
 //!
-//! Invariants: a cached id is returned only for the exact schema (by canonical form) it was
-//! registered for, so an evolved table always goes to the registry and gets its own id, while
+//! The key is deliberately not the Avro Parsing Canonical Form fingerprint: PCF drops
+//! `connect.name`, `connect.parameters` and logical types, so a column that changes from plain
+//! `string` to `io.debezium.data.Json`, or an enum that gains a value, would hit the old id.
+//!
+//! Invariants: a cached id is returned only for the exact schema it was registered for, so an evolved table always goes to the registry and gets its own id, while
 //! old ids stay valid for old events. Registration is idempotent on the server (the same schema
 //! under the same subject returns the same id), so a retry after a lost response is safe.
 //! Transport failures and 5xx answers are retriable; 4xx refusals are fatal.
@@ -11,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use apache_avro::rabin::Rabin;
 use apache_avro::Schema;
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -25,7 +27,7 @@ pub struct RegistryClient {
     base: String,
     http: reqwest::Client,
     basic_auth: Option<(String, String)>,
-    ids: Arc<Mutex<HashMap<(String, i64), u32>>>,
+    ids: Arc<Mutex<HashMap<(String, String), u32>>>,
     schemas: Arc<Mutex<HashMap<u32, Arc<Schema>>>>,
 }
 
@@ -43,15 +45,6 @@ struct SchemaResponse {
 struct ErrorBody {
     error_code: i64,
     message: String,
-}
-
-/// The 64-bit Rabin fingerprint of the schema's canonical form (Avro's standard fingerprint).
-pub fn fingerprint(schema: &Schema) -> i64 {
-    let fp = schema.fingerprint::<Rabin>();
-    let mut b = [0u8; 8];
-    let n = fp.bytes.len().min(8);
-    b[..n].copy_from_slice(&fp.bytes[..n]);
-    i64::from_le_bytes(b)
 }
 
 impl RegistryClient {
@@ -82,7 +75,7 @@ impl RegistryClient {
     /// Register `schema` under `subject` (or find it if already there); returns its global id.
     pub async fn register(&self, subject: &str, schema: &Json) -> Result<u32, AvroError> {
         let parsed = Schema::parse(schema).map_err(|e| AvroError::Schema(e.to_string()))?;
-        let key = (subject.to_owned(), fingerprint(&parsed));
+        let key = (subject.to_owned(), schema.to_string());
         if let Some(id) = self.ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(*id);
         }
@@ -164,16 +157,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprint_ignores_formatting_but_not_fields() {
-        let a = Schema::parse_str(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"}]}"#)
-            .unwrap();
-        let b =
-            Schema::parse_str(r#"{ "name":"r", "type":"record", "fields":[ {"type":"int","name":"a"} ] }"#)
-                .unwrap();
-        let c = Schema::parse_str(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"}]}"#)
-            .unwrap();
-        assert_eq!(fingerprint(&a), fingerprint(&b));
-        assert_ne!(fingerprint(&a), fingerprint(&c));
+    fn subjects_are_url_encoded() {
         assert_eq!(urlencode("a.b-c value"), "a.b-c%20value");
+        assert_eq!(urlencode("x/y"), "x%2Fy");
     }
 }
