@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod preflight;
 pub mod producer;
+pub mod state;
 
 pub use config::KafkaConfig;
 pub use error::KafkaError;

@@ -3,6 +3,7 @@
 
 pub mod array;
 pub mod config;
+pub mod spill;
 pub mod text;
 pub mod types;
 
