@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 use sluice_kafka::KafkaConfig;
 use sluice_mysql::MySqlEndpoint;
+use sluice_postgres::source::PgSourceConfig;
 use sluice_postgres::PgEndpoint;
 
 /// Prefix of environment overrides; `__` separates path segments.
@@ -86,14 +87,8 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SourceConfig {
-    Postgres(PostgresSourceConfig),
+    Postgres(Box<PgSourceConfig>),
     Mysql(MySqlSourceConfig),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSourceConfig {
-    pub connection: PgEndpoint,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +246,7 @@ mod tests {
         listen = "127.0.0.1:9600"
         [source]
         type = "postgres"
+        topic_prefix = "app"
         [source.connection]
         host = "db"
         user = "sluice"

@@ -2,7 +2,7 @@
 //! its event loop answers) and `/ready` (the subcommand finished starting and can do work).
 //!
 //! Every long-running subcommand starts it when `[http] listen` is set. `/ready` answers 503 until
-//! the subcommand calls [`Readiness::set_ready`].
+//! the subcommand calls [`Readiness::set_ready`], and again while it restarts after a failure.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +28,10 @@ pub struct Readiness(Arc<AtomicBool>);
 impl Readiness {
     pub fn set_ready(&self) {
         self.0.store(true, Ordering::Release);
+    }
+
+    pub fn set_not_ready(&self) {
+        self.0.store(false, Ordering::Release);
     }
 
     pub fn is_ready(&self) -> bool {

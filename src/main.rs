@@ -8,6 +8,7 @@ mod http;
 mod pipeline;
 mod registry_cmd;
 mod service;
+mod source_cmd;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -36,6 +37,15 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Stream changes from the configured source to Kafka (PostgreSQL logical replication).
+    Source {
+        /// The TOML config file ([source], [kafka], [registry], optional [http], [log]).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Forget this source's stored state (e.g. after re-creating a dropped slot on purpose).
+        #[arg(long)]
+        reset_state: bool,
     },
     /// Run the built-in Confluent-compatible schema registry (storage: a compacted Kafka topic).
     Registry {
@@ -74,6 +84,11 @@ fn main() -> ExitCode {
 
 async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Source { config, reset_state } => {
+            let cfg = Config::load(&config)?;
+            source_cmd::run(cfg, reset_state).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Registry { config, listen, kafka, topic } => {
             let cfg = match config {
                 Some(path) => Config::load(&path)?,

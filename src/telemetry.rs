@@ -10,7 +10,9 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogConfig, LogFormat};
 
 pub fn init_logging(cfg: &LogConfig) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&cfg.level))?;
+    // pg_walstream logs every standby status update at INFO: keep it at WARN unless asked.
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(format!("pg_walstream=warn,librdkafka=warn,{}", cfg.level)))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let res = match cfg.format {
         LogFormat::Text => builder.try_init(),

@@ -2,6 +2,8 @@
 //! decoded by `confluent-kafka`'s AvroDeserializer (a client we did not write) to the exact
 //! values written — for every logical type — before and after a schema evolution.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

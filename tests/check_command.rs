@@ -1,6 +1,8 @@
 //! `sluice check` against real servers: passing endpoints, and each failing setting reported by
 //! name with expected and actual values.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! A long-running subcommand (`sluice registry`) answers `/metrics`, `/health` and `/ready` on the
 //! configured listener while it runs, and writes JSON logs when asked to.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

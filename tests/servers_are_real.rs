@@ -2,6 +2,8 @@
 //! PostgreSQL, a binlog position moves on MariaDB, and messages go through a consumer group on
 //! the Kafka-protocol broker with rdkafka.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;

@@ -41,6 +41,12 @@ pub trait Source: Send {
 
     /// Every event at or before `position` is durable downstream.
     fn acknowledge(&mut self, position: Position) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stop reading and report the last acknowledged position to the server before returning.
+    /// After `close` no other method is called.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Where one consumed record came from in the broker.

@@ -17,11 +17,34 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties for every client Sluice creates.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// Partitions of each change topic Sluice creates (default 1; existing topics are kept).
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    /// Compacted topic where sources keep their state (default `sluice.state`).
+    #[serde(default = "default_state_topic")]
+    pub state_topic: String,
+    /// Producer tuning.
+    #[serde(default)]
+    pub producer: crate::producer::ProducerOptions,
+}
+
+fn default_partitions() -> i32 {
+    1
+}
+
+fn default_state_topic() -> String {
+    crate::state::DEFAULT_STATE_TOPIC.to_owned()
 }
 
 impl KafkaConfig {
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
-        Self { bootstrap_servers: bootstrap_servers.into(), properties: BTreeMap::new() }
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            properties: BTreeMap::new(),
+            topic_partitions: default_partitions(),
+            state_topic: default_state_topic(),
+            producer: crate::producer::ProducerOptions::default(),
+        }
     }
 
     /// A librdkafka config with the bootstrap servers and the extra properties set.

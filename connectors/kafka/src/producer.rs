@@ -36,8 +36,9 @@ pub const METRIC_DELIVERED: &str = "sluice_producer_delivered_records_total";
 /// Counter: records whose delivery failed after retries.
 pub const METRIC_FAILED: &str = "sluice_producer_failed_records_total";
 
-/// Producer tuning.
-#[derive(Debug, Clone)]
+/// Producer tuning (`[kafka.producer]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ProducerOptions {
     /// Maximum records sent but not yet acknowledged.
     pub max_in_flight: usize,

@@ -46,7 +46,10 @@ impl StateTopic {
         if let Some(v) = value {
             rec = rec.payload(v);
         }
-        self.producer.send(rec, Duration::from_secs(30)).await.map_err(|(e, _)| KafkaError::client("store state", &e))?;
+        self.producer
+            .send(rec, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| KafkaError::client("store state", &e))?;
         Ok(())
     }
 
@@ -55,9 +58,9 @@ impl StateTopic {
         let cfg = self.cfg.clone();
         let topic = self.topic.clone();
         let key = key.to_owned();
-        tokio::task::spawn_blocking(move || load_blocking(&cfg, &topic, &key))
-            .await
-            .map_err(|e| KafkaError::Client { context: "load state", reason: e.to_string(), kind: ErrorKind::Retriable })?
+        tokio::task::spawn_blocking(move || load_blocking(&cfg, &topic, &key)).await.map_err(|e| {
+            KafkaError::Client { context: "load state", reason: e.to_string(), kind: ErrorKind::Retriable }
+        })?
     }
 }
 
@@ -70,13 +73,15 @@ fn load_blocking(cfg: &KafkaConfig, topic: &str, key: &str) -> Result<Option<Vec
         .set("enable.partition.eof", "false")
         .create()
         .map_err(|e| KafkaError::Config(e.to_string()))?;
-    let (low, high) =
-        consumer.fetch_watermarks(topic, 0, timeout).map_err(|e| KafkaError::client("state watermarks", &e))?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, 0, timeout)
+        .map_err(|e| KafkaError::client("state watermarks", &e))?;
     if high <= low {
         return Ok(None);
     }
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).map_err(|e| KafkaError::client("state assign", &e))?;
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(|e| KafkaError::client("state assign", &e))?;
     consumer.assign(&tpl).map_err(|e| KafkaError::client("state assign", &e))?;
     let deadline = Instant::now() + timeout;
     let mut value = None;

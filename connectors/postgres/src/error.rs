@@ -11,12 +11,16 @@ pub enum PgError {
     Connect { addr: String, reason: String, kind: ErrorKind },
     #[error("query failed ({context}): {reason}")]
     Query { context: &'static str, reason: String, kind: ErrorKind },
+    #[error("{reason}")]
+    Source { reason: String, kind: ErrorKind },
 }
 
 impl PgError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            PgError::Connect { kind, .. } | PgError::Query { kind, .. } => *kind,
+            PgError::Connect { kind, .. } | PgError::Query { kind, .. } | PgError::Source { kind, .. } => {
+                *kind
+            }
         }
     }
 

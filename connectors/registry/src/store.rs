@@ -30,7 +30,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -83,7 +83,7 @@ impl Store {
         }
         ensure_topic(&base, &config.topic, config.timeout).await?;
 
-        let consumer: StreamConsumer = base
+        let consumer: StreamConsumer<QuietEof> = base
             .clone()
             .set("group.id", format!("sluice-registry-{}", config.topic))
             .set("enable.auto.commit", "false")
@@ -91,7 +91,7 @@ impl Store {
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
-            .create()
+            .create_with_context(QuietEof)
             .map_err(|e| RegistryError::kafka("create registry topic consumer", e))?;
         let mut assignment = TopicPartitionList::new();
         assignment
@@ -289,7 +289,7 @@ fn remaining(deadline: Instant) -> Duration {
 
 /// Applies the topic to `state` until told to stop, publishing the next offset to apply.
 async fn read_topic(
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<QuietEof>,
     topic: String,
     state: Arc<RwLock<State>>,
     applied: watch::Sender<i64>,
@@ -415,3 +415,17 @@ async fn warn_unless_compacted(admin: &AdminClient<DefaultClientContext>, topic:
         }
     }
 }
+
+/// The reader asks for end-of-partition notices (to know when it caught up); librdkafka also
+/// reports them as client errors, which the default context logs at ERROR. Log the real ones.
+pub(crate) struct QuietEof;
+
+impl rdkafka::ClientContext for QuietEof {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(error = %error, reason, "registry topic consumer");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}

@@ -64,10 +64,10 @@ pub struct PgSourceConfig {
     /// captured tables are idle; 0 turns them off.
     #[serde(default = "default_heartbeat_secs")]
     pub heartbeat_interval_secs: u64,
-    /// Instead of `pg_logical_emit_message`, upsert a row into this table (`schema.table`, must be
-    /// in the publication) as the heartbeat. Needs write access.
+    /// A statement to run as the heartbeat instead of `pg_logical_emit_message`, e.g. an upsert
+    /// into a heartbeat table (useful where the user may not call that function).
     #[serde(default)]
-    pub heartbeat_table: Option<String>,
+    pub heartbeat_action_query: Option<String>,
     /// Receive large in-progress transactions in chunks (pgoutput `streaming`, PG ≥ 14).
     #[serde(default = "default_true")]
     pub streaming: bool,

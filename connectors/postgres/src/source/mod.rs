@@ -1,10 +1,20 @@
-//! The PostgreSQL logical-replication source: pgoutput (protocol v2, streaming) through
-//! `pg_walstream`, behind Sluice's `Source` trait.
+//! The PostgreSQL logical-replication source: pgoutput (protocol v2, streaming) over
+//! `pg_walstream`'s replication connection, decoded by Sluice, behind the `Source` trait.
+//!
+//! `reader` is the entry point ([`PgSource`]); `wal` owns the connection and acknowledgements;
+//! `pgoutput` decodes messages; `relation`/`types`/`text`/`array` turn tuples into values;
+//! `spill` buffers streamed transactions; `slot` sets up and checks the server side.
 
 pub mod array;
 pub mod config;
+pub mod pgoutput;
+pub mod reader;
+pub mod relation;
+pub mod slot;
 pub mod spill;
 pub mod text;
 pub mod types;
+pub mod wal;
 
 pub use config::PgSourceConfig;
+pub use reader::{PgSource, SlotOutcome};

@@ -136,9 +136,13 @@ impl TxnBuffer {
     }
 }
 
+/// A spill file being read back: reader, table table, records left, and the file (deleted on
+/// drop).
+type SpillReader = (BufReader<File>, Vec<Arc<TableSchema>>, u64, tempfile::NamedTempFile);
+
 /// Iterator over a committed transaction's changes.
 pub struct Replay {
-    file: Option<(BufReader<File>, Vec<Arc<TableSchema>>, u64, tempfile::NamedTempFile)>,
+    file: Option<SpillReader>,
     mem: std::vec::IntoIter<PendingChange>,
     aborted: HashSet<u32>,
 }
@@ -357,7 +361,10 @@ fn read_value(r: &mut impl Read) -> std::io::Result<Value> {
         13 => Value::Uuid(read_n(r)?),
         14 => Value::Date(i32::from_le_bytes(read_n(r)?)),
         15 => Value::Time(i64::from_le_bytes(read_n(r)?)),
-        16 => Value::TimeTz { micros: i64::from_le_bytes(read_n(r)?), offset_seconds: i32::from_le_bytes(read_n(r)?) },
+        16 => Value::TimeTz {
+            micros: i64::from_le_bytes(read_n(r)?),
+            offset_seconds: i32::from_le_bytes(read_n(r)?),
+        },
         17 => Value::Timestamp(i64::from_le_bytes(read_n(r)?)),
         18 => Value::TimestampTz(i64::from_le_bytes(read_n(r)?)),
         19 => Value::Interval {

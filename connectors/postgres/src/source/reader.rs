@@ -1,0 +1,524 @@
+//! `PgSource`: pgoutput messages → change events, implementing the `Source` contract.
+//!
+//! Ordering and commit-only output: a non-streamed transaction reaches us only after it
+//! committed, so its changes are emitted as they arrive; a streamed transaction's chunks are
+//! buffered (bounded memory, spill files — see `spill`) and emitted at Stream Commit, dropped at
+//! Stream Abort. Checkpoints are commit end LSNs (and, between transactions, heartbeat message
+//! or keepalive LSNs), so the runner only ever acknowledges whole transactions.
+//!
+//! Failure: a value that does not parse is a fatal error naming table and column; connection
+//! loss is retriable and the runner restarts the source, which resumes at the slot's confirmed
+//! LSN.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sluice_core::{
+    ChangeEvent, Error, ErrorKind, Lsn, Op, Position, Row, SnapshotMarker, Source, SourceBatch, SourceDetail,
+    SourceInfo, TransactionInfo, Value,
+};
+use tokio_postgres::Client;
+
+use super::config::PgSourceConfig;
+use super::pgoutput::{pg_ts_to_unix_ms, Decoder, Message, TupleValue};
+use super::relation::{Relation, RelationCache};
+use super::spill::{PendingChange, Replay, TxnBuffer};
+use super::wal::{StartOptions, WalEvent, WalStream};
+use super::{slot, text};
+use crate::error::PgError;
+
+/// Prefix of Sluice's heartbeat messages (`pg_logical_emit_message`).
+pub const HEARTBEAT_PREFIX: &str = "sluice-heartbeat";
+/// Counter: transactions committed and emitted.
+pub const METRIC_TRANSACTIONS: &str = "sluice_postgres_transactions_total";
+/// Gauge: bytes of WAL between the server's send position and the last commit emitted.
+pub const METRIC_LAG_BYTES: &str = "sluice_postgres_replication_lag_bytes";
+/// Gauge: seconds between now and the commit time of the last transaction emitted.
+pub const METRIC_LAG_SECONDS: &str = "sluice_postgres_replication_lag_seconds";
+/// Gauge: the last LSN acknowledged to the server.
+pub const METRIC_CONFIRMED_LSN: &str = "sluice_postgres_confirmed_lsn";
+/// Gauge: streamed transactions currently spilled to disk.
+pub const METRIC_SPILLED_TXNS: &str = "sluice_postgres_spilled_transactions";
+
+const BATCH_MAX: usize = 4096;
+
+struct OpenTxn {
+    xid: u32,
+    final_lsn: u64,
+    commit_ms: i64,
+    total_order: u64,
+    per_table: HashMap<sluice_core::TableId, u64>,
+}
+
+impl OpenTxn {
+    fn info(&mut self, table: &sluice_core::TableId) -> TransactionInfo {
+        self.total_order += 1;
+        let n = self.per_table.entry(table.clone()).or_insert(0);
+        *n += 1;
+        TransactionInfo {
+            id: format!("{}:{}", self.xid, self.final_lsn),
+            total_order: self.total_order,
+            data_collection_order: *n,
+        }
+    }
+}
+
+struct Replaying {
+    replay: Replay,
+    txn: OpenTxn,
+    end_lsn: u64,
+}
+
+/// The PostgreSQL source.
+pub struct PgSource {
+    cfg: PgSourceConfig,
+    client: Client,
+    wal: WalStream,
+    decoder: Decoder,
+    relations: RelationCache,
+    txn: Option<OpenTxn>,
+    streams: HashMap<u32, TxnBuffer>,
+    stream_xid: Option<u32>,
+    replaying: Option<Replaying>,
+    spill_dir: PathBuf,
+    last_checkpoint: u64,
+    last_commit_end: u64,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How a source start found its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotOutcome {
+    Existing(Lsn),
+    Created(Lsn),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl PgSource {
+    /// Preflight, ensure publication and slot, start streaming at the slot's confirmed LSN.
+    /// A missing slot is created only when `create_slot_if_missing`; otherwise it is a fatal error.
+    pub async fn start(
+        cfg: PgSourceConfig,
+        create_slot_if_missing: bool,
+    ) -> Result<(Self, SlotOutcome), PgError> {
+        let client = cfg.connection.connect().await?;
+        slot::ensure_replication_ready(&client).await?;
+        slot::ensure_tables_have_keys(&client, &cfg).await?;
+        slot::ensure_publication(&client, &cfg).await?;
+        let outcome = match slot::slot_position(&client, &cfg.slot).await? {
+            Some(lsn) => SlotOutcome::Existing(lsn),
+            None if create_slot_if_missing => SlotOutcome::Created(slot::create_slot(&client, &cfg.slot).await?),
+            None => {
+                return Err(PgError::Source {
+                    reason: format!(
+                        "replication slot {:?} is missing, but this source streamed from it before: the changes since its last \
+                         acknowledged position are no longer retained by the server. Re-create the slot and take a new snapshot \
+                         (migration type full-load-and-cdc), or start over with `sluice source --reset-state`",
+                        cfg.slot
+                    ),
+                    kind: ErrorKind::Fatal,
+                })
+            }
+        };
+        let wal = WalStream::start(
+            &cfg.connection,
+            &StartOptions { slot: &cfg.slot, publication: &cfg.publication, streaming: cfg.streaming },
+        )
+        .await?;
+        let heartbeat =
+            if cfg.heartbeat_interval_secs > 0 { Some(spawn_heartbeat(&cfg).await?) } else { None };
+        let spill_dir = cfg.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let start_lsn = match &outcome {
+            SlotOutcome::Existing(l) | SlotOutcome::Created(l) => l.0,
+        };
+        tracing::info!(slot = %cfg.slot, publication = %cfg.publication, start = %Lsn(start_lsn), "streaming");
+        Ok((
+            Self {
+                cfg,
+                client,
+                wal,
+                decoder: Decoder::default(),
+                relations: RelationCache::default(),
+                txn: None,
+                streams: HashMap::new(),
+                stream_xid: None,
+                replaying: None,
+                spill_dir,
+                last_checkpoint: start_lsn,
+                last_commit_end: start_lsn,
+                heartbeat,
+            },
+            outcome,
+        ))
+    }
+
+    fn checkpoint(&mut self, batch: &mut SourceBatch, lsn: u64) {
+        if lsn > self.last_checkpoint {
+            self.last_checkpoint = lsn;
+            batch.checkpoint = Some(Position::Postgres(Lsn(lsn)));
+        }
+    }
+
+    fn source_info(&self, rel: &Relation, lsn: u64, xid: u32, commit_ms: i64) -> SourceInfo {
+        SourceInfo {
+            connector: "postgresql",
+            name: self.cfg.topic_prefix.clone(),
+            ts_ms: commit_ms,
+            snapshot: SnapshotMarker::False,
+            db: self.cfg.connection.database.clone(),
+            schema: Some(rel.schema.id.schema.clone()),
+            table: rel.schema.id.table.clone(),
+            detail: SourceDetail::Postgres {
+                lsn,
+                tx_id: Some(i64::from(xid)),
+                xmin: None,
+                sequence: Some(format!("[\"{}\",\"{lsn}\"]", self.last_commit_end)),
+            },
+        }
+    }
+
+    /// Build a row from a tuple, in the published column order.
+    fn row(rel: &Relation, tuple: &[TupleValue], fill_missing: Value) -> Result<Row, PgError> {
+        let mut row = vec![fill_missing; rel.schema.columns.len()];
+        for (i, tv) in tuple.iter().enumerate() {
+            let Some((kind, Some(out))) = rel.wire.get(i) else { continue };
+            row[*out] = match tv {
+                TupleValue::Null => Value::Null,
+                TupleValue::Unchanged => Value::Unchanged,
+                TupleValue::Text(b) => {
+                    let s = std::str::from_utf8(b).map_err(|_| value_err(rel, *out, "text is not UTF-8"))?;
+                    text::parse(kind, s).map_err(|e| value_err(rel, *out, &e))?
+                }
+                TupleValue::Binary(_) => {
+                    return Err(value_err(rel, *out, "binary tuple data was not requested"))
+                }
+            };
+        }
+        Ok(row)
+    }
+
+    /// A key-only old tuple (`K`) sends NULL for non-key columns: they are unknown, not null.
+    fn key_row(rel: &Relation, tuple: &[TupleValue]) -> Result<Row, PgError> {
+        let mut row = Self::row(rel, tuple, Value::Unchanged)?;
+        for (i, v) in row.iter_mut().enumerate() {
+            if !rel.schema.key.contains(&i) && v.is_null() {
+                *v = Value::Unchanged;
+            }
+        }
+        Ok(row)
+    }
+
+    fn change(&self, msg: &Message, lsn: u64) -> Result<Option<PendingChange>, PgError> {
+        let (xid, relid, op, before, after) = match msg {
+            Message::Insert { xid, relid, new } => {
+                let Some(rel) = self.captured(*relid) else { return Ok(None) };
+                (*xid, *relid, Op::Create, None, Some(Self::row(rel, new, Value::Null)?))
+            }
+            Message::Update { xid, relid, old, new } => {
+                let Some(rel) = self.captured(*relid) else { return Ok(None) };
+                let before = match old {
+                    Some((b'O', t)) => Some(Self::row(rel, t, Value::Null)?),
+                    Some((_, t)) => Some(Self::key_row(rel, t)?),
+                    None => None,
+                };
+                (*xid, *relid, Op::Update, before, Some(Self::row(rel, new, Value::Null)?))
+            }
+            Message::Delete { xid, relid, old } => {
+                let Some(rel) = self.captured(*relid) else { return Ok(None) };
+                let before = if old.0 == b'O' {
+                    Self::row(rel, &old.1, Value::Null)?
+                } else {
+                    Self::key_row(rel, &old.1)?
+                };
+                (*xid, *relid, Op::Delete, Some(before), None)
+            }
+            _ => return Ok(None),
+        };
+        let table =
+            self.relations.get(relid).map(|r| r.schema.clone()).ok_or_else(|| unknown_relation(relid))?;
+        Ok(Some(PendingChange { xid: xid.unwrap_or(0), table, op, before, after, lsn }))
+    }
+
+    fn captured(&self, relid: u32) -> Option<&Relation> {
+        self.relations.get(relid).filter(|r| r.captured)
+    }
+
+    fn event(&self, c: PendingChange, txn: &mut OpenTxn) -> ChangeEvent {
+        let info = txn.info(&c.table.id);
+        let source = match self.relations.relations.values().find(|r| Arc::ptr_eq(&r.schema, &c.table)) {
+            Some(rel) => self.source_info(rel, c.lsn, txn.xid, txn.commit_ms),
+            None => SourceInfo {
+                connector: "postgresql",
+                name: self.cfg.topic_prefix.clone(),
+                ts_ms: txn.commit_ms,
+                snapshot: SnapshotMarker::False,
+                db: self.cfg.connection.database.clone(),
+                schema: Some(c.table.id.schema.clone()),
+                table: c.table.id.table.clone(),
+                detail: SourceDetail::Postgres {
+                    lsn: c.lsn,
+                    tx_id: Some(i64::from(txn.xid)),
+                    xmin: None,
+                    sequence: None,
+                },
+            },
+        };
+        ChangeEvent {
+            table: c.table,
+            op: c.op,
+            before: c.before,
+            after: c.after,
+            source,
+            ts_ms: now_ms(),
+            transaction: Some(info),
+            position: Position::Postgres(Lsn(txn.final_lsn)),
+        }
+    }
+
+    /// Emit buffered events of a committed streamed transaction, up to the batch limit.
+    fn drain_replay(&mut self, batch: &mut SourceBatch) -> Result<(), PgError> {
+        let Some(mut r) = self.replaying.take() else { return Ok(()) };
+        while batch.events.len() < BATCH_MAX {
+            match r.replay.next_change().map_err(spill_err)? {
+                Some(c) => {
+                    let ev = self.event(c, &mut r.txn);
+                    batch.events.push(ev);
+                }
+                None => {
+                    self.last_commit_end = r.end_lsn;
+                    self.checkpoint(batch, r.end_lsn);
+                    metrics::counter!(METRIC_TRANSACTIONS).increment(1);
+                    return Ok(());
+                }
+            }
+        }
+        self.replaying = Some(r);
+        Ok(())
+    }
+
+    async fn handle(&mut self, ev: WalEvent, batch: &mut SourceBatch) -> Result<(), PgError> {
+        let (wal_start, data) = match ev {
+            WalEvent::Keepalive { wal_end } => {
+                if wal_end > self.last_commit_end {
+                    metrics::gauge!(METRIC_LAG_BYTES).set((wal_end - self.last_commit_end) as f64);
+                }
+                // Between transactions every commit before the server's send position was sent.
+                if self.txn.is_none() && self.replaying.is_none() {
+                    self.checkpoint(batch, wal_end);
+                }
+                return Ok(());
+            }
+            WalEvent::Data { wal_start, data, .. } => (wal_start, data),
+        };
+        let msg =
+            self.decoder.decode(data).map_err(|e| PgError::Source { reason: e, kind: ErrorKind::Fatal })?;
+        match msg {
+            Message::Begin { final_lsn, commit_ts, xid } => {
+                self.txn = Some(OpenTxn {
+                    xid,
+                    final_lsn,
+                    commit_ms: pg_ts_to_unix_ms(commit_ts),
+                    total_order: 0,
+                    per_table: HashMap::new(),
+                });
+            }
+            Message::Commit { end_lsn, commit_ts, .. } => {
+                self.txn = None;
+                self.last_commit_end = end_lsn;
+                self.checkpoint(batch, end_lsn);
+                metrics::counter!(METRIC_TRANSACTIONS).increment(1);
+                let lag = (now_ms() - pg_ts_to_unix_ms(commit_ts)).max(0) as f64 / 1000.0;
+                metrics::gauge!(METRIC_LAG_SECONDS).set(lag);
+            }
+            Message::Relation { relid, namespace, name, columns, .. } => {
+                self.relations.update(&self.client, &self.cfg, relid, &namespace, &name, &columns).await?;
+            }
+            ref m @ (Message::Insert { .. } | Message::Update { .. } | Message::Delete { .. }) => {
+                let Some(change) = self.change(m, wal_start)? else { return Ok(()) };
+                match self.stream_xid {
+                    Some(top) => {
+                        let buf = self
+                            .streams
+                            .entry(top)
+                            .or_insert_with(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
+                        let was_spilled = buf.spilled();
+                        buf.push(change, &self.spill_dir).map_err(spill_err)?;
+                        if buf.spilled() && !was_spilled {
+                            metrics::gauge!(METRIC_SPILLED_TXNS).increment(1.0);
+                            tracing::debug!(xid = top, "streamed transaction spilled to disk");
+                        }
+                    }
+                    None => {
+                        let mut txn =
+                            self.txn.take().ok_or_else(|| protocol_err("change outside a transaction"))?;
+                        let ev = self.event(change, &mut txn);
+                        self.txn = Some(txn);
+                        batch.events.push(ev);
+                    }
+                }
+            }
+            Message::Truncate { relids, .. } => {
+                for relid in relids {
+                    let Some(rel) = self.captured(relid) else { continue };
+                    let change = PendingChange {
+                        xid: 0,
+                        table: rel.schema.clone(),
+                        op: Op::Truncate,
+                        before: None,
+                        after: None,
+                        lsn: wal_start,
+                    };
+                    match self.stream_xid {
+                        Some(top) => {
+                            let buf = self
+                                .streams
+                                .entry(top)
+                                .or_insert_with(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
+                            buf.push(change, &self.spill_dir).map_err(spill_err)?;
+                        }
+                        None => {
+                            let mut txn = self
+                                .txn
+                                .take()
+                                .ok_or_else(|| protocol_err("truncate outside a transaction"))?;
+                            let ev = self.event(change, &mut txn);
+                            self.txn = Some(txn);
+                            batch.events.push(ev);
+                        }
+                    }
+                }
+            }
+            Message::Message { transactional: false, lsn, prefix, .. }
+                if prefix == HEARTBEAT_PREFIX && self.txn.is_none() && self.replaying.is_none() =>
+            {
+                self.checkpoint(batch, lsn);
+            }
+            Message::StreamStart { xid, .. } => self.stream_xid = Some(xid),
+            Message::StreamStop => self.stream_xid = None,
+            Message::StreamCommit { xid, end_lsn, commit_ts, .. } => {
+                let buf =
+                    self.streams.remove(&xid).unwrap_or_else(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
+                if buf.spilled() {
+                    metrics::gauge!(METRIC_SPILLED_TXNS).decrement(1.0);
+                }
+                let txn = OpenTxn {
+                    xid,
+                    final_lsn: end_lsn,
+                    commit_ms: pg_ts_to_unix_ms(commit_ts),
+                    total_order: 0,
+                    per_table: HashMap::new(),
+                };
+                self.replaying =
+                    Some(Replaying { replay: buf.into_replay().map_err(spill_err)?, txn, end_lsn });
+                self.drain_replay(batch)?;
+            }
+            Message::StreamAbort { xid, subxid } => {
+                if xid == subxid {
+                    if let Some(buf) = self.streams.remove(&xid) {
+                        if buf.spilled() {
+                            metrics::gauge!(METRIC_SPILLED_TXNS).decrement(1.0);
+                        }
+                    }
+                } else if let Some(buf) = self.streams.get_mut(&xid) {
+                    buf.abort_subxact(subxid);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn value_err(rel: &Relation, col: usize, why: &str) -> PgError {
+    let column = rel.schema.columns.get(col).map(|c| c.name.as_str()).unwrap_or("?");
+    PgError::Source {
+        reason: format!("cannot decode column {column} of {}: {why}", rel.schema.id),
+        kind: ErrorKind::Fatal,
+    }
+}
+
+fn unknown_relation(relid: u32) -> PgError {
+    protocol_err(&format!("change for relation {relid} before its Relation message"))
+}
+
+fn protocol_err(why: &str) -> PgError {
+    PgError::Source { reason: format!("unexpected pgoutput sequence: {why}"), kind: ErrorKind::Fatal }
+}
+
+fn spill_err(e: std::io::Error) -> PgError {
+    PgError::Source { reason: format!("spill file: {e}"), kind: ErrorKind::Fatal }
+}
+
+async fn spawn_heartbeat(cfg: &PgSourceConfig) -> Result<tokio::task::JoinHandle<()>, PgError> {
+    let client = cfg.connection.connect().await?;
+    let every = Duration::from_secs(cfg.heartbeat_interval_secs);
+    let query = cfg
+        .heartbeat_action_query
+        .clone()
+        .unwrap_or_else(|| format!("SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '')"));
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = client.batch_execute(&query).await {
+                tracing::warn!(error = %e, "heartbeat failed");
+                if e.is_closed() {
+                    return;
+                }
+            }
+        }
+    }))
+}
+
+impl Drop for PgSource {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Source for PgSource {
+    async fn next_batch(&mut self) -> Result<SourceBatch, Error> {
+        let mut batch = SourceBatch::default();
+        if self.replaying.is_some() {
+            self.drain_replay(&mut batch)?;
+            return Ok(batch);
+        }
+        // Wait for the first event, then take whatever is already queued.
+        let Some(first) = self.wal.recv(Duration::from_millis(500)).await? else { return Ok(batch) };
+        self.handle(first, &mut batch).await?;
+        while batch.events.len() < BATCH_MAX && self.replaying.is_none() {
+            match self.wal.try_recv() {
+                Some(ev) => self.handle(ev?, &mut batch).await?,
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn acknowledge(&mut self, position: Position) -> Result<(), Error> {
+        match position {
+            Position::Postgres(lsn) => {
+                self.wal.acknowledge(lsn.0);
+                metrics::gauge!(METRIC_CONFIRMED_LSN).set(lsn.0 as f64);
+                Ok(())
+            }
+            other => {
+                Err(Error::fatal("postgres", format!("cannot acknowledge a non-PostgreSQL position {other}")))
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+        self.wal.close().await;
+    }
+}

@@ -1,0 +1,124 @@
+//! The relation cache: what each relation id in the stream means now.
+//!
+//! pgoutput sends a Relation message before a relation's first change in a session and again
+//! whenever it changes. Each entry holds the table schema Sluice publishes (captured columns
+//! only, source column order, key = primary key, else the replica-identity columns), the parse
+//! kind of every wire column, and where each wire column goes in the published row.
+//!
+//! Invariant: the `Arc<TableSchema>` of an entry is replaced — with `version + 1` — only when the
+//! published columns actually changed, so an unchanged Relation message (sent again after a
+//! reconnect or cache invalidation) does not register a new schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_core::{Column, TableId, TableSchema};
+use tokio_postgres::Client;
+
+use super::config::PgSourceConfig;
+use super::pgoutput::RelationColumn;
+use super::types::{PgKind, TypeResolver};
+use crate::error::PgError;
+
+pub struct Relation {
+    pub schema: Arc<TableSchema>,
+    pub captured: bool,
+    /// Per wire column: its parse kind and its index in the published row (None = excluded).
+    pub wire: Vec<(PgKind, Option<usize>)>,
+}
+
+#[derive(Default)]
+pub struct RelationCache {
+    pub relations: HashMap<u32, Relation>,
+    /// Latest version per table, so a table whose relation id changes (dropped and re-created)
+    /// keeps increasing versions.
+    versions: HashMap<TableId, u32>,
+    resolver: TypeResolver,
+}
+
+fn catalog_err(e: &tokio_postgres::Error) -> PgError {
+    let kind = if e.as_db_error().is_some() {
+        sluice_core::ErrorKind::Fatal
+    } else {
+        sluice_core::ErrorKind::Retriable
+    };
+    PgError::Source { reason: format!("reading the catalog for a relation: {e}"), kind }
+}
+
+impl RelationCache {
+    pub fn get(&self, relid: u32) -> Option<&Relation> {
+        self.relations.get(&relid)
+    }
+
+    /// Apply a Relation message.
+    pub async fn update(
+        &mut self,
+        client: &Client,
+        cfg: &PgSourceConfig,
+        relid: u32,
+        namespace: &str,
+        name: &str,
+        columns: &[RelationColumn],
+    ) -> Result<(), PgError> {
+        let id = TableId::new(namespace, name);
+        let captured = cfg.captures_table(&id);
+        // Nullability, source type names and the primary key come from the catalog; types
+        // (OID, typmod) from the message, which reflects the WAL position.
+        let rows = client
+            .query(
+                "SELECT a.attname::text, a.attnotnull, format_type(a.atttypid, a.atttypmod), \
+                 COALESCE(array_position(i.indkey::int2[], a.attnum), 0)::int4 \
+                 FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&relid],
+            )
+            .await
+            .map_err(|e| catalog_err(&e))?;
+        let catalog: HashMap<String, (bool, String, i32)> = rows
+            .iter()
+            .map(|r| {
+                (r.get::<_, String>(0), (r.get::<_, bool>(1), r.get::<_, String>(2), r.get::<_, i32>(3)))
+            })
+            .collect();
+
+        let mut out_columns = Vec::new();
+        let mut wire = Vec::with_capacity(columns.len());
+        let mut pk: Vec<(i32, usize)> = Vec::new();
+        let mut ident: Vec<usize> = Vec::new();
+        for c in columns {
+            let kind =
+                self.resolver.resolve(client, c.type_oid, c.typmod).await.map_err(|e| catalog_err(&e))?;
+            if !captured || cfg.excludes_column(&id, &c.name) {
+                wire.push((kind, None));
+                continue;
+            }
+            let (notnull, source_type, pk_pos) =
+                catalog.get(&c.name).cloned().unwrap_or_else(|| (false, format!("oid {}", c.type_oid), 0));
+            let idx = out_columns.len();
+            if pk_pos > 0 {
+                pk.push((pk_pos, idx));
+            }
+            if c.is_key {
+                ident.push(idx);
+            }
+            out_columns.push(Column::new(c.name.clone(), kind.data_type(), source_type, !notnull));
+            wire.push((kind, Some(idx)));
+        }
+        pk.sort_unstable();
+        let key: Vec<usize> = if pk.is_empty() { ident } else { pk.into_iter().map(|(_, i)| i).collect() };
+
+        let previous = self.relations.get(&relid).map(|r| r.schema.clone());
+        let unchanged =
+            previous.as_ref().is_some_and(|p| p.id == id && p.columns == out_columns && p.key == key);
+        let schema = match previous {
+            Some(p) if unchanged => p,
+            _ => {
+                let v = self.versions.entry(id.clone()).or_insert(0);
+                *v += 1;
+                Arc::new(TableSchema { id, columns: out_columns, key, version: *v })
+            }
+        };
+        self.relations.insert(relid, Relation { schema, captured, wire });
+        Ok(())
+    }
+}

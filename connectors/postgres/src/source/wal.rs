@@ -1,0 +1,302 @@
+//! The replication connection: a task that owns `pg_walstream`'s low-level connection, forwards
+//! XLogData frames through a bounded channel, answers keepalives, and reports the flush LSN
+//! Sluice has acknowledged — and never anything beyond it.
+//!
+//! Invariants:
+//! - The flush (and apply) LSN sent to the server is exactly the last value passed to
+//!   [`WalStream::acknowledge`] (0 until then, which the server ignores), so the slot's
+//!   `confirmed_flush_lsn` never passes what the broker has acknowledged.
+//! - No silent reconnects: a connection error ends the stream with an error; the source is then
+//!   restarted from the slot, which re-sends everything after the last acknowledged LSN.
+//! - Status updates go out on every keepalive that asks for one, and at most once a second
+//!   otherwise when the acknowledged LSN moved. While the consumer applies back-pressure (the
+//!   channel is full) no frames are read, so no keepalive is answered: a consumer stalled for
+//!   longer than the server's `wal_sender_timeout` loses the connection (and resumes).
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use pg_walstream::{CancellationToken, PgReplicationConnection};
+use sluice_core::ErrorKind;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::endpoint::PgEndpoint;
+use crate::error::PgError;
+
+/// One message from the server.
+#[derive(Debug)]
+pub enum WalEvent {
+    /// A pgoutput message with its XLogData header LSNs.
+    Data { wal_start: u64, wal_end: u64, data: Bytes },
+    /// The server's current send position (while idle or between messages).
+    Keepalive { wal_end: u64 },
+}
+
+/// Output settings pinned on the replication session so text values have one format.
+const SESSION_SETTINGS: &[&str] = &[
+    "SET DateStyle = 'ISO, YMD'",
+    "SET TimeZone = 'UTC'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+];
+
+pub struct WalStream {
+    rx: mpsc::Receiver<Result<WalEvent, PgError>>,
+    acked: watch::Sender<u64>,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Plugin options for START_REPLICATION.
+pub struct StartOptions<'a> {
+    pub slot: &'a str,
+    pub publication: &'a str,
+    pub streaming: bool,
+}
+
+fn conninfo(ep: &PgEndpoint) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut s = format!(
+        "host={} port={} user={} dbname={} replication=database connect_timeout={}",
+        q(&ep.host),
+        ep.port,
+        q(&ep.user),
+        q(&ep.database),
+        ep.connect_timeout_secs
+    );
+    if !ep.password.is_empty() {
+        s.push_str(&format!(" password={}", q(ep.password.expose())));
+    }
+    s
+}
+
+fn repl_err(addr: &str, context: &str, e: &pg_walstream::ReplicationError) -> PgError {
+    let kind = if e.is_transient() { ErrorKind::Retriable } else { ErrorKind::Fatal };
+    // pg_walstream's messages carry the server's text, never the conninfo.
+    PgError::Connect { addr: addr.to_owned(), reason: format!("{context}: {e}"), kind }
+}
+
+impl WalStream {
+    /// Connect in replication mode, pin the session settings and start streaming from the
+    /// slot's confirmed position.
+    pub async fn start(ep: &PgEndpoint, opts: &StartOptions<'_>) -> Result<Self, PgError> {
+        let info = conninfo(ep);
+        let addr = ep.addr();
+        let slot = opts.slot.to_owned();
+        let publication = format!("\"{}\"", opts.publication.replace('"', "\"\""));
+        let streaming = opts.streaming;
+        // The library's connect/exec/start are blocking calls.
+        let conn = tokio::task::spawn_blocking(move || -> Result<PgReplicationConnection, PgError> {
+            let mut conn =
+                PgReplicationConnection::connect(&info).map_err(|e| repl_err(&addr, "connect", &e))?;
+            for sql in SESSION_SETTINGS {
+                conn.exec(sql).map_err(|e| repl_err(&addr, "session setting", &e))?;
+            }
+            let mut options: Vec<(&str, &str)> = vec![
+                ("proto_version", if streaming { "2" } else { "1" }),
+                ("publication_names", &publication),
+                ("messages", "true"),
+            ];
+            if streaming {
+                options.push(("streaming", "on"));
+            }
+            // 0/0: start at the slot's confirmed_flush_lsn.
+            conn.start_replication(&slot, 0, &options)
+                .map_err(|e| repl_err(&addr, "START_REPLICATION", &e))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| PgError::Connect {
+            addr: ep.addr(),
+            reason: e.to_string(),
+            kind: ErrorKind::Retriable,
+        })??;
+
+        let (tx, rx) = mpsc::channel(16_384);
+        let (acked, acked_rx) = watch::channel(0u64);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(conn, tx, acked_rx, cancel.clone(), ep.addr()));
+        Ok(Self { rx, acked, cancel, task: Some(task) })
+    }
+
+    /// The next event, waiting at most `timeout`; `Ok(None)` on timeout.
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Option<WalEvent>, PgError> {
+        match tokio::time::timeout(timeout, self.rx.recv()).await {
+            Err(_) => Ok(None),
+            Ok(Some(r)) => r.map(Some),
+            Ok(None) => Err(PgError::Connect {
+                addr: "replication".into(),
+                reason: "replication stream ended".into(),
+                kind: ErrorKind::Retriable,
+            }),
+        }
+    }
+
+    /// The next event if one is already waiting.
+    pub fn try_recv(&mut self) -> Option<Result<WalEvent, PgError>> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Report `lsn` as flushed: everything before it is durable downstream.
+    pub fn acknowledge(&self, lsn: u64) {
+        self.acked.send_if_modified(|cur| {
+            if lsn > *cur {
+                *cur = lsn;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Send a final status update and close the connection.
+    pub async fn close(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for WalStream {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn run(
+    mut conn: PgReplicationConnection,
+    tx: mpsc::Sender<Result<WalEvent, PgError>>,
+    acked: watch::Receiver<u64>,
+    cancel: CancellationToken,
+    addr: String,
+) {
+    let mut received: u64 = 0;
+    let mut reported: u64 = 0;
+    let mut last_report = Instant::now();
+    loop {
+        let frame = match conn.get_copy_data_async(&cancel).await {
+            Ok(f) => f,
+            Err(e) if e.is_cancelled() => break,
+            Err(e) => {
+                let _ = tx.send(Err(repl_err(&addr, "replication stream", &e))).await;
+                return;
+            }
+        };
+        let mut reply_requested = false;
+        let event = match parse_frame(frame) {
+            Ok(ev) => ev,
+            Err(reason) => {
+                let _ = tx
+                    .send(Err(PgError::Connect { addr: addr.clone(), reason, kind: ErrorKind::Fatal }))
+                    .await;
+                return;
+            }
+        };
+        match &event {
+            Some((WalEvent::Data { wal_end, .. }, _)) => received = received.max(*wal_end),
+            Some((WalEvent::Keepalive { wal_end }, reply)) => {
+                received = received.max(*wal_end);
+                reply_requested = *reply;
+            }
+            None => {}
+        }
+        if let Some((ev, _)) = event {
+            if tx.send(Ok(ev)).await.is_err() {
+                break;
+            }
+        }
+        let flush = *acked.borrow();
+        if reply_requested || (flush != reported && last_report.elapsed() >= Duration::from_secs(1)) {
+            if let Err(e) = conn.send_standby_status_update(received.max(flush), flush, flush, false).await {
+                let _ = tx.send(Err(repl_err(&addr, "standby status update", &e))).await;
+                return;
+            }
+            reported = flush;
+            last_report = Instant::now();
+        }
+    }
+    // Shutting down: report the final acknowledged position.
+    let flush = *acked.borrow();
+    if flush > 0 {
+        let _ = conn.send_standby_status_update(received.max(flush), flush, flush, false).await;
+    }
+}
+
+/// `w` XLogData or `k` keepalive; other CopyData messages are ignored.
+fn parse_frame(mut f: Bytes) -> Result<Option<(WalEvent, bool)>, String> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    match f.get_u8() {
+        b'w' => {
+            if f.remaining() < 24 {
+                return Err("truncated XLogData header".into());
+            }
+            let wal_start = f.get_u64();
+            let wal_end = f.get_u64();
+            let _server_time = f.get_i64();
+            Ok(Some((WalEvent::Data { wal_start, wal_end, data: f }, false)))
+        }
+        b'k' => {
+            if f.remaining() < 17 {
+                return Err("truncated keepalive".into());
+            }
+            let wal_end = f.get_u64();
+            let _server_time = f.get_i64();
+            let reply = f.get_u8() == 1;
+            Ok(Some((WalEvent::Keepalive { wal_end }, reply)))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::Secret;
+
+    #[test]
+    fn conninfo_quotes_and_includes_replication() {
+        let ep = PgEndpoint {
+            host: "db".into(),
+            port: 5432,
+            user: "o'neil".into(),
+            password: Secret::new("p w"),
+            database: "app".into(),
+            connect_timeout_secs: 3,
+        };
+        let s = conninfo(&ep);
+        assert!(
+            s.contains("user='o\\'neil'")
+                && s.contains("password='p w'")
+                && s.contains("replication=database"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn frames() {
+        let mut w = vec![b'w'];
+        w.extend_from_slice(&10u64.to_be_bytes());
+        w.extend_from_slice(&20u64.to_be_bytes());
+        w.extend_from_slice(&0i64.to_be_bytes());
+        w.push(b'B');
+        let Some((WalEvent::Data { wal_start: 10, wal_end: 20, data }, false)) =
+            parse_frame(Bytes::from(w)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(&data[..], b"B");
+        let mut k = vec![b'k'];
+        k.extend_from_slice(&30u64.to_be_bytes());
+        k.extend_from_slice(&0i64.to_be_bytes());
+        k.push(1);
+        assert!(matches!(
+            parse_frame(Bytes::from(k)).unwrap(),
+            Some((WalEvent::Keepalive { wal_end: 30 }, true))
+        ));
+    }
+}

@@ -1,0 +1,138 @@
+//! `sluice source`: run a source task — PostgreSQL (this module) — publishing change events to
+//! Kafka, with the built-in registry embedded when `[registry] listen` is set.
+//!
+//! Self-healing: a retriable failure (connection lost, broker unavailable) restarts the task from
+//! the source's last acknowledged position after a backoff; a fatal one stops it with the
+//! message that names the fix. Source state (whether this source created its slot) lives in the
+//! Kafka state topic, so a slot that disappears is reported instead of silently re-created.
+
+use anyhow::{bail, Context};
+use sluice_avro::schema_gen::{EnvelopeOptions, SourceKind};
+use sluice_avro::RegistryClient;
+use sluice_core::{ErrorKind, Source};
+use sluice_kafka::admin::TopicAdmin;
+use sluice_kafka::state::StateTopic;
+use sluice_kafka::{EventProducer, KafkaConfig};
+use sluice_postgres::source::{PgSource, PgSourceConfig, SlotOutcome};
+
+use crate::config::{Config, SourceConfig};
+use crate::pipeline::publish::{self, PublishOptions, Publisher};
+use crate::service::{shutdown_signal, Service};
+
+/// Classify an error from any layer; unknown errors are fatal.
+pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
+    for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<sluice_core::Error>() {
+            return x.kind();
+        }
+        if let Some(x) = cause.downcast_ref::<sluice_postgres::PgError>() {
+            return x.kind();
+        }
+        if let Some(x) = cause.downcast_ref::<sluice_kafka::KafkaError>() {
+            return x.kind();
+        }
+        if let Some(x) = cause.downcast_ref::<sluice_avro::AvroError>() {
+            return x.kind();
+        }
+        if let Some(x) = cause.downcast_ref::<sluice_registry::RegistryError>() {
+            return if x.is_transient() { ErrorKind::Retriable } else { ErrorKind::Fatal };
+        }
+    }
+    ErrorKind::Fatal
+}
+
+pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
+    let Some(SourceConfig::Postgres(pg)) = cfg.source.clone() else {
+        bail!("`sluice source` needs a [source] section with type = \"postgres\"");
+    };
+    let kafka = cfg.kafka.clone().context("`sluice source` needs a [kafka] section")?;
+    let service = Service::start(&cfg, "source").await?;
+    let registry_cfg = cfg
+        .registry
+        .clone()
+        .context("`sluice source` needs a [registry] section (url, or listen for the built-in one)")?;
+    let _embedded = match registry_cfg.listen.filter(|_| registry_cfg.url.is_none()) {
+        Some(listen) => {
+            let mut server = sluice_registry::RegistryConfig::new(listen, kafka.bootstrap_servers.clone());
+            server.topic = registry_cfg.topic.clone();
+            server.kafka_properties = kafka.properties.clone();
+            Some(sluice_registry::start(server).await?)
+        }
+        None => None,
+    };
+    let url = registry_cfg.client_url().context("[registry] needs url or listen")?;
+    let state = StateTopic::open(&kafka, &kafka.state_topic).await?;
+    let key = format!("postgres:{}:{}", pg.topic_prefix, pg.slot);
+    if reset_state {
+        state.store(&key, None).await?;
+        tracing::warn!(key, "source state reset");
+    }
+
+    // One shutdown flag for the whole task: the pipeline flushes and acknowledges on it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut attempt = 0u32;
+    loop {
+        match run_once(&pg, &kafka, &url, &state, &key, &service, stopped()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                service.ready.set_not_ready();
+                let kind = error_kind(&e);
+                let Some(delay) = kind.retry_delay(attempt) else { return Err(e) };
+                attempt += 1;
+                tracing::warn!(error = %format!("{e:#}"), attempt, retry_in_ms = delay.as_millis() as u64, "source failed; restarting from the last acknowledged position");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopped() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn run_once(
+    pg: &PgSourceConfig,
+    kafka: &KafkaConfig,
+    url: &str,
+    state: &StateTopic,
+    key: &str,
+    service: &Service,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let known = state.load(key).await?.is_some();
+    let (mut source, outcome) = PgSource::start((*pg).clone(), !known).await?;
+    match &outcome {
+        SlotOutcome::Created(lsn) => {
+            let record = serde_json::json!({"slot": pg.slot, "created_at_lsn": lsn.to_string()});
+            state.store(key, Some(record.to_string().as_bytes())).await?;
+        }
+        SlotOutcome::Existing(lsn) if !known => {
+            let record = serde_json::json!({"slot": pg.slot, "adopted_at_lsn": lsn.to_string()});
+            state.store(key, Some(record.to_string().as_bytes())).await?;
+        }
+        SlotOutcome::Existing(_) => {}
+    }
+    let producer = EventProducer::new(kafka, &kafka.producer)?;
+    let admin = TopicAdmin::new(kafka)?;
+    let registry = RegistryClient::new(url)?;
+    let opts = PublishOptions {
+        envelope: EnvelopeOptions { topic_prefix: pg.topic_prefix.clone(), source: SourceKind::Postgres },
+        subject_strategy: Default::default(),
+        topic_partitions: kafka.topic_partitions,
+        tombstones: true,
+    };
+    let mut publisher = Publisher::new(producer, admin, registry, opts);
+    service.ready.set_ready();
+    let result = publish::run(&mut source, &mut publisher, stop).await;
+    source.close().await;
+    result
+}
