@@ -109,7 +109,9 @@ async fn run_once(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let known = state.load(key).await?.is_some();
-    let (mut source, outcome) = PgSource::start((*pg).clone(), !known).await?;
+    let outcome = PgSource::prepare(pg, !known).await?;
+    // Record the slot before streaming from it, so a crash right after creating it cannot make
+    // a later start silently create another one.
     match &outcome {
         SlotOutcome::Created(lsn) => {
             let record = serde_json::json!({"slot": pg.slot, "created_at_lsn": lsn.to_string()});
@@ -121,6 +123,7 @@ async fn run_once(
         }
         SlotOutcome::Existing(_) => {}
     }
+    let mut source = PgSource::open(pg.clone()).await?;
     let producer = EventProducer::new(kafka, &kafka.producer)?;
     let admin = TopicAdmin::new(kafka)?;
     let registry = RegistryClient::new(url)?;

@@ -72,3 +72,176 @@ pub async fn start_registry(dir: &Path, topic: &str) -> anyhow::Result<(SluicePr
     wait_http_ok(&format!("{url}/subjects"), &mut p, Duration::from_secs(60)).await?;
     Ok((p, url))
 }
+
+/// One consumed record, decoded with the schema its header names.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<apache_avro::types::Value>,
+    pub value: Option<apache_avro::types::Value>,
+}
+
+impl Record {
+    /// A field of the value's envelope, e.g. `op`, `after`.
+    pub fn field(&self, name: &str) -> Option<&apache_avro::types::Value> {
+        field(self.value.as_ref()?, name)
+    }
+
+    pub fn op(&self) -> Option<String> {
+        match self.field("op")? {
+            apache_avro::types::Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// A column of `after` (or `before` when `after` is null).
+    pub fn column(&self, image: &str, name: &str) -> Option<&apache_avro::types::Value> {
+        field(unwrap_union(self.field(image)?), name).map(unwrap_union)
+    }
+}
+
+pub fn unwrap_union(v: &apache_avro::types::Value) -> &apache_avro::types::Value {
+    match v {
+        apache_avro::types::Value::Union(_, inner) => inner,
+        other => other,
+    }
+}
+
+pub fn field<'a>(v: &'a apache_avro::types::Value, name: &str) -> Option<&'a apache_avro::types::Value> {
+    match unwrap_union(v) {
+        apache_avro::types::Value::Record(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// Read `topic` from the beginning until `count` records arrived (all partitions, in offset
+/// order per partition), decoding keys and values through the registry.
+pub async fn read_topic(
+    registry_url: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Record>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let registry = sluice_avro::RegistryClient::new(registry_url)?;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &testbed().kafka.bootstrap)
+        .set("group.id", sluice_testkit::unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let start = Instant::now();
+    // Subscribe once the topic exists (a consumer would otherwise notice it only at its next
+    // metadata refresh, minutes later).
+    loop {
+        let md = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5)));
+        if md.ok().is_some_and(|m| {
+            m.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        }) {
+            break;
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("topic {topic} did not appear within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    consumer.subscribe(&[topic])?;
+    let mut raw = Vec::new();
+    while raw.len() < count {
+        if start.elapsed() > timeout {
+            anyhow::bail!("only {} of {count} records on {topic} after {timeout:?}", raw.len());
+        }
+        let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(200)));
+        match polled {
+            None => continue,
+            Some(Err(e)) => {
+                // The topic may not exist yet.
+                if start.elapsed() > timeout {
+                    anyhow::bail!("consuming {topic}: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Some(Ok(m)) => raw.push((
+                m.partition(),
+                m.offset(),
+                m.key().map(<[u8]>::to_vec),
+                m.payload().map(<[u8]>::to_vec),
+            )),
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (partition, offset, key, value) in raw {
+        out.push(Record {
+            partition,
+            offset,
+            key: match key {
+                Some(k) => Some(decode(&registry, &k).await?),
+                None => None,
+            },
+            value: match value {
+                Some(v) => Some(decode(&registry, &v).await?),
+                None => None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+async fn decode(
+    registry: &sluice_avro::RegistryClient,
+    msg: &[u8],
+) -> anyhow::Result<apache_avro::types::Value> {
+    let (id, mut body) = sluice_avro::wire::split(msg)?;
+    let schema = registry.schema_by_id(id).await?;
+    let reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build()?;
+    Ok(reader.read_value(&mut body)?)
+}
+
+/// A `[source]` PostgreSQL config for database `db` on the bench, with the built-in registry on
+/// its own port and topic. `extra` is appended inside `[source]`.
+pub fn pg_source_config(db: &str, prefix: &str, registry_port: u16, extra: &str) -> String {
+    let tb = testbed();
+    format!(
+        "[log]\nlevel = \"info\"\n\
+         [source]\ntype = \"postgres\"\ntopic_prefix = \"{prefix}\"\nslot = \"{prefix}\"\npublication = \"{prefix}\"\nheartbeat_interval_secs = 1\n{extra}\n\
+         [source.connection]\nhost = \"{}\"\nport = {}\nuser = \"postgres\"\ndatabase = \"{db}\"\n\
+         [kafka]\nbootstrap_servers = \"{}\"\nstate_topic = \"{prefix}.state\"\n\
+         [registry]\nlisten = \"127.0.0.1:{registry_port}\"\ntopic = \"{prefix}._schemas\"\n",
+        tb.postgres.host,
+        tb.postgres.port,
+        tb.kafka.bootstrap
+    )
+}
+
+/// Start `sluice source` with `config`; waits until its embedded registry answers.
+pub async fn start_source(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    registry_port: u16,
+) -> anyhow::Result<SluiceProcess> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config)?;
+    let path = path.display().to_string();
+    let mut p = spawn_sluice(dir, name, &["source", "--config", &path])?;
+    wait_http_ok(&format!("http://127.0.0.1:{registry_port}/subjects"), &mut p, Duration::from_secs(60))
+        .await?;
+    Ok(p)
+}
+
+/// Wait until the source process logs `needle` (e.g. that it is streaming).
+pub async fn wait_log(p: &mut SluiceProcess, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while !p.log_text().contains(needle) {
+        if let Some(status) = p.child.try_wait()? {
+            anyhow::bail!("sluice exited with {status}:\n{}", p.log_text());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("no {needle:?} in the log after {timeout:?}:\n{}", p.log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -12,9 +12,10 @@ import datetime
 import decimal
 import json
 import sys
+import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -47,6 +48,13 @@ def main():
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     })
+    # Subscribe only once the topic exists: a consumer that subscribed earlier would not notice
+    # it until its next metadata refresh (minutes).
+    for _ in range(600):
+        md = consumer.list_topics(timeout=5)
+        if topic in md.topics and not md.topics[topic].error:
+            break
+        time.sleep(0.1)
     consumer.subscribe([topic])
     got = 0
     idle = 0
@@ -56,6 +64,10 @@ def main():
             idle += 1
             continue
         if msg.error():
+            # The topic may not exist yet: the source creates it with its first event.
+            if msg.error().code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                idle += 1
+                continue
             raise SystemExit(f"consume error: {msg.error()}")
         key = key_de(msg.key(), SerializationContext(topic, MessageField.KEY)) if msg.key() else None
         raw = msg.value()

@@ -71,6 +71,11 @@ pub struct PgSourceConfig {
     /// Receive large in-progress transactions in chunks (pgoutput `streaming`, PG ≥ 14).
     #[serde(default = "default_true")]
     pub streaming: bool,
+    /// `logical_decoding_work_mem` for this source's walsender (e.g. `"64MB"`): how much the
+    /// server decodes in memory before it streams an in-progress transaction. Default: the
+    /// server's setting.
+    #[serde(default)]
+    pub logical_decoding_work_mem: Option<String>,
     /// Bytes of in-progress streamed transactions held in memory before spilling to disk.
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: usize,

@@ -100,17 +100,16 @@ fn now_ms() -> i64 {
 }
 
 impl PgSource {
-    /// Preflight, ensure publication and slot, start streaming at the slot's confirmed LSN.
-    /// A missing slot is created only when `create_slot_if_missing`; otherwise it is a fatal error.
-    pub async fn start(
-        cfg: PgSourceConfig,
-        create_slot_if_missing: bool,
-    ) -> Result<(Self, SlotOutcome), PgError> {
+    /// Preflight, ensure the publication, and find (or create) the slot. A missing slot is
+    /// created only when `create_slot_if_missing`; otherwise it is a fatal error. The caller
+    /// records a created slot durably before calling [`PgSource::open`], so a slot that later
+    /// disappears is detected.
+    pub async fn prepare(cfg: &PgSourceConfig, create_slot_if_missing: bool) -> Result<SlotOutcome, PgError> {
         let client = cfg.connection.connect().await?;
         slot::ensure_replication_ready(&client).await?;
-        slot::ensure_tables_have_keys(&client, &cfg).await?;
-        slot::ensure_publication(&client, &cfg).await?;
-        let outcome = match slot::slot_position(&client, &cfg.slot).await? {
+        slot::ensure_tables_have_keys(&client, cfg).await?;
+        slot::ensure_publication(&client, cfg).await?;
+        Ok(match slot::slot_position(&client, &cfg.slot).await? {
             Some(lsn) => SlotOutcome::Existing(lsn),
             None if create_slot_if_missing => SlotOutcome::Created(slot::create_slot(&client, &cfg.slot).await?),
             None => {
@@ -124,37 +123,48 @@ impl PgSource {
                     kind: ErrorKind::Fatal,
                 })
             }
+        })
+    }
+
+    /// Start streaming from the slot's confirmed position (the slot must exist: see `prepare`).
+    pub async fn open(cfg: PgSourceConfig) -> Result<Self, PgError> {
+        let client = cfg.connection.connect().await?;
+        let Some(start) = slot::slot_position(&client, &cfg.slot).await? else {
+            return Err(PgError::Source {
+                reason: format!("replication slot {:?} disappeared while the source started", cfg.slot),
+                kind: ErrorKind::Fatal,
+            });
         };
         let wal = WalStream::start(
             &cfg.connection,
-            &StartOptions { slot: &cfg.slot, publication: &cfg.publication, streaming: cfg.streaming },
+            &StartOptions {
+                slot: &cfg.slot,
+                publication: &cfg.publication,
+                streaming: cfg.streaming,
+                work_mem: cfg.logical_decoding_work_mem.as_deref(),
+            },
         )
         .await?;
         let heartbeat =
             if cfg.heartbeat_interval_secs > 0 { Some(spawn_heartbeat(&cfg).await?) } else { None };
         let spill_dir = cfg.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let start_lsn = match &outcome {
-            SlotOutcome::Existing(l) | SlotOutcome::Created(l) => l.0,
-        };
-        tracing::info!(slot = %cfg.slot, publication = %cfg.publication, start = %Lsn(start_lsn), "streaming");
-        Ok((
-            Self {
-                cfg,
-                client,
-                wal,
-                decoder: Decoder::default(),
-                relations: RelationCache::default(),
-                txn: None,
-                streams: HashMap::new(),
-                stream_xid: None,
-                replaying: None,
-                spill_dir,
-                last_checkpoint: start_lsn,
-                last_commit_end: start_lsn,
-                heartbeat,
-            },
-            outcome,
-        ))
+        let start_lsn = start.0;
+        tracing::info!(slot = %cfg.slot, publication = %cfg.publication, start = %start, "streaming");
+        Ok(Self {
+            cfg,
+            client,
+            wal,
+            decoder: Decoder::default(),
+            relations: RelationCache::default(),
+            txn: None,
+            streams: HashMap::new(),
+            stream_xid: None,
+            replaying: None,
+            spill_dir,
+            last_checkpoint: start_lsn,
+            last_commit_end: start_lsn,
+            heartbeat,
+        })
     }
 
     fn checkpoint(&mut self, batch: &mut SourceBatch, lsn: u64) {

@@ -54,6 +54,8 @@ pub struct StartOptions<'a> {
     pub slot: &'a str,
     pub publication: &'a str,
     pub streaming: bool,
+    /// `logical_decoding_work_mem` for the walsender (validated: digits and a unit).
+    pub work_mem: Option<&'a str>,
 }
 
 fn conninfo(ep: &PgEndpoint) -> String {
@@ -87,11 +89,21 @@ impl WalStream {
         let slot = opts.slot.to_owned();
         let publication = format!("\"{}\"", opts.publication.replace('"', "\"\""));
         let streaming = opts.streaming;
+        let mut settings: Vec<String> = SESSION_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
+        if let Some(m) = opts.work_mem {
+            if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(PgError::Source {
+                    reason: format!("logical_decoding_work_mem {m:?} is not a size like 64MB"),
+                    kind: ErrorKind::Fatal,
+                });
+            }
+            settings.push(format!("SET logical_decoding_work_mem = '{m}'"));
+        }
         // The library's connect/exec/start are blocking calls.
         let conn = tokio::task::spawn_blocking(move || -> Result<PgReplicationConnection, PgError> {
             let mut conn =
                 PgReplicationConnection::connect(&info).map_err(|e| repl_err(&addr, "connect", &e))?;
-            for sql in SESSION_SETTINGS {
+            for sql in &settings {
                 conn.exec(sql).map_err(|e| repl_err(&addr, "session setting", &e))?;
             }
             let mut options: Vec<(&str, &str)> = vec![
