@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sluice_avro::schema_gen::EnvelopeOptions;
 use sluice_avro::{EventEncoder, RegistryClient, SubjectNameStrategy, TableCodec};
-use sluice_core::{ChangeEvent, Op, Source, TableId, TableSchema};
+use sluice_core::{ChangeEvent, Op, Source, TableId, TableSchema, TransactionEvent};
 use sluice_kafka::admin::TopicAdmin;
 use sluice_kafka::EventProducer;
 
@@ -42,6 +42,8 @@ pub struct PublishOptions {
 
 pub struct Publisher {
     producer: EventProducer,
+    /// Registry ids of the transaction topic's key and value schemas, once registered.
+    transaction_ids: Option<(u32, u32)>,
     admin: TopicAdmin,
     registry: RegistryClient,
     opts: PublishOptions,
@@ -59,6 +61,7 @@ impl Publisher {
     ) -> Self {
         Self {
             producer,
+            transaction_ids: None,
             admin,
             registry,
             opts,
@@ -117,6 +120,40 @@ impl Publisher {
         Ok(())
     }
 
+    /// Produce a transaction boundary to `<prefix>.transaction`, keyed by transaction id.
+    pub async fn publish_transaction(&mut self, ev: &TransactionEvent) -> anyhow::Result<()> {
+        let topic = format!("{}.transaction", self.opts.envelope.topic_prefix);
+        let (key_id, value_id) = match self.transaction_ids {
+            Some(ids) => ids,
+            None => {
+                self.admin.ensure_topic(&topic, self.opts.topic_partitions, &[]).await?;
+                let s = self.opts.subject_strategy;
+                let key_schema = sluice_avro::schema_gen::transaction_key_schema();
+                let value_schema = sluice_avro::schema_gen::transaction_value_schema();
+                let k = self
+                    .registry
+                    .register(
+                        &s.subject(&topic, true, "io.debezium.connector.common.TransactionMetadataKey"),
+                        &key_schema,
+                    )
+                    .await?;
+                let v = self
+                    .registry
+                    .register(
+                        &s.subject(&topic, false, "io.debezium.connector.common.TransactionMetadataValue"),
+                        &value_schema,
+                    )
+                    .await?;
+                self.transaction_ids = Some((k, v));
+                (k, v)
+            }
+        };
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        sluice_avro::encode_transaction(ev, key_id, value_id, &mut key, &mut value);
+        self.producer.send(&topic, Some(&key), Some(&value)).await?;
+        Ok(())
+    }
+
     pub fn producer(&self) -> &EventProducer {
         &self.producer
     }
@@ -136,8 +173,15 @@ pub async fn run<S: Source>(
             b = source.next_batch() => b?,
             () = &mut shutdown => break,
         };
-        for ev in &batch.events {
+        let mut markers = batch.transactions.iter().peekable();
+        for (i, ev) in batch.events.iter().enumerate() {
+            while let Some((_, t)) = markers.next_if(|(at, _)| *at <= i) {
+                publisher.publish_transaction(t).await?;
+            }
             publisher.publish(ev).await?;
+        }
+        for (_, t) in markers {
+            publisher.publish_transaction(t).await?;
         }
         if let Some(cp) = batch.checkpoint {
             publisher.producer().checkpoint(cp);

@@ -421,6 +421,38 @@ pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
     out
 }
 
+/// The Confluent-framed key and value of a transaction metadata event, for schemas
+/// `schema_gen::transaction_key_schema` / `transaction_value_schema` registered as ids
+/// `key_id` / `value_id`.
+pub fn encode_transaction(
+    ev: &sluice_core::TransactionEvent,
+    key_id: u32,
+    value_id: u32,
+    key: &mut Vec<u8>,
+    value: &mut Vec<u8>,
+) {
+    wire::begin(key, key_id);
+    write_str(key, &ev.id);
+    wire::begin(value, value_id);
+    write_str(value, ev.status.as_str());
+    write_str(value, &ev.id);
+    write_opt_long(value, ev.event_count.map(|n| n as i64));
+    if ev.status == sluice_core::TransactionStatus::End {
+        write_long(value, 1);
+        if !ev.data_collections.is_empty() {
+            write_long(value, ev.data_collections.len() as i64);
+            for (name, n) in &ev.data_collections {
+                write_str(value, name);
+                write_long(value, *n as i64);
+            }
+        }
+        write_long(value, 0);
+    } else {
+        write_long(value, 0);
+    }
+    write_long(value, ev.ts_ms);
+}
+
 /// Encodes events of many tables; holds one reusable buffer pair.
 #[derive(Debug, Default)]
 pub struct EventEncoder {

@@ -15,7 +15,7 @@ pub mod registry_client;
 pub mod schema_gen;
 pub mod wire;
 
-pub use encode::{EventEncoder, TableCodec};
+pub use encode::{encode_transaction, EventEncoder, TableCodec};
 pub use error::AvroError;
 pub use naming::SubjectNameStrategy;
 pub use registry_client::RegistryClient;

@@ -150,6 +150,36 @@ impl ChangeEvent {
     }
 }
 
+/// `BEGIN` or `END` of a source transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    Begin,
+    End,
+}
+
+impl TransactionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionStatus::Begin => "BEGIN",
+            TransactionStatus::End => "END",
+        }
+    }
+}
+
+/// A transaction boundary for Debezium's transaction metadata topic (`<prefix>.transaction`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionEvent {
+    pub status: TransactionStatus,
+    /// The same id as the events' `transaction.id`.
+    pub id: String,
+    /// Commit time in milliseconds since the epoch.
+    pub ts_ms: i64,
+    /// END only: events in the transaction.
+    pub event_count: Option<u64>,
+    /// END only: events per `schema.table`.
+    pub data_collections: Vec<(String, u64)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

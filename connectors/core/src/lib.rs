@@ -16,7 +16,10 @@ pub mod value;
 
 pub use check::{Check, CheckOutcome};
 pub use error::{Error, ErrorKind, Result};
-pub use event::{ChangeEvent, Op, SnapshotMarker, SourceDetail, SourceInfo, TransactionInfo};
+pub use event::{
+    ChangeEvent, Op, SnapshotMarker, SourceDetail, SourceInfo, TransactionEvent, TransactionInfo,
+    TransactionStatus,
+};
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, TableId, TableSchema};
 pub use secret::Secret;

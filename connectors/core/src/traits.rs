@@ -12,6 +12,9 @@ use crate::position::Position;
 pub struct SourceBatch {
     /// Row changes in source commit order. May be empty (idle log, heartbeat).
     pub events: Vec<ChangeEvent>,
+    /// Transaction boundaries, each with the number of `events` that precede it, for sources
+    /// configured to publish transaction metadata.
+    pub transactions: Vec<(usize, crate::event::TransactionEvent)>,
     /// A position that becomes acknowledgeable once every event of this batch and of all
     /// earlier batches is durable downstream. A batch with no events and a checkpoint is a
     /// heartbeat: it lets the source release log that contains no captured changes.

@@ -65,6 +65,25 @@ pub async fn ensure_binlog_row_image_full(endpoint: &str, conn: &mut Conn) -> Ch
     variable_check(endpoint, conn, "binlog_row_image", "FULL", "set binlog_row_image=FULL in my.cnf").await
 }
 
+/// TABLE_MAP events carry column names, signedness, charsets, ENUM/SET values and the primary
+/// key only with `binlog_row_metadata=FULL` (MySQL ≥ 8.0.1, MariaDB ≥ 10.5). Without it the
+/// source falls back to information_schema, which describes tables as they are now rather than
+/// when the binlog was written.
+pub async fn ensure_binlog_row_metadata_full(endpoint: &str, conn: &mut Conn) -> Check {
+    let hint = "set binlog_row_metadata=FULL in my.cnf (or SET GLOBAL binlog_row_metadata='FULL') so \
+                events decode with the column list that was valid when they were written";
+    match global_variable(conn, "binlog_row_metadata").await {
+        Some(v) => Check::expect_eq(endpoint, "binlog_row_metadata", "FULL", &v, hint),
+        None => Check::fail(
+            endpoint,
+            "binlog_row_metadata",
+            "FULL",
+            "not available (needs MySQL 8.0.1+ or MariaDB 10.5+)",
+            "upgrade the server; until then column definitions come from information_schema",
+        ),
+    }
+}
+
 /// A source needs `REPLICATION SLAVE`, `REPLICATION CLIENT` (MariaDB ≥ 10.5 calls it
 /// `BINLOG MONITOR`) and `SELECT`, or `ALL PRIVILEGES`, granted on `*.*`.
 pub async fn ensure_replication_privileges(endpoint: &str, conn: &mut Conn) -> Check {
@@ -107,6 +126,7 @@ pub async fn check_source(endpoint: &str, ep: &MySqlEndpoint) -> Vec<Check> {
         checks.push(ensure_log_bin_on(endpoint, &mut c).await);
         checks.push(ensure_binlog_format_row(endpoint, &mut c).await);
         checks.push(ensure_binlog_row_image_full(endpoint, &mut c).await);
+        checks.push(ensure_binlog_row_metadata_full(endpoint, &mut c).await);
         checks.push(ensure_replication_privileges(endpoint, &mut c).await);
         let _ = c.disconnect().await;
     }

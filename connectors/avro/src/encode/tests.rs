@@ -267,3 +267,32 @@ fn formats() {
         assert_eq!(reader.read_value(&mut &b[..]).unwrap(), AV::Long(v));
     }
 }
+
+#[test]
+fn transaction_events_decode() {
+    let ev = sluice_core::TransactionEvent {
+        status: sluice_core::TransactionStatus::End,
+        id: "5:100".into(),
+        ts_ms: 7,
+        event_count: Some(3),
+        data_collections: vec![("public.a".into(), 2), ("public.b".into(), 1)],
+    };
+    let (mut k, mut v) = (Vec::new(), Vec::new());
+    encode_transaction(&ev, 1, 2, &mut k, &mut v);
+    let key = decode(&schema_gen::transaction_key_schema(), wire::split(&k).unwrap().1);
+    assert_eq!(field(&key, "id"), &AV::String("5:100".into()));
+    let val = decode(&schema_gen::transaction_value_schema(), wire::split(&v).unwrap().1);
+    assert_eq!(field(&val, "status"), &AV::String("END".into()));
+    assert_eq!(unwrap_union(field(&val, "event_count")), &AV::Long(3));
+    let AV::Array(dc) = unwrap_union(field(&val, "data_collections")) else { panic!() };
+    assert_eq!(field(&dc[1], "data_collection"), &AV::String("public.b".into()));
+    let begin = sluice_core::TransactionEvent {
+        status: sluice_core::TransactionStatus::Begin,
+        event_count: None,
+        data_collections: vec![],
+        ..ev
+    };
+    encode_transaction(&begin, 1, 2, &mut k, &mut v);
+    let val = decode(&schema_gen::transaction_value_schema(), wire::split(&v).unwrap().1);
+    assert_eq!(unwrap_union(field(&val, "data_collections")), &AV::Null);
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sluice_core::{
     ChangeEvent, Error, ErrorKind, Lsn, Op, Position, Row, SnapshotMarker, Source, SourceBatch, SourceDetail,
-    SourceInfo, TransactionInfo, Value,
+    SourceInfo, TransactionEvent, TransactionInfo, TransactionStatus, Value,
 };
 use tokio_postgres::Client;
 
@@ -53,15 +53,30 @@ struct OpenTxn {
 }
 
 impl OpenTxn {
+    fn id(&self) -> String {
+        format!("{}:{}", self.xid, self.final_lsn)
+    }
+
+    fn marker(&self, status: TransactionStatus) -> TransactionEvent {
+        let end = status == TransactionStatus::End;
+        let mut data_collections: Vec<(String, u64)> =
+            if end { self.per_table.iter().map(|(t, n)| (t.to_string(), *n)).collect() } else { Vec::new() };
+        data_collections.sort();
+        TransactionEvent {
+            status,
+            id: self.id(),
+            ts_ms: self.commit_ms,
+            event_count: end.then_some(self.total_order),
+            data_collections,
+        }
+    }
+
     fn info(&mut self, table: &sluice_core::TableId) -> TransactionInfo {
         self.total_order += 1;
         let n = self.per_table.entry(table.clone()).or_insert(0);
         *n += 1;
-        TransactionInfo {
-            id: format!("{}:{}", self.xid, self.final_lsn),
-            total_order: self.total_order,
-            data_collection_order: *n,
-        }
+        let data_collection_order = *n;
+        TransactionInfo { id: self.id(), total_order: self.total_order, data_collection_order }
     }
 }
 
@@ -300,6 +315,9 @@ impl PgSource {
                     batch.events.push(ev);
                 }
                 None => {
+                    if self.cfg.transaction_topic {
+                        batch.transactions.push((batch.events.len(), r.txn.marker(TransactionStatus::End)));
+                    }
                     self.last_commit_end = r.end_lsn;
                     self.checkpoint(batch, r.end_lsn);
                     metrics::counter!(METRIC_TRANSACTIONS).increment(1);
@@ -329,16 +347,23 @@ impl PgSource {
             self.decoder.decode(data).map_err(|e| PgError::Source { reason: e, kind: ErrorKind::Fatal })?;
         match msg {
             Message::Begin { final_lsn, commit_ts, xid } => {
-                self.txn = Some(OpenTxn {
+                let txn = OpenTxn {
                     xid,
                     final_lsn,
                     commit_ms: pg_ts_to_unix_ms(commit_ts),
                     total_order: 0,
                     per_table: HashMap::new(),
-                });
+                };
+                self.txn = Some(txn);
             }
             Message::Commit { end_lsn, commit_ts, .. } => {
-                self.txn = None;
+                if let Some(txn) = self.txn.take() {
+                    // Transactions without captured changes are not announced (BEGIN is sent
+                    // with the first captured change).
+                    if self.cfg.transaction_topic && txn.total_order > 0 {
+                        batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::End)));
+                    }
+                }
                 self.last_commit_end = end_lsn;
                 self.checkpoint(batch, end_lsn);
                 metrics::counter!(METRIC_TRANSACTIONS).increment(1);

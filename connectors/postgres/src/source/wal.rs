@@ -8,10 +8,10 @@
 //!   `confirmed_flush_lsn` never passes what the broker has acknowledged.
 //! - No silent reconnects: a connection error ends the stream with an error; the source is then
 //!   restarted from the slot, which re-sends everything after the last acknowledged LSN.
-//! - Status updates go out on every keepalive that asks for one, and at most once a second
-//!   otherwise when the acknowledged LSN moved. While the consumer applies back-pressure (the
-//!   channel is full) no frames are read, so no keepalive is answered: a consumer stalled for
-//!   longer than the server's `wal_sender_timeout` loses the connection (and resumes).
+//! - Status updates go out on every keepalive that asks for one, at most once a second otherwise
+//!   when the acknowledged LSN moved, and every 10 s while the consumer applies back-pressure
+//!   (the channel is full and no frames are read), so a slow broker never makes the server drop
+//!   the connection for `wal_sender_timeout`.
 
 use std::time::{Duration, Instant};
 
@@ -216,9 +216,27 @@ async fn run(
             None => {}
         }
         if let Some((ev, _)) = event {
-            if tx.send(Ok(ev)).await.is_err() {
-                break;
-            }
+            // While the consumer applies back-pressure, keep the walsender from timing out
+            // (`wal_sender_timeout`) with a status update every 10 s.
+            let permit = loop {
+                match tokio::time::timeout(Duration::from_secs(10), tx.reserve()).await {
+                    Ok(Ok(p)) => break Some(p),
+                    Ok(Err(_)) => break None,
+                    Err(_) => {
+                        let flush = *acked.borrow();
+                        if let Err(e) =
+                            conn.send_standby_status_update(received.max(flush), flush, flush, false).await
+                        {
+                            let _ = tx.send(Err(repl_err(&addr, "standby status update", &e))).await;
+                            return;
+                        }
+                        reported = flush;
+                        last_report = Instant::now();
+                    }
+                }
+            };
+            let Some(permit) = permit else { break };
+            permit.send(Ok(ev));
         }
         let flush = *acked.borrow();
         if reply_requested || (flush != reported && last_report.elapsed() >= Duration::from_secs(1)) {

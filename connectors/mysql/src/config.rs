@@ -1,0 +1,208 @@
+//! Configuration of the binlog source (`[source]` with `type = "mysql"` in the config file).
+//!
+//! Every field is documented in `docs/mysql.md`; unknown keys are errors. Invariants checked by
+//! [`MySqlSourceConfig::validate`]: a non-empty `topic_prefix`, a server id that is not 0, a
+//! heartbeat between 100 ms and 1 hour, and positive limits.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::endpoint::MySqlEndpoint;
+use crate::error::MySqlError;
+use crate::filter::TableFilter;
+
+/// What a zero or partly-zero date (`0000-00-00`, `2024-00-10`) becomes: such values have no
+/// day number, so they cannot be carried exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDateRule {
+    /// NULL when the column is nullable, else the epoch (1970-01-01 00:00:00), as Debezium does.
+    #[default]
+    Null,
+    /// Always the epoch.
+    Epoch,
+    /// Stop with a fatal error naming the table and column.
+    Error,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    1000
+}
+
+fn default_max_transaction_bytes() -> u64 {
+    512 * 1024 * 1024
+}
+
+fn default_max_batch_events() -> usize {
+    4096
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MySqlSourceConfig {
+    /// How to reach the server (`[source.connection]`).
+    pub connection: MySqlEndpoint,
+    /// The replica server id Sluice registers with (`COM_REGISTER_SLAVE`). Must differ from the
+    /// server's own id and from every other replica of it: a second connection with the same id
+    /// makes the server drop the first. Default: `5400 + fnv1a(topic_prefix) % 10000`, stable
+    /// across restarts and different for pipelines with different prefixes.
+    #[serde(default)]
+    pub server_id: Option<u32>,
+    /// The logical server name: the `source.name` field of every event and the first part of
+    /// topic names.
+    pub topic_prefix: String,
+    /// `database.table` glob patterns (`*` any run of characters, `?` one character,
+    /// case-sensitive) of tables to capture. Empty: every table outside the system schemas.
+    #[serde(default)]
+    pub include_tables: Vec<String>,
+    /// `database.table` glob patterns of tables to leave out; wins over `include_tables`.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    /// Milliseconds between server heartbeats on an idle stream (`@master_heartbeat_period`).
+    /// `next_batch` also returns at least this often. Without any event or heartbeat for three
+    /// periods (at least 10 s) the connection counts as lost. Default 1000.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Zero dates: `"null"` (default), `"epoch"` or `"error"`.
+    #[serde(default)]
+    pub zero_date: ZeroDateRule,
+    /// Row events of one transaction are held in memory until its commit; a transaction with
+    /// more row-event bytes (as stored in the binlog, captured tables only) stops the source
+    /// with a fatal error. Default 512 MiB.
+    #[serde(default = "default_max_transaction_bytes")]
+    pub max_transaction_bytes: u64,
+    /// Most events returned by one `next_batch` call (a larger transaction spans several
+    /// batches; only the last carries its checkpoint). Default 4096.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// Hand out BEGIN/END transaction records with the batches (Debezium's transaction
+    /// metadata topic). Default false.
+    #[serde(default)]
+    pub provide_transaction_metadata: bool,
+}
+
+impl MySqlSourceConfig {
+    /// A configuration with defaults for everything but the endpoint and prefix.
+    pub fn new(connection: MySqlEndpoint, topic_prefix: impl Into<String>) -> Self {
+        Self {
+            connection,
+            server_id: None,
+            topic_prefix: topic_prefix.into(),
+            include_tables: Vec::new(),
+            exclude_tables: Vec::new(),
+            heartbeat_interval_ms: default_heartbeat_ms(),
+            zero_date: ZeroDateRule::default(),
+            max_transaction_bytes: default_max_transaction_bytes(),
+            max_batch_events: default_max_batch_events(),
+            provide_transaction_metadata: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), MySqlError> {
+        if self.topic_prefix.trim().is_empty() {
+            return Err(MySqlError::Config("topic_prefix must not be empty".into()));
+        }
+        if self.server_id == Some(0) {
+            return Err(MySqlError::Config("server_id 0 is reserved; choose another".into()));
+        }
+        if !(100..=3_600_000).contains(&self.heartbeat_interval_ms) {
+            return Err(MySqlError::Config(format!(
+                "heartbeat_interval_ms must be between 100 and 3600000, found {}",
+                self.heartbeat_interval_ms
+            )));
+        }
+        if self.max_transaction_bytes == 0 || self.max_batch_events == 0 {
+            return Err(MySqlError::Config(
+                "max_transaction_bytes and max_batch_events must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The replica id to register with: the configured one or the documented default.
+    pub fn effective_server_id(&self) -> u32 {
+        self.server_id.unwrap_or_else(|| 5400 + fnv1a(self.topic_prefix.as_bytes()) % 10_000)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// Time without any event or heartbeat after which the connection counts as lost.
+    pub fn idle_timeout(&self) -> Duration {
+        (self.heartbeat() * 3).max(Duration::from_secs(10))
+    }
+
+    pub fn table_filter(&self) -> TableFilter {
+        TableFilter::new(&self.include_tables, &self.exclude_tables)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        topic_prefix = "shop"
+        include_tables = ["shop.*"]
+        exclude_tables = ["shop.tmp_*"]
+        heartbeat_interval_ms = 500
+        zero_date = "epoch"
+
+        [connection]
+        host = "127.0.0.1"
+        port = 3306
+        user = "sluice"
+        password = "secret"
+    "#;
+
+    #[test]
+    fn parses_and_defaults() {
+        let c: MySqlSourceConfig = toml::from_str(EXAMPLE).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.zero_date, ZeroDateRule::Epoch);
+        assert_eq!(c.heartbeat(), Duration::from_millis(500));
+        assert_eq!(c.max_batch_events, 4096);
+        let id = c.effective_server_id();
+        assert!((5400..15400).contains(&id));
+        assert_eq!(id, c.effective_server_id(), "default server id is stable");
+        assert!(c.table_filter().captures("shop", "orders"));
+        assert!(!c.table_filter().captures("shop", "tmp_1"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let bad = format!("{EXAMPLE}\nserverid = 3\n");
+        assert!(toml::from_str::<MySqlSourceConfig>(&bad).is_err());
+        let mut c: MySqlSourceConfig = toml::from_str(EXAMPLE).unwrap();
+        c.server_id = Some(0);
+        assert!(c.validate().is_err());
+        c.server_id = Some(7);
+        c.heartbeat_interval_ms = 10;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn docs_example_parses() {
+        // The example in docs/mysql.md, between the markers, must stay valid.
+        let doc = include_str!("../../../docs/mysql.md");
+        let start = doc.find("```toml\n[source]").expect("docs/mysql.md has a [source] example");
+        let body = &doc[start + "```toml\n".len()..];
+        let end = body.find("```").expect("example is closed");
+        #[derive(Deserialize)]
+        struct Wrapper {
+            source: toml::Table,
+        }
+        let w: Wrapper = toml::from_str(&body[..end]).unwrap();
+        let mut source = w.source;
+        assert_eq!(source.remove("type").and_then(|t| t.as_str().map(str::to_owned)), Some("mysql".into()));
+        let c: MySqlSourceConfig = toml::Value::Table(source).try_into().unwrap();
+        c.validate().unwrap();
+    }
+}
