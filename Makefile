@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench clean-bench
+.PHONY: deps build lint test test-tansu demo bench bench-pg
 
 deps:
 	scripts/install-deps
@@ -35,5 +35,12 @@ demo: deps
 	cargo build --locked --bin sluice
 	scripts/with-testbed scripts/demo
 
+## Benchmarks: encoder micro-benchmark, then Sluice's PostgreSQL source vs pg_recvlogical.
 bench: deps
 	cargo bench --workspace --locked
+	$(MAKE) bench-pg
+
+bench-pg: deps
+	cargo build --release --locked --bin sluice
+	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_source.py'
+

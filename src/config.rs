@@ -88,13 +88,7 @@ pub struct HttpConfig {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SourceConfig {
     Postgres(Box<PgSourceConfig>),
-    Mysql(MySqlSourceConfig),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MySqlSourceConfig {
-    pub connection: MySqlEndpoint,
+    Mysql(Box<sluice_mysql::MySqlSourceConfig>),
 }
 
 /// Where change events are applied. `type` selects the target.
@@ -131,6 +125,10 @@ pub struct RegistryConfig {
     /// The compacted topic holding the built-in registry's schemas (default `_schemas`).
     #[serde(default = "default_registry_topic")]
     pub topic: String,
+    /// How subjects are named: `topic_name` (default: `<topic>-key`/`<topic>-value`),
+    /// `record_name` or `topic_record_name`.
+    #[serde(default)]
+    pub subject_name_strategy: sluice_avro::SubjectNameStrategy,
 }
 
 fn default_registry_topic() -> String {

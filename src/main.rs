@@ -47,6 +47,13 @@ enum Command {
         #[arg(long)]
         reset_state: bool,
     },
+    /// Run every task the config names in one process: the built-in registry (`[registry]
+    /// listen`) and the source; sinks join once they exist.
+    Run {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Run the built-in Confluent-compatible schema registry (storage: a compacted Kafka topic).
     Registry {
         /// Optional TOML config file (`[registry]`, `[kafka]`, `[http]`, `[log]`).
@@ -87,6 +94,23 @@ async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Source { config, reset_state } => {
             let cfg = Config::load(&config)?;
             source_cmd::run(cfg, reset_state).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            if cfg.sink.is_some() {
+                anyhow::bail!("[sink] is not supported by `sluice run` in this version: sinks are not implemented yet (use the config with `sluice check` only)");
+            }
+            if cfg.source.is_some() {
+                source_cmd::run(cfg, false).await?;
+            } else if cfg.registry.as_ref().is_some_and(|r| r.listen.is_some()) {
+                registry_cmd::run(cfg, registry_cmd::RegistryArgs { listen: None, kafka: None, topic: None })
+                    .await?;
+            } else {
+                anyhow::bail!(
+                    "nothing to run: the config names no [source] and no [registry] listen address"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry { config, listen, kafka, topic } => {

@@ -42,8 +42,12 @@ pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
 }
 
 pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
-    let Some(SourceConfig::Postgres(pg)) = cfg.source.clone() else {
-        bail!("`sluice source` needs a [source] section with type = \"postgres\"");
+    let pg = match cfg.source.clone() {
+        Some(SourceConfig::Postgres(pg)) => pg,
+        Some(SourceConfig::Mysql(_)) => bail!(
+            "MySQL/MariaDB sources are not wired to `sluice source` in this version yet (the binlog reader exists; see docs/mysql.md)"
+        ),
+        None => bail!("`sluice source` needs a [source] section"),
     };
     let kafka = cfg.kafka.clone().context("`sluice source` needs a [kafka] section")?;
     let service = Service::start(&cfg, "source").await?;
@@ -82,7 +86,8 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     };
     let mut attempt = 0u32;
     loop {
-        match run_once(&pg, &kafka, &url, &state, &key, &service, stopped()).await {
+        let strategy = registry_cfg.subject_name_strategy;
+        match run_once(&pg, &kafka, (&url, strategy), &state, &key, &service, stopped()).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 service.ready.set_not_ready();
@@ -102,7 +107,7 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
 async fn run_once(
     pg: &PgSourceConfig,
     kafka: &KafkaConfig,
-    url: &str,
+    (url, subject_strategy): (&str, sluice_avro::SubjectNameStrategy),
     state: &StateTopic,
     key: &str,
     service: &Service,
@@ -129,7 +134,7 @@ async fn run_once(
     let registry = RegistryClient::new(url)?;
     let opts = PublishOptions {
         envelope: EnvelopeOptions { topic_prefix: pg.topic_prefix.clone(), source: SourceKind::Postgres },
-        subject_strategy: Default::default(),
+        subject_strategy,
         topic_partitions: kafka.topic_partitions,
         tombstones: true,
     };

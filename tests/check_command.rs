@@ -24,14 +24,14 @@ fn run_check(dir: &Path, toml: &str) -> (bool, String) {
 
 fn pg_source(pg: &PgServer, port: u16, user: &str, password: &str) -> String {
     format!(
-        "[source]\ntype = \"postgres\"\n[source.connection]\nhost = \"{}\"\nport = {port}\nuser = \"{user}\"\npassword = \"{password}\"\ndatabase = \"{}\"\nconnect_timeout_secs = 3\n",
+        "[source]\ntype = \"postgres\"\ntopic_prefix = \"chk\"\n[source.connection]\nhost = \"{}\"\nport = {port}\nuser = \"{user}\"\npassword = \"{password}\"\ndatabase = \"{}\"\nconnect_timeout_secs = 3\n",
         pg.host, pg.database
     )
 }
 
 fn mysql_source(m: &MariaDbServer, user: &str, password: &str) -> String {
     format!(
-        "[source]\ntype = \"mysql\"\n[source.connection]\nhost = \"{}\"\nport = {}\nuser = \"{user}\"\npassword = \"{password}\"\nconnect_timeout_secs = 3\n",
+        "[source]\ntype = \"mysql\"\ntopic_prefix = \"chk\"\n[source.connection]\nhost = \"{}\"\nport = {}\nuser = \"{user}\"\npassword = \"{password}\"\nconnect_timeout_secs = 3\n",
         m.host, m.port
     )
 }

@@ -99,7 +99,14 @@ async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;
-    consumer.subscribe(&[&format!("{prefix}.public.t")])?;
+    let topic = format!("{prefix}.public.t");
+    while !tokio::task::block_in_place(|| consumer.fetch_metadata(Some(&topic), Duration::from_secs(5)))
+        .map(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()))
+        .unwrap_or(false)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    consumer.subscribe(&[&topic])?;
     let mut last: HashMap<i64, i64> = HashMap::new();
     let mut records = 0u64;
     let start = Instant::now();

@@ -261,3 +261,34 @@ async fn fatal_errors_name_the_fix() -> anyhow::Result<()> {
     expect_fatal(&dir, &cfg, &format!("replication slot \"{prefix}\" is missing")).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_topic_has_begin_and_end_with_counts() -> anyhow::Result<()> {
+    let tb = testbed();
+    let db = tb.postgres.create_database("txmeta").await?;
+    let c = tb.postgres.connect(&db).await?;
+    c.batch_execute("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)").await?;
+    let (src, prefix, url) = source_for(&db, "transaction_topic = true").await?;
+    c.batch_execute("BEGIN; INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (1); COMMIT;").await?;
+    let tx = read_topic(&url, &format!("{prefix}.transaction"), 2, T)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", src.log_text()))?;
+    let status = |r: &Record| r.field("status").cloned();
+    assert_eq!(status(&tx[0]), Some(AV::String("BEGIN".into())));
+    assert_eq!(status(&tx[1]), Some(AV::String("END".into())));
+    assert_eq!(tx[1].field("event_count").map(common::unwrap_union), Some(&AV::Long(3)));
+    let AV::Array(dc) = common::unwrap_union(tx[1].field("data_collections").unwrap()) else { panic!() };
+    let counts: Vec<(String, i64)> = dc
+        .iter()
+        .map(|d| match (common::field(d, "data_collection"), common::field(d, "event_count")) {
+            (Some(AV::String(n)), Some(AV::Long(k))) => (n.clone(), *k),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(counts, vec![("public.a".to_owned(), 2), ("public.b".to_owned(), 1)]);
+    // Events carry the same transaction id.
+    let events = read_topic(&url, &format!("{prefix}.public.a"), 2, T).await?;
+    let id_of = |v: Option<&AV>| v.and_then(|t| common::field(common::unwrap_union(t), "id")).cloned();
+    assert_eq!(id_of(events[0].field("transaction")), tx[0].field("id").cloned());
+    Ok(())
+}

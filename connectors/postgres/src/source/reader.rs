@@ -84,6 +84,8 @@ struct Replaying {
     replay: Replay,
     txn: OpenTxn,
     end_lsn: u64,
+    /// A BEGIN was published, so an END follows.
+    announced: bool,
 }
 
 /// The PostgreSQL source.
@@ -305,6 +307,19 @@ impl PgSource {
         }
     }
 
+    /// Emit a change of the open (non-streamed, hence committed) transaction, announcing the
+    /// transaction with its first captured change when transaction metadata is on.
+    fn emit(&mut self, change: PendingChange, batch: &mut SourceBatch) -> Result<(), PgError> {
+        let mut txn = self.txn.take().ok_or_else(|| protocol_err("change outside a transaction"))?;
+        if self.cfg.transaction_topic && txn.total_order == 0 {
+            batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::Begin)));
+        }
+        let ev = self.event(change, &mut txn);
+        self.txn = Some(txn);
+        batch.events.push(ev);
+        Ok(())
+    }
+
     /// Emit buffered events of a committed streamed transaction, up to the batch limit.
     fn drain_replay(&mut self, batch: &mut SourceBatch) -> Result<(), PgError> {
         let Some(mut r) = self.replaying.take() else { return Ok(()) };
@@ -315,7 +330,7 @@ impl PgSource {
                     batch.events.push(ev);
                 }
                 None => {
-                    if self.cfg.transaction_topic {
+                    if r.announced {
                         batch.transactions.push((batch.events.len(), r.txn.marker(TransactionStatus::End)));
                     }
                     self.last_commit_end = r.end_lsn;
@@ -388,13 +403,7 @@ impl PgSource {
                             tracing::debug!(xid = top, "streamed transaction spilled to disk");
                         }
                     }
-                    None => {
-                        let mut txn =
-                            self.txn.take().ok_or_else(|| protocol_err("change outside a transaction"))?;
-                        let ev = self.event(change, &mut txn);
-                        self.txn = Some(txn);
-                        batch.events.push(ev);
-                    }
+                    None => self.emit(change, batch)?,
                 }
             }
             Message::Truncate { relids, .. } => {
@@ -416,15 +425,7 @@ impl PgSource {
                                 .or_insert_with(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
                             buf.push(change, &self.spill_dir).map_err(spill_err)?;
                         }
-                        None => {
-                            let mut txn = self
-                                .txn
-                                .take()
-                                .ok_or_else(|| protocol_err("truncate outside a transaction"))?;
-                            let ev = self.event(change, &mut txn);
-                            self.txn = Some(txn);
-                            batch.events.push(ev);
-                        }
+                        None => self.emit(change, batch)?,
                     }
                 }
             }
@@ -448,8 +449,16 @@ impl PgSource {
                     total_order: 0,
                     per_table: HashMap::new(),
                 };
-                self.replaying =
-                    Some(Replaying { replay: buf.into_replay().map_err(spill_err)?, txn, end_lsn });
+                if self.cfg.transaction_topic && !buf.is_empty() {
+                    batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::Begin)));
+                }
+                let announced = self.cfg.transaction_topic && !buf.is_empty();
+                self.replaying = Some(Replaying {
+                    replay: buf.into_replay().map_err(spill_err)?,
+                    txn,
+                    end_lsn,
+                    announced,
+                });
                 self.drain_replay(batch)?;
             }
             Message::StreamAbort { xid, subxid } => {
