@@ -123,6 +123,16 @@ pub async fn read_topic(
     count: usize,
     timeout: Duration,
 ) -> anyhow::Result<Vec<Record>> {
+    read_topic_until(registry_url, topic, |r| r.len() >= count, timeout).await
+}
+
+/// Read `topic` from the beginning until `done` holds for the records read so far.
+pub async fn read_topic_until(
+    registry_url: &str,
+    topic: &str,
+    done: impl Fn(&[Record]) -> bool,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Record>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::Message;
     let registry = sluice_avro::RegistryClient::new(registry_url)?;
@@ -148,10 +158,10 @@ pub async fn read_topic(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     consumer.subscribe(&[topic])?;
-    let mut raw = Vec::new();
-    while raw.len() < count {
+    let mut out: Vec<Record> = Vec::new();
+    while !done(&out) {
         if start.elapsed() > timeout {
-            anyhow::bail!("only {} of {count} records on {topic} after {timeout:?}", raw.len());
+            anyhow::bail!("condition not met after {} records on {topic} within {timeout:?}", out.len());
         }
         let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(200)));
         match polled {
@@ -163,28 +173,18 @@ pub async fn read_topic(
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Some(Ok(m)) => raw.push((
-                m.partition(),
-                m.offset(),
-                m.key().map(<[u8]>::to_vec),
-                m.payload().map(<[u8]>::to_vec),
-            )),
+            Some(Ok(m)) => {
+                let key = match m.key() {
+                    Some(k) => Some(decode(&registry, k).await?),
+                    None => None,
+                };
+                let value = match m.payload() {
+                    Some(v) => Some(decode(&registry, v).await?),
+                    None => None,
+                };
+                out.push(Record { partition: m.partition(), offset: m.offset(), key, value });
+            }
         }
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for (partition, offset, key, value) in raw {
-        out.push(Record {
-            partition,
-            offset,
-            key: match key {
-                Some(k) => Some(decode(&registry, &k).await?),
-                None => None,
-            },
-            value: match value {
-                Some(v) => Some(decode(&registry, &v).await?),
-                None => None,
-            },
-        });
     }
     Ok(out)
 }

@@ -15,6 +15,8 @@ use sluice_kafka::state::StateTopic;
 use sluice_kafka::{EventProducer, KafkaConfig};
 use sluice_postgres::source::{PgSource, PgSourceConfig, SlotOutcome};
 
+mod mysql;
+
 use crate::config::{Config, SourceConfig};
 use crate::pipeline::publish::{self, PublishOptions, Publisher};
 use crate::service::{shutdown_signal, Service};
@@ -42,13 +44,7 @@ pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
 }
 
 pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
-    let pg = match cfg.source.clone() {
-        Some(SourceConfig::Postgres(pg)) => pg,
-        Some(SourceConfig::Mysql(_)) => bail!(
-            "MySQL/MariaDB sources are not wired to `sluice source` in this version yet (the binlog reader exists; see docs/mysql.md)"
-        ),
-        None => bail!("`sluice source` needs a [source] section"),
-    };
+    let Some(source_cfg) = cfg.source.clone() else { bail!("`sluice source` needs a [source] section") };
     let kafka = cfg.kafka.clone().context("`sluice source` needs a [kafka] section")?;
     let service = Service::start(&cfg, "source").await?;
     let registry_cfg = cfg
@@ -66,7 +62,10 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     };
     let url = registry_cfg.client_url().context("[registry] needs url or listen")?;
     let state = StateTopic::open(&kafka, &kafka.state_topic).await?;
-    let key = format!("postgres:{}:{}", pg.topic_prefix, pg.slot);
+    let key = match &source_cfg {
+        SourceConfig::Postgres(pg) => format!("postgres:{}:{}", pg.topic_prefix, pg.slot),
+        SourceConfig::Mysql(my) => format!("mysql:{}", my.topic_prefix),
+    };
     if reset_state {
         state.store(&key, None).await?;
         tracing::warn!(key, "source state reset");
@@ -87,7 +86,15 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     let mut attempt = 0u32;
     loop {
         let strategy = registry_cfg.subject_name_strategy;
-        match run_once(&pg, &kafka, (&url, strategy), &state, &key, &service, stopped()).await {
+        let outcome = match &source_cfg {
+            SourceConfig::Postgres(pg) => {
+                run_once(pg, &kafka, (&url, strategy), &state, &key, &service, stopped()).await
+            }
+            SourceConfig::Mysql(my) => {
+                mysql::run_once(my, &kafka, (&url, strategy), &state, &key, &service, stopped()).await
+            }
+        };
+        match outcome {
             Ok(()) => return Ok(()),
             Err(e) => {
                 service.ready.set_not_ready();
@@ -102,6 +109,26 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The publishing half shared by every source kind.
+pub(crate) fn publisher(
+    kafka: &KafkaConfig,
+    url: &str,
+    subject_strategy: sluice_avro::SubjectNameStrategy,
+    topic_prefix: &str,
+    kind: SourceKind,
+) -> anyhow::Result<Publisher> {
+    let producer = EventProducer::new(kafka, &kafka.producer)?;
+    let admin = TopicAdmin::new(kafka)?;
+    let registry = RegistryClient::new(url)?;
+    let opts = PublishOptions {
+        envelope: EnvelopeOptions { topic_prefix: topic_prefix.to_owned(), source: kind },
+        subject_strategy,
+        topic_partitions: kafka.topic_partitions,
+        tombstones: true,
+    };
+    Ok(Publisher::new(producer, admin, registry, opts))
 }
 
 async fn run_once(
@@ -129,16 +156,7 @@ async fn run_once(
         SlotOutcome::Existing(_) => {}
     }
     let mut source = PgSource::open(pg.clone()).await?;
-    let producer = EventProducer::new(kafka, &kafka.producer)?;
-    let admin = TopicAdmin::new(kafka)?;
-    let registry = RegistryClient::new(url)?;
-    let opts = PublishOptions {
-        envelope: EnvelopeOptions { topic_prefix: pg.topic_prefix.clone(), source: SourceKind::Postgres },
-        subject_strategy,
-        topic_partitions: kafka.topic_partitions,
-        tombstones: true,
-    };
-    let mut publisher = Publisher::new(producer, admin, registry, opts);
+    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
     service.ready.set_ready();
     let result = publish::run(&mut source, &mut publisher, stop).await;
     source.close().await;
