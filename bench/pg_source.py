@@ -72,8 +72,8 @@ def run_workload(idx, name, setup, work, n):
     with conn(db) as c:
         c.execute(setup)
         c.execute("CREATE PUBLICATION bench FOR ALL TABLES")
-        c.execute("SELECT pg_create_logical_replication_slot('recv', 'pgoutput')")
-        c.execute("SELECT pg_create_logical_replication_slot('sluice', 'pgoutput')")
+        c.execute(f"SELECT pg_create_logical_replication_slot('recv{idx}', 'pgoutput')")
+        c.execute(f"SELECT pg_create_logical_replication_slot('sluice{idx}', 'pgoutput')")
         t0 = time.time()
         c.execute(work.format(n=n, txns=n // 10 - 1))
         end_lsn = c.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
@@ -83,7 +83,7 @@ def run_workload(idx, name, setup, work, n):
     # pg_recvlogical: the server's raw rate for one slot.
     t0 = time.time()
     p = subprocess.Popen([f"{BIN_DIR}/pg_recvlogical", "-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"], "-d", db,
-                          "--slot", "recv", "--start", "-o", "proto_version=2", "-o", "streaming=on",
+                          "--slot", f"recv{idx}", "--start", "-o", "proto_version=2", "-o", "streaming=on",
                           "-o", "publication_names=bench", "-f", "/dev/null", f"--endpos={end_lsn}"])
     ru = os.wait4(p.pid, 0)[2]
     secs = time.time() - t0
@@ -101,7 +101,7 @@ level = "warn"
 [source]
 type = "postgres"
 topic_prefix = "bench{idx}_{os.getpid()}"
-slot = "sluice"
+slot = "sluice{idx}"
 publication = "bench"
 heartbeat_interval_secs = 1
 [source.connection]
@@ -112,18 +112,24 @@ database = "{db}"
 [kafka]
 bootstrap_servers = "{TB['kafka']['bootstrap']}"
 state_topic = "bench.state.{os.getpid()}"
+[kafka.producer]
+linger_ms = {os.environ.get("BENCH_LINGER_MS", "5")}
 [registry]
 listen = "127.0.0.1:{reg}"
 topic = "bench._schemas.{idx}.{os.getpid()}"
 """)
     log = open(os.path.join(work_dir, "source.log"), "w")
     t0 = time.time()
-    sp = subprocess.Popen([SLUICE, "source", "--config", cfg], stdout=log, stderr=log)
+    cmd = [SLUICE, "source", "--config", cfg]
+    if os.environ.get("BENCH_PERF"):
+        # Profile Sluice itself: docs/benchmarks.md lists where the time goes.
+        cmd = ["perf", "record", "-e", "cpu-clock", "-F", "499", "-g", "-o", f"{os.environ['BENCH_PERF']}.{idx}", "--"] + cmd
+    sp = subprocess.Popen(cmd, stdout=log, stderr=log)
     target = lsn_int(end_lsn)
     cpu = rss = 0
     with conn(db) as c:
         while True:
-            confirmed = c.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'sluice'").fetchone()[0]
+            confirmed = c.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (f"sluice{idx}",)).fetchone()[0]
             cpu, rss = proc_stats(sp.pid)
             if lsn_int(confirmed) >= target:
                 break
@@ -133,13 +139,14 @@ topic = "bench._schemas.{idx}.{os.getpid()}"
                 raise SystemExit("sluice did not finish in 30 min")
             time.sleep(0.05)
     secs = time.time() - t0
-    sp.terminate()
+    sp.send_signal(2)
     sp.wait()
     result["sluice"] = {"seconds": round(secs, 2), "rows_per_s": round(n / secs),
                         "cpu_s_per_million": round(cpu / n * 1e6, 2), "peak_rss_mb": rss}
     result["ratio_sluice_to_pg_recvlogical"] = round(result["sluice"]["rows_per_s"] / result["pg_recvlogical"]["rows_per_s"], 2)
     with conn(db) as c:
-        c.execute("SELECT pg_drop_replication_slot('recv')")
+        c.execute(f"SELECT pg_drop_replication_slot('recv{idx}')")
+        c.execute(f"SELECT pg_drop_replication_slot('sluice{idx}')")
     print(json.dumps(result), flush=True)
     return result
 

@@ -50,6 +50,9 @@ pub struct Publisher {
     codecs: HashMap<TableId, TableCodec>,
     topics: HashSet<String>,
     encoder: EventEncoder,
+    /// Counter handles by (table, op): resolving a labelled counter per event costs more than
+    /// encoding the event.
+    counters: HashMap<TableId, [Option<metrics::Counter>; 5]>,
 }
 
 impl Publisher {
@@ -68,6 +71,7 @@ impl Publisher {
             codecs: HashMap::new(),
             topics: HashSet::new(),
             encoder: EventEncoder::default(),
+            counters: HashMap::new(),
         }
     }
 
@@ -115,9 +119,27 @@ impl Publisher {
         if ev.op == Op::Delete && self.opts.tombstones && has_key {
             self.producer.send(&codec.topic, key, None).await?;
         }
-        metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code())
-            .increment(1);
+        self.count(ev);
         Ok(())
+    }
+
+    fn count(&mut self, ev: &ChangeEvent) {
+        let slot = match ev.op {
+            Op::Create => 0,
+            Op::Update => 1,
+            Op::Delete => 2,
+            Op::Read => 3,
+            Op::Truncate => 4,
+        };
+        let per_table = match self.counters.get_mut(&ev.table.id) {
+            Some(c) => c,
+            None => self.counters.entry(ev.table.id.clone()).or_default(),
+        };
+        per_table[slot]
+            .get_or_insert_with(|| {
+                metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code())
+            })
+            .increment(1);
     }
 
     /// Produce a transaction boundary to `<prefix>.transaction`, keyed by transaction id.

@@ -470,4 +470,4 @@ impl EventEncoder {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,7 @@
 //! Avro for Sluice: Debezium-compatible key and value schemas generated from table schemas, a
-//! direct Avro binary encoder for change events, the Confluent wire format, and a schema
-//! registry client that caches ids by subject and exact schema.
+//! direct Avro binary encoder for change events, the Confluent wire format, a schema registry
+//! client that caches ids by subject and exact schema, and the sink-side decoder that turns
+//! Sluice's and Debezium's Avro change events back into `ChangeEvent`s.
 //!
 //! Invariants: the encoder writes exactly the layout of the schema generated for the same
 //! `TableSchema` (both are derived from one column list, in source column order); a schema id
@@ -8,6 +9,7 @@
 //! full text, so an evolved table registers a new version and old events stay decodable).
 
 pub mod decimal;
+pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod naming;
@@ -15,6 +17,9 @@ pub mod registry_client;
 pub mod schema_gen;
 pub mod wire;
 
+pub use decode::{
+    Decoded, DecodedSchema, EventDecoder, Flavor, KeyRow, KeySchema, SchemaSource, StaticSchemas,
+};
 pub use encode::{encode_transaction, EventEncoder, TableCodec};
 pub use error::AvroError;
 pub use naming::SubjectNameStrategy;

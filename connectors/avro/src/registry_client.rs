@@ -39,6 +39,9 @@ struct IdResponse {
 #[derive(Deserialize)]
 struct SchemaResponse {
     schema: String,
+    /// `AVRO` when absent (the registry omits it for Avro).
+    #[serde(rename = "schemaType", default)]
+    schema_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +102,24 @@ impl RegistryClient {
         let schema = Arc::new(Schema::parse_str(&text).map_err(|e| AvroError::Schema(e.to_string()))?);
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, schema.clone());
         Ok(schema)
+    }
+
+    /// The schema with global id `id` as its registered JSON, with every attribute kept
+    /// (`connect.name`, `connect.parameters`, `logicalType` on primitives), which the parsed
+    /// [`Schema`] of [`Self::schema_by_id`] drops. Not cached: the decoder compiles and caches
+    /// what it needs. Unknown id: `RegistryRefused` with status 404 (fatal); a non-Avro schema
+    /// or unparsable text: `UnsupportedSchema` (fatal).
+    pub async fn schema_json_by_id(&self, id: u32) -> Result<Json, AvroError> {
+        let url = format!("{}/schemas/ids/{id}", self.base);
+        let resp = self.send(self.http.get(&url)).await?;
+        let r = self.parse::<SchemaResponse>(&format!("id {id}"), resp).await?;
+        if let Some(t) = r.schema_type.filter(|t| !t.eq_ignore_ascii_case("AVRO")) {
+            return Err(AvroError::UnsupportedSchema { schema_id: id, reason: format!("a {t} schema, not Avro") });
+        }
+        serde_json::from_str(&r.schema).map_err(|e| AvroError::UnsupportedSchema {
+            schema_id: id,
+            reason: format!("its text is not valid JSON ({e})"),
+        })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, AvroError> {
