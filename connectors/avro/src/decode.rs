@@ -48,8 +48,8 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use sluice_core::{
-    BinlogPosition, ChangeEvent, Column, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo, TableId,
-    TableSchema, TransactionInfo, Value,
+    BinlogPosition, ChangeEvent, Column, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo,
+    TableId, TableSchema, TransactionInfo, Value,
 };
 
 pub use envelope::Flavor;
@@ -141,12 +141,17 @@ impl PartialEq for KeySchema {
 }
 
 /// One consumed record.
+// Events are the common case and are moved straight into a batch; boxing them to shrink the
+// rare tombstone would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     Event(ChangeEvent),
     /// A null (or empty) value: the tombstone written after a delete so compaction can drop
     /// the key. `key` is `None` when the record had no key.
-    Tombstone { key: Option<KeyRow> },
+    Tombstone {
+        key: Option<KeyRow>,
+    },
 }
 
 /// Identity-ish hashing for schema ids (small integers; no attacker controls the key set
@@ -190,8 +195,8 @@ pub struct EventDecoder<S = RegistryClient> {
     schemas: S,
     slots: IdMap<Slot>,
     keys: IdMap<Arc<KeySchema>>,
-    /// Schema ids that failed to compile (deterministic, so not fetched again).
-    unsupported: IdMap<String>,
+    /// (schema id, is key) that failed to compile — deterministic, so not fetched again.
+    unsupported: HashMap<(u32, bool), String>,
 }
 
 fn namespace_table(ns: &str) -> Option<TableId> {
@@ -222,7 +227,7 @@ fn snapshot_marker(s: Option<&str>) -> SnapshotMarker {
 
 impl<S: SchemaSource> EventDecoder<S> {
     pub fn new(schemas: S) -> Self {
-        Self { schemas, slots: IdMap::default(), keys: IdMap::default(), unsupported: IdMap::default() }
+        Self { schemas, slots: IdMap::default(), keys: IdMap::default(), unsupported: HashMap::new() }
     }
 
     /// Decode one record. `value` `None` (or empty) is a tombstone.
@@ -241,16 +246,18 @@ impl<S: SchemaSource> EventDecoder<S> {
             None => None,
         };
         if !self.slots.contains_key(&value_id) {
-            let schema = self.value_schema(value_id).await?;
-            let table = schema.table.clone();
-            self.slots.insert(value_id, Slot { schema, key_id: None, table });
+            self.value_schema(value_id).await?;
         }
         if let Some(kid) = key_id {
             if self.slots.get(&value_id).is_some_and(|s| s.key_id != Some(kid)) {
                 let ks = self.key_schema(kid).await?;
                 if let Some(slot) = self.slots.get_mut(&value_id) {
                     let mut t = (*slot.table).clone();
-                    t.key = ks.field_names.iter().filter_map(|f| slot.schema.field_names.iter().position(|n| n == f)).collect();
+                    t.key = ks
+                        .field_names
+                        .iter()
+                        .filter_map(|f| slot.schema.field_names.iter().position(|n| n == f))
+                        .collect();
                     slot.table = Arc::new(t);
                     slot.key_id = Some(kid);
                 }
@@ -263,49 +270,53 @@ impl<S: SchemaSource> EventDecoder<S> {
         assemble(topic, slot, body).map(Decoded::Event)
     }
 
-    /// The compiled value schema `id` (fetched and compiled on first use).
+    /// The compiled value schema `id` (fetched, compiled and cached on first use).
     pub async fn value_schema(&mut self, id: u32) -> Result<Arc<DecodedSchema>, AvroError> {
         if let Some(slot) = self.slots.get(&id) {
             return Ok(slot.schema.clone());
         }
         let unsupported = |reason: String| AvroError::UnsupportedSchema { schema_id: id, reason };
-        if let Some(reason) = self.unsupported.get(&id) {
+        if let Some(reason) = self.unsupported.get(&(id, false)) {
             return Err(unsupported(reason.clone()));
         }
         let json = self.schemas.schema_json(id).await?;
         let c = match envelope::compile(&json) {
             Ok(c) => c,
             Err(reason) => {
-                self.unsupported.insert(id, reason.clone());
+                self.unsupported.insert((id, false), reason.clone());
                 return Err(unsupported(reason));
             }
         };
-        let id_from_ns = namespace_table(&c.namespace).unwrap_or_else(|| TableId::new("", c.namespace.as_str()));
-        let table = TableSchema { id: id_from_ns, columns: c.columns, key: Vec::new(), version: id };
-        Ok(Arc::new(DecodedSchema {
+        let id_from_ns =
+            namespace_table(&c.namespace).unwrap_or_else(|| TableId::new("", c.namespace.as_str()));
+        let table =
+            Arc::new(TableSchema { id: id_from_ns, columns: c.columns, key: Vec::new(), version: id });
+        let schema = Arc::new(DecodedSchema {
             schema_id: id,
-            table: Arc::new(table),
+            table: table.clone(),
             field_names: c.field_names,
             connector: c.connector,
             flavor: c.flavor,
             plan: c.plan,
-        }))
+        });
+        self.slots.insert(id, Slot { schema: schema.clone(), key_id: None, table });
+        Ok(schema)
     }
 
-    /// The compiled key schema `id` (fetched and compiled on first use).
+    /// The compiled key schema `id` (fetched, compiled and cached on first use).
     pub async fn key_schema(&mut self, id: u32) -> Result<Arc<KeySchema>, AvroError> {
         if let Some(k) = self.keys.get(&id) {
             return Ok(k.clone());
         }
         let unsupported = |reason: String| AvroError::UnsupportedSchema { schema_id: id, reason };
-        if let Some(reason) = self.unsupported.get(&id) {
+        if let Some(reason) = self.unsupported.get(&(id, true)) {
             return Err(unsupported(reason.clone()));
         }
         let json = self.schemas.schema_json(id).await?;
         let (ns, fields) = match compile::key_record(&json) {
             Ok(k) => k,
             Err(reason) => {
-                self.unsupported.insert(id, reason.clone());
+                self.unsupported.insert((id, true), reason.clone());
                 return Err(unsupported(reason));
             }
         };
@@ -363,11 +374,14 @@ fn assemble(topic: &str, slot: &mut Slot, body: &[u8]) -> Result<ChangeEvent, Av
             column: format!("{image}.{}", ds.table.columns.get(index).map_or("?", |c| c.name.as_str())),
             reason,
         },
-        envelope::Fault::Field { field, reason } => {
-            AvroError::Decode { topic: topic.to_owned(), schema_id: ds.schema_id, reason: format!("{field}: {reason}") }
-        }
+        envelope::Fault::Field { field, reason } => AvroError::Decode {
+            topic: topic.to_owned(),
+            schema_id: ds.schema_id,
+            reason: format!("{field}: {reason}"),
+        },
     })?;
-    let decode_err = |reason: String| AvroError::Decode { topic: topic.to_owned(), schema_id: ds.schema_id, reason };
+    let decode_err =
+        |reason: String| AvroError::Decode { topic: topic.to_owned(), schema_id: ds.schema_id, reason };
     let op = match raw.op {
         Some(code) => Op::from_code(code).ok_or_else(|| decode_err(format!("unknown op {code:?}")))?,
         None => return Err(decode_err("op is null".into())),

@@ -114,7 +114,10 @@ impl RegistryClient {
         let resp = self.send(self.http.get(&url)).await?;
         let r = self.parse::<SchemaResponse>(&format!("id {id}"), resp).await?;
         if let Some(t) = r.schema_type.filter(|t| !t.eq_ignore_ascii_case("AVRO")) {
-            return Err(AvroError::UnsupportedSchema { schema_id: id, reason: format!("a {t} schema, not Avro") });
+            return Err(AvroError::UnsupportedSchema {
+                schema_id: id,
+                reason: format!("a {t} schema, not Avro"),
+            });
         }
         serde_json::from_str(&r.schema).map_err(|e| AvroError::UnsupportedSchema {
             schema_id: id,

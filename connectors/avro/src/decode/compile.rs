@@ -71,9 +71,11 @@ impl<'j> Ty<'j> {
     pub(super) fn attrs(&self) -> Option<&'j Obj> {
         match self {
             Ty::Prim(_, a) => *a,
-            Ty::Record { obj, .. } | Ty::Enum(obj) | Ty::Fixed(obj, _) | Ty::Array(obj, _) | Ty::Map(obj, _) => {
-                Some(obj)
-            }
+            Ty::Record { obj, .. }
+            | Ty::Enum(obj)
+            | Ty::Fixed(obj, _)
+            | Ty::Array(obj, _)
+            | Ty::Map(obj, _) => Some(obj),
             Ty::Union(..) => None,
         }
     }
@@ -139,7 +141,9 @@ impl<'j> Names<'j> {
                 Some(Json::String(k)) if k == "map" => {
                     self.walk(o.get("values").unwrap_or(&Json::Null), enclosing, depth + 1)?
                 }
-                Some(nested @ (Json::Object(_) | Json::Array(_))) => self.walk(nested, enclosing, depth + 1)?,
+                Some(nested @ (Json::Object(_) | Json::Array(_))) => {
+                    self.walk(nested, enclosing, depth + 1)?
+                }
                 _ => {}
             },
             _ => {}
@@ -262,7 +266,10 @@ impl<'j> Names<'j> {
                 Node::Record(out)
             }
             Ty::Union(branches, ns) => Node::Union(
-                branches.iter().map(|b| self.node(self.resolve(b, &ns)?, depth + 1)).collect::<Result<_, _>>()?,
+                branches
+                    .iter()
+                    .map(|b| self.node(self.resolve(b, &ns)?, depth + 1))
+                    .collect::<Result<_, _>>()?,
             ),
         })
     }
@@ -298,7 +305,8 @@ pub(super) fn column(
     let p = params(attrs);
     let name = str_attr(p, "__sluice.source.column.name").unwrap_or(field).to_owned();
     let source_type = source_type(p, &data_type, rules);
-    let placeholder = rules.placeholders && matches!(reader, Reader::Text | Reader::Json | Reader::Bytes | Reader::Array(_));
+    let placeholder = rules.placeholders
+        && matches!(reader, Reader::Text | Reader::Json | Reader::Bytes | Reader::Array(_));
     let column = Column::new(name, data_type, source_type, nullity != Nullity::Required);
     Ok((column, ColumnPlan { nullity, reader, placeholder }))
 }
@@ -364,8 +372,12 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
                 (DataType::Timestamp, Reader::Timestamp { unit: Millis, tz: false })
             }
-            "io.debezium.time.MicroTimestamp" => (DataType::Timestamp, Reader::Timestamp { unit: Micros, tz: false }),
-            "io.debezium.time.NanoTimestamp" => (DataType::Timestamp, Reader::Timestamp { unit: Nanos, tz: false }),
+            "io.debezium.time.MicroTimestamp" => {
+                (DataType::Timestamp, Reader::Timestamp { unit: Micros, tz: false })
+            }
+            "io.debezium.time.NanoTimestamp" => {
+                (DataType::Timestamp, Reader::Timestamp { unit: Nanos, tz: false })
+            }
             // Sluice's name for instants (`timestamptz`).
             "io.debezium.time.MicroTimestampUtc" => {
                 (DataType::TimestampTz, Reader::Timestamp { unit: Micros, tz: true })
@@ -374,9 +386,15 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             "io.debezium.time.NanoDuration" => (DataType::Interval, Reader::Duration(Nanos)),
             _ => match logical {
                 "time-micros" => (DataType::Time, Reader::Time(Micros)),
-                "local-timestamp-millis" => (DataType::Timestamp, Reader::Timestamp { unit: Millis, tz: false }),
-                "local-timestamp-micros" => (DataType::Timestamp, Reader::Timestamp { unit: Micros, tz: false }),
-                "local-timestamp-nanos" => (DataType::Timestamp, Reader::Timestamp { unit: Nanos, tz: false }),
+                "local-timestamp-millis" => {
+                    (DataType::Timestamp, Reader::Timestamp { unit: Millis, tz: false })
+                }
+                "local-timestamp-micros" => {
+                    (DataType::Timestamp, Reader::Timestamp { unit: Micros, tz: false })
+                }
+                "local-timestamp-nanos" => {
+                    (DataType::Timestamp, Reader::Timestamp { unit: Nanos, tz: false })
+                }
                 "timestamp-millis" => (DataType::TimestampTz, Reader::Timestamp { unit: Millis, tz: true }),
                 "timestamp-micros" => (DataType::TimestampTz, Reader::Timestamp { unit: Micros, tz: true }),
                 "timestamp-nanos" => (DataType::TimestampTz, Reader::Timestamp { unit: Nanos, tz: true }),
@@ -385,13 +403,18 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
         },
         Ty::Prim(Prim::Float, _) => (DataType::Float32, Reader::Float32),
         Ty::Prim(Prim::Double, _) => (DataType::Float64, Reader::Float64),
-        Ty::Prim(Prim::Bytes, _) if cname == "org.apache.kafka.connect.data.Decimal" || logical == "decimal" => {
+        Ty::Prim(Prim::Bytes, _)
+            if cname == "org.apache.kafka.connect.data.Decimal" || logical == "decimal" =>
+        {
             let scale = number_attr(attrs, "scale", "scale").unwrap_or(0);
             let precision = number_attr(attrs, "precision", "connect.decimal.precision");
             if scale == 0 && src.starts_with("BIGINT") && src.contains("UNSIGNED") {
                 (DataType::UInt64, Reader::UInt64Decimal)
             } else {
-                let scale_i = i32::try_from(scale).map_err(|_| "decimal scale too large")?;
+                let scale_i = i32::try_from(scale)
+                    .ok()
+                    .filter(|s| *s <= super::text::MAX_DECIMAL_SCALE)
+                    .ok_or("decimal scale too large")?;
                 (DataType::Decimal { precision, scale: Some(scale) }, Reader::Decimal { scale: scale_i })
             }
         }
@@ -411,8 +434,10 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             _ if logical == "uuid" => (DataType::Uuid, Reader::UuidText),
             // `decimal.handling.mode=string`: exact text, typed by the source column.
             _ if matches!(src.as_str(), "NUMERIC" | "DECIMAL" | "DEC" | "FIXED") => {
-                let precision = str_attr(params(attrs), "__debezium.source.column.length").and_then(|s| s.parse().ok());
-                let scale = str_attr(params(attrs), "__debezium.source.column.scale").and_then(|s| s.parse().ok());
+                let precision =
+                    str_attr(params(attrs), "__debezium.source.column.length").and_then(|s| s.parse().ok());
+                let scale =
+                    str_attr(params(attrs), "__debezium.source.column.scale").and_then(|s| s.parse().ok());
                 (DataType::Decimal { precision, scale }, Reader::DecimalText)
             }
             _ => (DataType::Text, Reader::Text),
@@ -423,8 +448,14 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
                 "decimal" => {
                     let scale = number_attr(attrs, "scale", "scale").unwrap_or(0);
                     let precision = number_attr(attrs, "precision", "connect.decimal.precision");
-                    let scale_i = i32::try_from(scale).map_err(|_| "decimal scale too large")?;
-                    (DataType::Decimal { precision, scale: Some(scale) }, Reader::FixedDecimal { size, scale: scale_i })
+                    let scale_i = i32::try_from(scale)
+                        .ok()
+                        .filter(|s| *s <= super::text::MAX_DECIMAL_SCALE)
+                        .ok_or("decimal scale too large")?;
+                    (
+                        DataType::Decimal { precision, scale: Some(scale) },
+                        Reader::FixedDecimal { size, scale: scale_i },
+                    )
                 }
                 "duration" if size == 12 => (DataType::Interval, Reader::AvroDuration),
                 "uuid" if size == 16 => (DataType::Uuid, Reader::UuidFixed),
@@ -442,7 +473,10 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             let plan = ColumnPlan { nullity, reader, placeholder: false };
             (DataType::Array(Box::new(dt)), Reader::Array(Box::new(plan)))
         }
-        Ty::Record { ref full, obj, .. } if cname == "io.debezium.data.VariableScaleDecimal" || full == "io.debezium.data.VariableScaleDecimal" => {
+        Ty::Record { ref full, obj, .. }
+            if cname == "io.debezium.data.VariableScaleDecimal"
+                || full == "io.debezium.data.VariableScaleDecimal" =>
+        {
             let fields = Names::fields(obj)?;
             let shape: Vec<(&str, Option<Prim>)> =
                 fields.iter().map(|(n, t)| (*n, t.as_str().and_then(prim))).collect();
@@ -452,14 +486,17 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             (DataType::Decimal { precision: None, scale: None }, Reader::VarDecimal)
         }
         // Geometry records, hstore maps, …: kept whole as JSON text.
-        ty @ (Ty::Record { .. } | Ty::Map(..)) => (DataType::Json, Reader::AsJson(names.node(ty, depth + 1)?)),
+        ty @ (Ty::Record { .. } | Ty::Map(..)) => {
+            (DataType::Json, Reader::AsJson(names.node(ty, depth + 1)?))
+        }
         Ty::Union(..) => return Err("a union inside a union or array".into()),
     })
 }
 
 /// Source types whose length (and, for numerics, scale) is part of the type.
 fn takes_modifiers(t: &str) -> Option<bool> {
-    let numeric = matches!(t, "NUMERIC" | "DECIMAL" | "DEC" | "FIXED" | "NUMERIC UNSIGNED" | "DECIMAL UNSIGNED");
+    let numeric =
+        matches!(t, "NUMERIC" | "DECIMAL" | "DEC" | "FIXED" | "NUMERIC UNSIGNED" | "DECIMAL UNSIGNED");
     let sized = t.contains("CHAR") || t.contains("BINARY") || matches!(t, "BIT" | "VARBIT" | "BIT VARYING");
     (numeric || sized).then_some(numeric)
 }
@@ -469,7 +506,9 @@ fn source_type(p: Option<&Obj>, dt: &DataType, rules: ColumnRules) -> String {
         return default_source_type(dt);
     };
     // MySQL `ENUM`/`SET` carry their values in the type: rebuild `ENUM('a','b')`.
-    if let (DataType::Enum(values) | DataType::Set(values), "ENUM" | "SET") = (dt, t.to_ascii_uppercase().as_str()) {
+    if let (DataType::Enum(values) | DataType::Set(values), "ENUM" | "SET") =
+        (dt, t.to_ascii_uppercase().as_str())
+    {
         if !values.is_empty() {
             let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
             return format!("{t}({})", quoted.join(","));
@@ -534,7 +573,8 @@ mod tests {
     const DEBEZIUM: ColumnRules = ColumnRules { placeholders: true, all_modifiers: false };
 
     fn col(t: Json, rules: ColumnRules) -> Result<(Column, ColumnPlan), String> {
-        let doc = json!({"type": "record", "name": "R", "namespace": "a.b", "fields": [{"name": "f", "type": t}]});
+        let doc =
+            json!({"type": "record", "name": "R", "namespace": "a.b", "fields": [{"name": "f", "type": t}]});
         let names = Names::collect(&doc)?;
         column(&names, "f", &doc["fields"][0]["type"], "a.b", rules)
     }
@@ -563,9 +603,13 @@ mod tests {
         let (c, _) = col(dec, DEBEZIUM).unwrap();
         assert_eq!(c.source_type, "NUMERIC(10,2)");
         assert_eq!(c.data_type, DataType::Decimal { precision: Some(10), scale: Some(2) });
-        let sluice = col(json!({"type": "long", "connect.parameters": p("TIMESTAMP", Some("3"), None)}), SLUICE);
+        let sluice =
+            col(json!({"type": "long", "connect.parameters": p("TIMESTAMP", Some("3"), None)}), SLUICE);
         assert_eq!(sluice.unwrap().0.source_type, "TIMESTAMP(3)");
-        assert_eq!(col(json!(["null", {"type": "array", "items": "string"}]), DEBEZIUM).unwrap().0.source_type, "TEXT[]");
+        assert_eq!(
+            col(json!(["null", {"type": "array", "items": "string"}]), DEBEZIUM).unwrap().0.source_type,
+            "TEXT[]"
+        );
     }
 
     #[test]
@@ -594,7 +638,8 @@ mod tests {
         let (c, plan) = col(point, DEBEZIUM).unwrap();
         assert_eq!(c.data_type, DataType::Json);
         assert!(matches!(plan.reader, Reader::AsJson(_)));
-        let list = json!({"type": "record", "name": "L", "fields": [{"name": "next", "type": ["null", "L"]}]});
+        let list =
+            json!({"type": "record", "name": "L", "fields": [{"name": "next", "type": ["null", "L"]}]});
         assert!(col(list, SLUICE).is_err());
     }
 }

@@ -31,7 +31,6 @@ pub enum Flavor {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SourceRole {
-    Connector,
     Name,
     TsMs,
     Snapshot,
@@ -52,11 +51,11 @@ pub(super) enum SourceRole {
 }
 
 impl SourceRole {
-    /// The role of a `source` field and whether it is a string (else a number).
+    /// The role of a `source` field and whether it is a string (else a number). `version` and
+    /// `connector` are skipped: the connector is known from the schema.
     fn of(name: &str) -> Option<(SourceRole, bool)> {
         use SourceRole::*;
         Some(match name {
-            "connector" => (Connector, true),
             "name" => (Name, true),
             "ts_ms" => (TsMs, false),
             "snapshot" => (Snapshot, true),
@@ -174,7 +173,9 @@ fn connector_of(full: &str, fields: &[Field<SourceRole>]) -> Result<SourceKind, 
     let has = |r: SourceRole| fields.iter().any(|f| matches!(f, Field::Role(x, _) if *x == r));
     match full {
         "io.debezium.connector.postgresql.Source" => Ok(SourceKind::Postgres),
-        "io.debezium.connector.mysql.Source" | "io.debezium.connector.mariadb.Source" => Ok(SourceKind::MySql),
+        "io.debezium.connector.mysql.Source" | "io.debezium.connector.mariadb.Source" => {
+            Ok(SourceKind::MySql)
+        }
         _ if has(SourceRole::Lsn) => Ok(SourceKind::Postgres),
         _ if has(SourceRole::File) && has(SourceRole::Pos) => Ok(SourceKind::MySql),
         _ => Err(format!("source block {full} is neither PostgreSQL's nor MySQL's")),
@@ -193,11 +194,10 @@ pub(super) fn compile(schema: &Json) -> Result<Compiled, String> {
             return Err(format!("not a change-event envelope: it has no {required:?} field"));
         }
     }
-    let flavor = if fields.iter().any(|(n, _)| *n == "unchanged") { Flavor::Sluice } else { Flavor::Debezium };
-    let rules = ColumnRules {
-        placeholders: flavor == Flavor::Debezium,
-        all_modifiers: flavor == Flavor::Sluice,
-    };
+    let flavor =
+        if fields.iter().any(|(n, _)| *n == "unchanged") { Flavor::Sluice } else { Flavor::Debezium };
+    let rules =
+        ColumnRules { placeholders: flavor == Flavor::Debezium, all_modifiers: flavor == Flavor::Sluice };
     let mut row_record: Option<(String, String)> = None;
     let (mut columns, mut row, mut field_names) = (Vec::new(), Vec::new(), Vec::new());
     let mut connector = None;
@@ -211,7 +211,9 @@ pub(super) fn compile(schema: &Json) -> Result<Compiled, String> {
                     return Err(format!("{name} is not a record"));
                 };
                 match &row_record {
-                    Some((seen, _)) if *seen != full => return Err("before and after are different records".into()),
+                    Some((seen, _)) if *seen != full => {
+                        return Err("before and after are different records".into())
+                    }
                     Some(_) => {}
                     None => {
                         for (fname, ft) in Names::fields(vobj)? {
@@ -271,7 +273,14 @@ pub(super) fn compile(schema: &Json) -> Result<Compiled, String> {
     }
     let (_, namespace) = row_record.ok_or("no row record")?;
     let connector = connector.ok_or("no source block")?;
-    Ok(Compiled { plan: EnvelopePlan { fields: out, row }, columns, field_names, connector, flavor, namespace })
+    Ok(Compiled {
+        plan: EnvelopePlan { fields: out, row },
+        columns,
+        field_names,
+        connector,
+        flavor,
+        namespace,
+    })
 }
 
 /// A decoding failure, located.
@@ -288,7 +297,6 @@ fn at(field: &'static str) -> impl Fn(String) -> Fault {
 /// The `source` block's fields, borrowed from the record (or, for enum symbols, the plan).
 #[derive(Debug, Default)]
 pub(super) struct RawSource<'a> {
-    pub connector: Option<&'a str>,
     pub name: Option<&'a str>,
     pub snapshot: Option<&'a str>,
     pub db: Option<&'a str>,
@@ -370,7 +378,11 @@ fn read_row(cur: &mut Cursor<'_>, plans: &[ColumnPlan], image: &'static str) -> 
     Ok(row)
 }
 
-fn read_source<'a>(cur: &mut Cursor<'a>, fields: &'a [Field<SourceRole>], out: &mut RawSource<'a>) -> ReadResult<()> {
+fn read_source<'a>(
+    cur: &mut Cursor<'a>,
+    fields: &'a [Field<SourceRole>],
+    out: &mut RawSource<'a>,
+) -> ReadResult<()> {
     for f in fields {
         let (role, s) = match f {
             Field::Skip(node) => {
@@ -382,7 +394,6 @@ fn read_source<'a>(cur: &mut Cursor<'a>, fields: &'a [Field<SourceRole>], out: &
         let v = read_scalar(cur, s)?;
         use SourceRole::*;
         match role {
-            Connector => out.connector = as_str(v),
             Name => out.name = as_str(v),
             Snapshot => out.snapshot = as_str(v),
             Db => out.db = as_str(v),
@@ -441,7 +452,11 @@ fn read_unchanged(cur: &mut Cursor<'_>, columns: &[Column], out: &mut Vec<usize>
 }
 
 /// Read one envelope body (after the wire header) with its plan.
-pub(super) fn read<'a>(body: &'a [u8], plan: &'a EnvelopePlan, columns: &[Column]) -> Result<RawEvent<'a>, Fault> {
+pub(super) fn read<'a>(
+    body: &'a [u8],
+    plan: &'a EnvelopePlan,
+    columns: &[Column],
+) -> Result<RawEvent<'a>, Fault> {
     let mut cur = Cursor::new(body);
     let mut ev = RawEvent::default();
     for f in &plan.fields {
@@ -457,7 +472,9 @@ pub(super) fn read<'a>(body: &'a [u8], plan: &'a EnvelopePlan, columns: &[Column
                     }
                 }
             }
-            EnvField::Source(fields) => read_source(&mut cur, fields, &mut ev.source).map_err(at("source"))?,
+            EnvField::Source(fields) => {
+                read_source(&mut cur, fields, &mut ev.source).map_err(at("source"))?
+            }
             EnvField::Transaction { nullity, fields } => {
                 if cur.present(*nullity).map_err(at("transaction"))? {
                     ev.tx = Some(read_tx(&mut cur, fields).map_err(at("transaction"))?);

@@ -1,5 +1,5 @@
-//! Executing a compiled reader plan over Avro binary: the cursor, per-type value readers, the
-//! generic skipper (and JSON renderer) for fields the plan does not need, and the envelope walk.
+//! Executing a compiled reader plan over Avro binary: the cursor, per-type value readers, and
+//! the generic skipper (and JSON renderer) for fields the plan does not need or has no type for.
 //!
 //! Invariants: the plan was compiled from the writer schema of these bytes, so fields are read
 //! in writer order with no lookups by name; nothing is allocated except the decoded values
@@ -139,7 +139,9 @@ impl<'a> Cursor<'a> {
 pub(super) enum Nullity {
     Required,
     /// A two-branch union; the value is the other branch.
-    Optional { null_index: u8 },
+    Optional {
+        null_index: u8,
+    },
 }
 
 /// Any Avro type, for fields the plan skips or renders as JSON.
@@ -306,8 +308,13 @@ pub(super) enum Reader {
     Float32,
     Float64,
     /// `decimal` bytes at a fixed scale.
-    Decimal { scale: i32 },
-    FixedDecimal { size: usize, scale: i32 },
+    Decimal {
+        scale: i32,
+    },
+    FixedDecimal {
+        size: usize,
+        scale: i32,
+    },
     /// decimal(20,0) of MySQL `BIGINT UNSIGNED`.
     UInt64Decimal,
     /// `io.debezium.data.VariableScaleDecimal`: record {scale: int, value: bytes}.
@@ -325,7 +332,10 @@ pub(super) enum Reader {
     /// Time of day: `int` milliseconds, `long` micro- or nanoseconds.
     Time(TimeUnit),
     /// `long` since the epoch; `tz` = an instant (UTC), else wall-clock.
-    Timestamp { unit: TimeUnit, tz: bool },
+    Timestamp {
+        unit: TimeUnit,
+        tz: bool,
+    },
     ZonedTimestamp,
     ZonedTime,
     /// ISO-8601 duration text.
@@ -388,6 +398,9 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
         }
         Reader::VarDecimal => {
             let scale = cur.int()?;
+            if scale.unsigned_abs() > text::MAX_DECIMAL_SCALE.unsigned_abs() {
+                return Err(format!("decimal scale {scale} out of range"));
+            }
             Value::Decimal(text::decimal_text(cur.bytes()?, scale))
         }
         Reader::DecimalText => Value::Decimal(cur.str()?.to_owned()),
@@ -437,7 +450,9 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
             let (months, days, micros) = text::parse_interval(cur.str()?)?;
             Value::Interval { months, days, micros }
         }
-        Reader::Duration(unit) => Value::Interval { months: 0, days: 0, micros: unit.to_micros(cur.long()?)? },
+        Reader::Duration(unit) => {
+            Value::Interval { months: 0, days: 0, micros: unit.to_micros(cur.long()?)? }
+        }
         Reader::AvroDuration => {
             let b = cur.take(12)?;
             let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -506,6 +521,16 @@ mod tests {
     }
 
     #[test]
+    fn absurd_decimal_scales_are_refused_before_allocating() {
+        let mut b = Vec::new();
+        write_long(&mut b, 1 << 30); // scale
+        write_long(&mut b, 1);
+        b.push(1);
+        let e = read_value(&mut Cursor::new(&b), &Reader::VarDecimal, false).unwrap_err();
+        assert!(e.contains("scale"), "{e}");
+    }
+
+    #[test]
     fn json_rendering_of_unknown_structures() {
         // {"x": 1.5 (double), "wkb": bytes, "srid": ["null","int"] = null}
         let node = Node::Record(vec![
@@ -518,7 +543,7 @@ mod tests {
         b.extend_from_slice(&[1, 2]);
         write_long(&mut b, 0);
         let v = read_json(&mut Cursor::new(&b), &node).unwrap();
-        assert_eq!(v.to_string(), r#"{"srid":null,"wkb":"AQI=","x":1.5}"#);
+        assert_eq!(v, serde_json::json!({"x": 1.5, "wkb": "AQI=", "srid": null}));
         let mut c = Cursor::new(&b);
         skip(&mut c, &node).unwrap();
         assert_eq!(c.remaining(), 0);

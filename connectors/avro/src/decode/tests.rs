@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sluice_core::{
-    BinlogPosition, ChangeEvent, Column, DataType, ErrorKind, Op, Position, SourceDetail, SourceInfo, TableId,
-    TableSchema, Value,
+    BinlogPosition, ChangeEvent, Column, DataType, ErrorKind, Op, Position, SourceDetail, SourceInfo,
+    TableId, TableSchema, Value,
 };
 
 use super::*;
@@ -37,7 +37,11 @@ fn encode(c: &TableCodec, ev: &ChangeEvent) -> (Option<Vec<u8>>, Vec<u8>) {
     (has_key.then(|| enc.key.clone()), enc.value.clone())
 }
 
-async fn decode_event<S: SchemaSource>(d: &mut EventDecoder<S>, key: Option<&[u8]>, value: &[u8]) -> ChangeEvent {
+async fn decode_event<S: SchemaSource>(
+    d: &mut EventDecoder<S>,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> ChangeEvent {
     match d.decode("shop.public.all_types", key, Some(value)).await.unwrap() {
         Decoded::Event(ev) => ev,
         other => panic!("expected an event, got {other:?}"),
@@ -167,7 +171,8 @@ async fn mysql_source_blocks_round_trip() {
         },
     };
     ev.transaction = None;
-    ev.position = Position::Binlog(BinlogPosition { file: "mysql-bin.000003".into(), pos: 154, gtid_set: None });
+    ev.position =
+        Position::Binlog(BinlogPosition { file: "mysql-bin.000003".into(), pos: 154, gtid_set: None });
     let (key, value) = encode(&codec, &ev);
     let decoded = decode_event(&mut d, key.as_deref(), &value).await;
     assert_same(&decoded, &ev);
@@ -191,7 +196,8 @@ async fn schema_evolution_yields_a_new_table_per_schema_id() {
     t2.columns.push(Column::new("added", DataType::Int64, "int8", true));
     t2.version = 2;
     let v2 = Arc::new(t2);
-    let (c1, c2) = (codec(v1.clone(), SourceKind::Postgres, 1, 2), codec(v2.clone(), SourceKind::Postgres, 1, 3));
+    let (c1, c2) =
+        (codec(v1.clone(), SourceKind::Postgres, 1, 2), codec(v2.clone(), SourceKind::Postgres, 1, 3));
     let mut schemas = StaticSchemas::new();
     register(&mut schemas, &c1, 1, 2);
     register(&mut schemas, &c2, 1, 3);
@@ -307,4 +313,68 @@ async fn an_unreachable_registry_is_retriable() {
     let e = d.decode("t", key.as_deref(), Some(&value)).await.unwrap_err();
     assert!(matches!(e, AvroError::RegistryUnavailable { .. }), "{e}");
     assert_eq!(e.kind(), ErrorKind::Retriable);
+}
+
+#[tokio::test]
+async fn a_sluice_text_equal_to_the_placeholder_stays_text() {
+    // Only Debezium topics use the placeholder heuristic; Sluice's list is authoritative.
+    let (table, c, mut d) = setup();
+    let mut row = all_types_row();
+    row[9] = Value::Text(crate::encode::UNAVAILABLE_VALUE.into());
+    let ev = event(table, Op::Create, None, Some(row));
+    let (key, value) = encode(&c, &ev);
+    assert_same(&decode_event(&mut d, key.as_deref(), &value).await, &ev);
+}
+
+/// A registry speaking Confluent's `GET /schemas/ids/{id}` on a free port: ids 12 and 11 are
+/// the all-types schemas, 13 a Protobuf schema, anything else 404.
+async fn fake_registry(key: Json, value: Json) -> String {
+    use axum::extract::Path;
+    use axum::http::StatusCode;
+    use axum::Json as J;
+    let app = axum::Router::new().route(
+        "/schemas/ids/{id}",
+        axum::routing::get(move |Path(id): Path<u32>| {
+            let (key, value) = (key.clone(), value.clone());
+            async move {
+                match id {
+                    KEY_ID => (StatusCode::OK, J(serde_json::json!({"schema": key.to_string()}))),
+                    VALUE_ID => (StatusCode::OK, J(serde_json::json!({"schema": value.to_string()}))),
+                    13 => (
+                        StatusCode::OK,
+                        J(serde_json::json!({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"})),
+                    ),
+                    _ => (
+                        StatusCode::NOT_FOUND,
+                        J(serde_json::json!({"error_code": 40403, "message": "Schema not found"})),
+                    ),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn decodes_with_schemas_from_a_registry_over_http() {
+    let (table, c, _) = setup();
+    let url = fake_registry(c.key_schema().unwrap().clone(), c.value_schema().clone()).await;
+    let mut d = EventDecoder::new(RegistryClient::new(&url).unwrap());
+    let ev = event(table, Op::Create, None, Some(all_types_row()));
+    let (key, value) = encode(&c, &ev);
+    assert_same(&decode_event(&mut d, key.as_deref(), &value).await, &ev);
+
+    let mut unknown = value.clone();
+    unknown[1..5].copy_from_slice(&99u32.to_be_bytes());
+    let e = d.decode("t", key.as_deref(), Some(&unknown)).await.unwrap_err();
+    assert!(matches!(e, AvroError::RegistryRefused { status: 404, error_code: 40403, .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Fatal);
+    let mut proto = value.clone();
+    proto[1..5].copy_from_slice(&13u32.to_be_bytes());
+    let e = d.decode("t", key.as_deref(), Some(&proto)).await.unwrap_err();
+    assert!(matches!(e, AvroError::UnsupportedSchema { schema_id: 13, .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Fatal);
 }

@@ -258,10 +258,10 @@ pub(crate) fn parse_interval(text: &str) -> Result<(i32, i32, i64), String> {
     if !any {
         return Err("empty duration".into());
     }
-    let whole = if whole_neg { -1 } else { 1 };
-    let months = i32::try_from(whole * months).map_err(|_| "duration months out of range".to_string())?;
-    let days = i32::try_from(whole * days).map_err(|_| "duration days out of range".to_string())?;
-    Ok((months, days, whole * micros))
+    let whole = |v: i64| if whole_neg { v.checked_neg() } else { Some(v) };
+    let months = whole(months).and_then(|m| i32::try_from(m).ok()).ok_or("duration months out of range")?;
+    let days = whole(days).and_then(|d| i32::try_from(d).ok()).ok_or("duration days out of range")?;
+    Ok((months, days, whole(micros).ok_or("duration out of range")?))
 }
 
 /// `12345678-9abc-def0-1234-56789abcdef0` (or the 32 hex digits alone, any case).
@@ -294,10 +294,15 @@ fn hex(c: u8) -> Result<u8, String> {
     }
 }
 
+/// The largest decimal scale (either sign) accepted: PostgreSQL's `numeric` allows 16383
+/// fractional digits; anything beyond is a corrupt record, refused before the text is sized.
+pub(crate) const MAX_DECIMAL_SCALE: i32 = 1 << 15;
+
 /// Avro decimal bytes (big-endian two's complement of the unscaled value) at `scale` as exact
 /// text, in the same form as [`decimal::from_unscaled_bytes`]: `-12345.678`, `0.00`. A negative
 /// scale (possible in `VariableScaleDecimal`) appends zeros. Values up to 16 bytes take an
-/// integer fast path with one allocation (the result).
+/// integer fast path with one allocation (the result). `|scale|` must not exceed
+/// [`MAX_DECIMAL_SCALE`] (callers check).
 pub(crate) fn decimal_text(bytes: &[u8], scale: i32) -> String {
     if scale < 0 {
         let mut s = decimal_text(bytes, 0);
@@ -398,7 +403,8 @@ mod tests {
             parse_zoned_timestamp("-0044-03-15T12:00:00Z"),
             Ok(days_from_civil(-44, 3, 15) * MICROS_PER_DAY + 12 * 3_600 * MICROS_PER_SECOND)
         );
-        for bad in ["2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-02T01:04:05", "2024-01-02", "x"] {
+        for bad in ["2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-02T01:04:05", "2024-01-02", "x"]
+        {
             assert!(parse_zoned_timestamp(bad).is_err(), "{bad}");
         }
     }
@@ -416,21 +422,31 @@ mod tests {
 
     #[test]
     fn intervals_round_trip_the_encoder() {
-        for (m, d, us) in [(14, 3, 14_706_000_007), (0, 0, 0), (-14, 0, 0), (0, -1, -3_600_000_000), (1, -2, 5)] {
-            assert_eq!(parse_interval(&format_interval(m, d, us)), Ok((m, d, us)), "{}", format_interval(m, d, us));
+        for (m, d, us) in
+            [(14, 3, 14_706_000_007), (0, 0, 0), (-14, 0, 0), (0, -1, -3_600_000_000), (1, -2, 5)]
+        {
+            assert_eq!(
+                parse_interval(&format_interval(m, d, us)),
+                Ok((m, d, us)),
+                "{}",
+                format_interval(m, d, us)
+            );
         }
         assert_eq!(parse_interval("P1Y2M3DT4H5M6.78S"), Ok((14, 3, 14_706_780_000)));
         assert_eq!(parse_interval("P2W"), Ok((0, 14, 0)));
         assert_eq!(parse_interval("-P1DT1H"), Ok((0, -1, -3_600_000_000)));
         assert_eq!(parse_interval("PT-0.5S"), Ok((0, 0, -500_000)));
-        for bad in ["", "P", "1D", "P1.5D", "P1X", "PT1H T"] {
+        for bad in
+            ["", "P", "1D", "P1.5D", "P1X", "PT1H T", "-P768614336404564650Y-8M", "P999999999999999999D"]
+        {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn uuids() {
-        let u = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0];
+        let u =
+            [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0];
         assert_eq!(parse_uuid(&format_uuid(&u)), Ok(u));
         assert_eq!(parse_uuid("123456789ABCDEF0123456789ABCDEF0"), Ok(u));
         assert!(parse_uuid("12345678-9abc-def0-1234-56789abcdef").is_err());

@@ -1,0 +1,154 @@
+//! Decode cost per event for the 10-column row of `benches/encode.rs`: events encoded once
+//! with Sluice's encoder (key + envelope, Confluent-framed), then decoded back into
+//! `ChangeEvent`s by `EventDecoder` with its schemas cached — what a sink pays per consumed
+//! record. apache-avro's generic reader (value only, into its `Value` tree) is measured on the
+//! same bytes as a reference. Run: `cargo bench -p sluice-avro --bench decode`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_avro::schema_gen::{EnvelopeOptions, SourceKind};
+use sluice_avro::{Decoded, EventDecoder, EventEncoder, StaticSchemas, TableCodec};
+use sluice_core::{
+    ChangeEvent, Column, DataType, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo, TableId,
+    TableSchema, TransactionInfo, Value,
+};
+
+/// The table of `benches/encode.rs`.
+fn table() -> TableSchema {
+    let c = Column::new;
+    TableSchema {
+        id: TableId::new("public", "orders"),
+        columns: vec![
+            c("id", DataType::Int64, "int8", false),
+            c("customer_id", DataType::Int32, "int4", false),
+            c("status", DataType::Text, "varchar(16)", true),
+            c("amount", DataType::Decimal { precision: Some(12), scale: Some(2) }, "numeric(12,2)", true),
+            c("qty", DataType::Int16, "int2", true),
+            c("weight", DataType::Float64, "float8", true),
+            c("paid", DataType::Boolean, "bool", true),
+            c("created_at", DataType::TimestampTz, "timestamptz", true),
+            c("ship_date", DataType::Date, "date", true),
+            c("note", DataType::Text, "text", true),
+        ],
+        key: vec![0],
+        version: 1,
+    }
+}
+
+/// The event of `benches/encode.rs`.
+fn event(table: Arc<TableSchema>, i: i64) -> ChangeEvent {
+    ChangeEvent {
+        source: SourceInfo {
+            connector: "postgresql",
+            name: "shop".into(),
+            ts_ms: 1_700_000_000_000,
+            snapshot: SnapshotMarker::False,
+            db: "app".into(),
+            schema: Some("public".into()),
+            table: "orders".into(),
+            detail: SourceDetail::Postgres {
+                lsn: 0x1234 + i as u64,
+                tx_id: Some(77),
+                xmin: None,
+                sequence: None,
+            },
+        },
+        op: Op::Create,
+        before: None,
+        after: Some(vec![
+            Value::Int64(i),
+            Value::Int32(42),
+            Value::Text("shipped".into()),
+            Value::Decimal("1234.50".into()),
+            Value::Int16(3),
+            Value::Float64(1.25),
+            Value::Bool(true),
+            Value::TimestampTz(1_700_000_000_000_000),
+            Value::Date(19_700),
+            Value::Text("leave at the door".into()),
+        ]),
+        table,
+        ts_ms: 1_700_000_000_100,
+        transaction: Some(TransactionInfo { id: "77:4660".into(), total_order: 1, data_collection_order: 1 }),
+        position: Position::Postgres(Lsn(0x1234)),
+    }
+}
+
+fn main() {
+    let table = Arc::new(table());
+    let opts = EnvelopeOptions { topic_prefix: "shop".into(), source: SourceKind::Postgres };
+    let mut codec = TableCodec::new(table.clone(), &opts);
+    codec.set_ids(Some(1), 2);
+    let mut enc = EventEncoder::default();
+    let records: Vec<(Vec<u8>, Vec<u8>)> = (0..1000)
+        .map(|i| {
+            enc.encode(&codec, &event(table.clone(), i)).unwrap();
+            (enc.key.clone(), enc.value.clone())
+        })
+        .collect();
+    let mut schemas = StaticSchemas::new();
+    schemas.insert(1, codec.key_schema().unwrap().clone()).insert(2, codec.value_schema().clone());
+    let mut decoder = EventDecoder::new(schemas);
+
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rounds = 2000;
+    let direct_ns = rt.block_on(async {
+        // Warm up (fetches and compiles both schemas), and check the round trip once.
+        for (i, (k, v)) in records.iter().enumerate() {
+            let Decoded::Event(ev) = decoder.decode("shop.public.orders", Some(k), Some(v)).await.unwrap()
+            else {
+                panic!("not an event");
+            };
+            assert_eq!(ev.after, event(table.clone(), i as i64).after);
+        }
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for (k, v) in &records {
+                let d = decoder.decode("shop.public.orders", Some(black_box(k)), Some(black_box(v))).await;
+                black_box(d.unwrap());
+            }
+        }
+        start.elapsed().as_nanos() as f64 / (rounds * records.len()) as f64
+    });
+    println!("sluice EventDecoder (key + value, framed → ChangeEvent): {direct_ns:.0} ns/event");
+
+    // Floor: cloning and dropping an already decoded event — the same allocations and frees
+    // (row vector, strings, source block) with no decoding at all.
+    let decoded: Vec<ChangeEvent> = rt.block_on(async {
+        let mut out = Vec::new();
+        for (k, v) in &records {
+            if let Decoded::Event(ev) = decoder.decode("shop.public.orders", Some(k), Some(v)).await.unwrap()
+            {
+                out.push(ev);
+            }
+        }
+        out
+    });
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for ev in &decoded {
+            black_box(black_box(ev).clone());
+        }
+    }
+    let floor_ns = start.elapsed().as_nanos() as f64 / (rounds * decoded.len()) as f64;
+    println!("floor: ChangeEvent clone + drop (same allocations, no decoding): {floor_ns:.0} ns/event");
+
+    // Reference: apache-avro's generic reader into its Value tree (value only, no ChangeEvent).
+    let schema = apache_avro::Schema::parse(codec.value_schema()).unwrap();
+    let reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap();
+    let body = &records[0].1[5..];
+    let rounds_ref = 200_000;
+    let start = Instant::now();
+    for _ in 0..rounds_ref {
+        black_box(reader.read_value(&mut black_box(body)).unwrap());
+    }
+    let ref_ns = start.elapsed().as_nanos() as f64 / f64::from(rounds_ref);
+    println!(
+        "apache-avro GenericDatumReader::read_value (value only, into a Value tree): {ref_ns:.0} ns/event"
+    );
+    println!("ratio: {:.1}x", ref_ns / direct_ns);
+}
