@@ -136,9 +136,9 @@ impl Publisher {
             None => self.counters.entry(ev.table.id.clone()).or_default(),
         };
         per_table[slot]
-            .get_or_insert_with(|| {
-                metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code())
-            })
+            .get_or_insert_with(
+                || metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code()),
+            )
             .increment(1);
     }
 
