@@ -292,3 +292,39 @@ async fn transaction_topic_has_begin_and_end_with_counts() -> anyhow::Result<()>
     assert_eq!(id_of(events[0].field("transaction")), tx[0].field("id").cloned());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_and_column_filters() -> anyhow::Result<()> {
+    let tb = testbed();
+    let db = tb.postgres.create_database("filters").await?;
+    let c = tb.postgres.connect(&db).await?;
+    c.batch_execute(
+        "CREATE SCHEMA app; CREATE TABLE app.users (id int PRIMARY KEY, email text, password_hash text);
+         CREATE TABLE app.audit (id int PRIMARY KEY); CREATE TABLE public.other (id int PRIMARY KEY);",
+    )
+    .await?;
+    let (src, prefix, url) = source_for(
+        &db,
+        "include_tables = [\"app.*\"]\nexclude_tables = [\"app.audit\"]\nexclude_columns = [\"app.users.password_*\"]",
+    )
+    .await?;
+    c.batch_execute(
+        "INSERT INTO public.other VALUES (1); INSERT INTO app.audit VALUES (1);
+         INSERT INTO app.users VALUES (1, 'a@example.com', 'secret-hash');",
+    )
+    .await?;
+    let users = read_topic(&url, &format!("{prefix}.app.users"), 1, T)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", src.log_text()))?;
+    assert_eq!(users[0].column("after", "email"), Some(&AV::String("a@example.com".into())));
+    assert_eq!(users[0].column("after", "password_hash"), None, "excluded column must not be published");
+    // Excluded and not-included tables get no topic.
+    use rdkafka::consumer::Consumer;
+    let admin: rdkafka::consumer::BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &tb.kafka.bootstrap).create()?;
+    let md = tokio::task::block_in_place(|| admin.fetch_metadata(None, Duration::from_secs(10)))?;
+    let names: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
+    assert!(!names.contains(&format!("{prefix}.app.audit").as_str()), "{names:?}");
+    assert!(!names.contains(&format!("{prefix}.public.other").as_str()), "{names:?}");
+    Ok(())
+}
