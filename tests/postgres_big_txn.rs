@@ -49,13 +49,7 @@ async fn million_row_transaction_streams_with_bounded_memory() -> anyhow::Result
         .create()?;
     let topic = format!("{prefix}.public.t");
     // Wait for the topic, then count records.
-    while !tokio::task::block_in_place(|| consumer.fetch_metadata(Some(&topic), Duration::from_secs(5)))
-        .map(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()))
-        .unwrap_or(false)
-    {
-        assert!(started.elapsed() < Duration::from_secs(600), "no topic:\n{}", src.log_text());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_for_topic(&consumer, &topic, Duration::from_secs(600)).await?;
     consumer.subscribe(&[&topic])?;
     let mut n = 0u64;
     while n < ROWS {

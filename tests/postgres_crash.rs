@@ -100,12 +100,7 @@ async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .create()?;
     let topic = format!("{prefix}.public.t");
-    while !tokio::task::block_in_place(|| consumer.fetch_metadata(Some(&topic), Duration::from_secs(5)))
-        .map(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()))
-        .unwrap_or(false)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_for_topic(&consumer, &topic, Duration::from_secs(600)).await?;
     consumer.subscribe(&[&topic])?;
     let mut last: HashMap<i64, i64> = HashMap::new();
     let mut records = 0u64;

@@ -143,20 +143,7 @@ pub async fn read_topic_until(
         .set("auto.offset.reset", "earliest")
         .create()?;
     let start = Instant::now();
-    // Subscribe once the topic exists (a consumer would otherwise notice it only at its next
-    // metadata refresh, minutes later).
-    loop {
-        let md = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5)));
-        if md.ok().is_some_and(|m| {
-            m.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        }) {
-            break;
-        }
-        if start.elapsed() > timeout {
-            anyhow::bail!("topic {topic} did not appear within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_topic(&consumer, topic, timeout).await?;
     consumer.subscribe(&[topic])?;
     let mut out: Vec<Record> = Vec::new();
     while !done(&out) {
@@ -244,4 +231,27 @@ pub async fn wait_log(p: &mut SluiceProcess, needle: &str, timeout: Duration) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+/// Wait until `topic` exists with partitions (a consumer that subscribes earlier would notice it
+/// only at its next metadata refresh, minutes later).
+pub async fn wait_for_topic(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+    let start = Instant::now();
+    loop {
+        let md = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(5)));
+        if md.ok().is_some_and(|m| {
+            m.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        }) {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("topic {topic} did not appear within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -320,6 +320,21 @@ impl PgSource {
         Ok(())
     }
 
+    /// A change inside a stream block is buffered under its top-level transaction; any other
+    /// change belongs to a committed transaction and is emitted now.
+    fn route(&mut self, change: PendingChange, batch: &mut SourceBatch) -> Result<(), PgError> {
+        let Some(top) = self.stream_xid else { return self.emit(change, batch) };
+        let budget = self.cfg.max_buffered_bytes;
+        let buf = self.streams.entry(top).or_insert_with(|| TxnBuffer::new(budget));
+        let was_spilled = buf.spilled();
+        buf.push(change, &self.spill_dir).map_err(spill_err)?;
+        if buf.spilled() && !was_spilled {
+            metrics::gauge!(METRIC_SPILLED_TXNS).increment(1.0);
+            tracing::debug!(xid = top, "streamed transaction spilled to disk");
+        }
+        Ok(())
+    }
+
     /// Emit buffered events of a committed streamed transaction, up to the batch limit.
     fn drain_replay(&mut self, batch: &mut SourceBatch) -> Result<(), PgError> {
         let Some(mut r) = self.replaying.take() else { return Ok(()) };
@@ -390,43 +405,20 @@ impl PgSource {
             }
             ref m @ (Message::Insert { .. } | Message::Update { .. } | Message::Delete { .. }) => {
                 let Some(change) = self.change(m, wal_start)? else { return Ok(()) };
-                match self.stream_xid {
-                    Some(top) => {
-                        let buf = self
-                            .streams
-                            .entry(top)
-                            .or_insert_with(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
-                        let was_spilled = buf.spilled();
-                        buf.push(change, &self.spill_dir).map_err(spill_err)?;
-                        if buf.spilled() && !was_spilled {
-                            metrics::gauge!(METRIC_SPILLED_TXNS).increment(1.0);
-                            tracing::debug!(xid = top, "streamed transaction spilled to disk");
-                        }
-                    }
-                    None => self.emit(change, batch)?,
-                }
+                self.route(change, batch)?;
             }
-            Message::Truncate { relids, .. } => {
+            Message::Truncate { xid, relids, .. } => {
                 for relid in relids {
                     let Some(rel) = self.captured(relid) else { continue };
                     let change = PendingChange {
-                        xid: 0,
+                        xid: xid.unwrap_or(0),
                         table: rel.schema.clone(),
                         op: Op::Truncate,
                         before: None,
                         after: None,
                         lsn: wal_start,
                     };
-                    match self.stream_xid {
-                        Some(top) => {
-                            let buf = self
-                                .streams
-                                .entry(top)
-                                .or_insert_with(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
-                            buf.push(change, &self.spill_dir).map_err(spill_err)?;
-                        }
-                        None => self.emit(change, batch)?,
-                    }
+                    self.route(change, batch)?;
                 }
             }
             Message::Message { transactional: false, lsn, prefix, .. }
