@@ -103,6 +103,42 @@ pub enum SinkConfig {
 #[serde(deny_unknown_fields)]
 pub struct PostgresSinkConfig {
     pub connection: PgEndpoint,
+    /// This sink's name: the key of its rows in the target's `sluice_offsets` table.
+    #[serde(default = "default_sink_name")]
+    pub name: String,
+    /// Kafka consumer group; sink processes of one group share the partitions.
+    #[serde(default = "default_sink_name")]
+    pub group_id: String,
+    /// Topics to apply, by name (exclusive with `topic_regex`).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Topics to apply, by regular expression (anchored at the start).
+    #[serde(default)]
+    pub topic_regex: Option<String>,
+    /// Most events per target transaction (default 10000).
+    #[serde(default = "default_batch_max_events")]
+    pub batch_max_events: usize,
+    /// Longest wait for a batch to fill once its first event arrived, ms (default 200).
+    #[serde(default = "default_batch_max_ms")]
+    pub batch_max_ms: u64,
+    /// Target table name pattern with `{schema}` and `{table}` (default `{schema}.{table}`).
+    #[serde(default = "sluice_postgres::sink::config::default_table_pattern")]
+    pub table_pattern: String,
+    /// `fail` (default) or `ignore` a schema change that cannot be applied safely.
+    #[serde(default)]
+    pub schema_changes: sluice_postgres::SchemaChanges,
+}
+
+fn default_sink_name() -> String {
+    "sluice-sink".into()
+}
+
+fn default_batch_max_events() -> usize {
+    10_000
+}
+
+fn default_batch_max_ms() -> u64 {
+    200
 }
 
 #[derive(Debug, Clone, Deserialize)]

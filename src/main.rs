@@ -8,6 +8,7 @@ mod http;
 mod pipeline;
 mod registry_cmd;
 mod service;
+mod sink_cmd;
 mod source_cmd;
 mod telemetry;
 
@@ -46,6 +47,12 @@ enum Command {
         /// Forget this source's stored state (e.g. after re-creating a dropped slot on purpose).
         #[arg(long)]
         reset_state: bool,
+    },
+    /// Apply change topics to the configured target (`[sink] type = "postgres"`), exactly once.
+    Sink {
+        /// The TOML config file ([sink], [kafka], [registry], optional [http], [log]).
+        #[arg(long, short)]
+        config: PathBuf,
     },
     /// Run every task the config names in one process: the built-in registry (`[registry]
     /// listen`) and the source; sinks join once they exist.
@@ -94,6 +101,11 @@ async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Source { config, reset_state } => {
             let cfg = Config::load(&config)?;
             source_cmd::run(cfg, reset_state).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sink { config } => {
+            let cfg = Config::load(&config)?;
+            sink_cmd::run(cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { config } => {

@@ -255,3 +255,36 @@ pub async fn wait_for_topic(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A `[sink]` PostgreSQL config writing into database `db` on the bench, reading `topic_regex`
+/// through the registry at `registry_url`. `extra` is appended inside `[sink]`. A short session
+/// timeout lets a restarted sink take over the partitions of a killed one quickly.
+pub fn pg_sink_config(
+    db: &str,
+    name: &str,
+    group: &str,
+    topic_regex: &str,
+    registry_url: &str,
+    extra: &str,
+) -> String {
+    let tb = testbed();
+    format!(
+        "[log]\nlevel = \"info\"\n\
+         [sink]\ntype = \"postgres\"\nname = \"{name}\"\ngroup_id = \"{group}\"\ntopic_regex = '{topic_regex}'\nbatch_max_ms = 50\n{extra}\n\
+         [sink.connection]\nhost = \"{}\"\nport = {}\nuser = \"postgres\"\ndatabase = \"{db}\"\n\
+         [kafka]\nbootstrap_servers = \"{}\"\n\
+         [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n\
+         [registry]\nurl = \"{registry_url}\"\n",
+        tb.postgres.host,
+        tb.postgres.port,
+        tb.kafka.bootstrap
+    )
+}
+
+/// Start `sluice sink` with `config` (no readiness wait: poll the target instead).
+pub fn start_sink(dir: &Path, name: &str, config: &str) -> anyhow::Result<SluiceProcess> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config)?;
+    let path = path.display().to_string();
+    spawn_sluice(dir, name, &["sink", "--config", &path])
+}

@@ -4,11 +4,13 @@
 
 pub mod admin;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod preflight;
 pub mod producer;
 pub mod state;
 
 pub use config::KafkaConfig;
+pub use consumer::{ConsumedRecord, ConsumerOptions, SinkConsumer, Subscription};
 pub use error::KafkaError;
 pub use producer::{EventProducer, ProducerOptions};

@@ -27,6 +27,10 @@ impl PgError {
     pub(crate) fn connect(addr: String, e: &tokio_postgres::Error) -> Self {
         PgError::Connect { addr, reason: describe(e), kind: classify(e) }
     }
+
+    pub(crate) fn query(context: &'static str, e: &tokio_postgres::Error) -> Self {
+        PgError::Query { context, reason: describe(e), kind: classify(e) }
+    }
 }
 
 impl From<PgError> for Error {

@@ -4,7 +4,9 @@
 pub mod endpoint;
 pub mod error;
 pub mod preflight;
+pub mod sink;
 pub mod source;
 
 pub use endpoint::PgEndpoint;
 pub use error::PgError;
+pub use sink::{PgSink, PgSinkConfig, SchemaChanges};

@@ -63,11 +63,13 @@ impl RelationCache {
         let id = TableId::new(namespace, name);
         let captured = cfg.captures_table(&id);
         // Nullability, source type names and the primary key come from the catalog; types
-        // (OID, typmod) from the message, which reflects the WAL position.
+        // (OID, typmod) from the message, which reflects the WAL position. `indkey` is an
+        // int2vector, whose subscripts start at 0: the key position is made 1-based so the first
+        // key column is not mistaken for "not in the key".
         let rows = client
             .query(
                 "SELECT a.attname::text, a.attnotnull, format_type(a.atttypid, a.atttypmod), \
-                 COALESCE(array_position(i.indkey::int2[], a.attnum), 0)::int4 \
+                 COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)::int4 \
                  FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
                 &[&relid],

@@ -1,0 +1,300 @@
+//! Turning a batch of change events into few statements, per table, with per-key order kept.
+//!
+//! Planning: events are folded per target table into one final operation per key — the last
+//! upsert wins, a delete in between is honoured (the later upsert re-creates the row), and an
+//! upsert whose columns are [`Cell::Unchanged`] takes them from the earlier upsert of the same key
+//! in the batch. An update that changes the key deletes the old key first. A truncate drops what
+//! was planned for its table and runs at once, in order. The plan is then executed as one
+//! multi-row `DELETE … WHERE (key) IN (…)` and multi-row `INSERT … ON CONFLICT (key) DO UPDATE`
+//! statements, grouped by which columns are unchanged (unchanged columns are neither inserted
+//! nor updated, so the target keeps its value). Since each key has one final operation, the
+//! order between keys does not matter.
+
+use std::collections::HashMap;
+
+use sluice_core::{ChangeEvent, Op};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
+
+use crate::error::PgError;
+use crate::sink::ddl::TargetTable;
+use crate::sink::text::{cell, Cell};
+
+/// PostgreSQL's limit on bind parameters per statement.
+const MAX_PARAMS: usize = 65_535;
+/// Rows per statement, whatever the column count.
+const MAX_ROWS: usize = 2_000;
+
+type Key = Vec<Cell>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Final {
+    Upsert(Vec<Cell>),
+    Delete,
+}
+
+/// The planned final operations of one table; keys in first-seen order.
+#[derive(Debug, Default)]
+pub struct TablePlan {
+    order: Vec<Key>,
+    ops: HashMap<Key, Final>,
+    /// Upserts/deletes planned since the last flush, for metrics.
+    pub counts: [u64; 3],
+}
+
+impl TablePlan {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn set(&mut self, key: Key, op: Final) {
+        if !self.ops.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.ops.insert(key, op);
+    }
+
+    /// Fold one c/u/r/d event (truncates are handled by the caller).
+    pub fn add(&mut self, ev: &ChangeEvent) -> Result<(), PgError> {
+        let key_idx = &ev.table.key;
+        let key_of = |row: &[sluice_core::Value]| -> Key {
+            key_idx.iter().map(|&i| row.get(i).map(cell).unwrap_or(Cell::Null)).collect()
+        };
+        match ev.op {
+            Op::Delete => {
+                let before = ev.before.as_ref().ok_or_else(|| missing(ev, "before"))?;
+                self.set(key_of(before), Final::Delete);
+                self.counts[2] += 1;
+            }
+            Op::Create | Op::Update | Op::Read => {
+                let after = ev.after.as_ref().ok_or_else(|| missing(ev, "after"))?;
+                let key = key_of(after);
+                if let Some(before) = ev.before.as_ref() {
+                    let old = key_of(before);
+                    if old != key && old.iter().all(|c| matches!(c, Cell::Text(_))) {
+                        self.set(old, Final::Delete);
+                    }
+                }
+                let mut row: Vec<Cell> = after.iter().map(cell).collect();
+                if let Some(Final::Upsert(prev)) = self.ops.get(&key) {
+                    for (c, p) in row.iter_mut().zip(prev) {
+                        if *c == Cell::Unchanged {
+                            *c = p.clone();
+                        }
+                    }
+                }
+                self.set(key, Final::Upsert(row));
+                self.counts[if ev.op == Op::Update { 1 } else { 0 }] += 1;
+            }
+            Op::Truncate => {}
+        }
+        Ok(())
+    }
+
+    /// Forget everything planned (the table is being truncated).
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.ops.clear();
+    }
+
+    /// Execute the plan against `t` (inside the caller's transaction) and empty it.
+    pub async fn flush(
+        &mut self,
+        client: &Client,
+        t: &TargetTable,
+        key_idx: &[usize],
+    ) -> Result<(), PgError> {
+        let order = std::mem::take(&mut self.order);
+        let mut ops = std::mem::take(&mut self.ops);
+        let mut deletes: Vec<Key> = Vec::new();
+        let mut upserts: HashMap<Vec<bool>, Vec<Vec<Cell>>> = HashMap::new();
+        let mut masks: Vec<Vec<bool>> = Vec::new();
+        for k in order {
+            match ops.remove(&k) {
+                Some(Final::Delete) => deletes.push(k),
+                Some(Final::Upsert(row)) => {
+                    let mask: Vec<bool> = row.iter().map(|c| *c != Cell::Unchanged).collect();
+                    if !upserts.contains_key(&mask) {
+                        masks.push(mask.clone());
+                    }
+                    upserts.entry(mask).or_default().push(row);
+                }
+                None => {}
+            }
+        }
+        if !deletes.is_empty() {
+            delete(client, t, key_idx, &deletes).await?;
+        }
+        for mask in masks {
+            if let Some(rows) = upserts.remove(&mask) {
+                upsert(client, t, key_idx, &mask, &rows).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing(ev: &ChangeEvent, image: &str) -> PgError {
+    PgError::Source {
+        reason: format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id.table),
+        kind: sluice_core::ErrorKind::Fatal,
+    }
+}
+
+fn key_list(t: &TargetTable, key_idx: &[usize]) -> String {
+    key_idx.iter().filter_map(|&i| t.columns.get(i).cloned()).collect::<Vec<_>>().join(", ")
+}
+
+fn placeholder(n: usize, ty: &str) -> String {
+    format!("${n}::text::{ty}")
+}
+
+async fn delete(client: &Client, t: &TargetTable, key_idx: &[usize], keys: &[Key]) -> Result<(), PgError> {
+    let per_row = key_idx.len().max(1);
+    let chunk = (MAX_PARAMS / per_row).min(MAX_ROWS);
+    for part in keys.chunks(chunk) {
+        let mut sql = format!("DELETE FROM {} WHERE ({}) IN (", t.qualified, key_list(t, key_idx));
+        let mut params: Vec<Option<&str>> = Vec::with_capacity(part.len() * per_row);
+        for (r, key) in part.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ",(" });
+            for (j, (&i, c)) in key_idx.iter().zip(key).enumerate() {
+                if j > 0 {
+                    sql.push(',');
+                }
+                params.push(c.as_param());
+                sql.push_str(&placeholder(params.len(), t.types.get(i).map_or("text", String::as_str)));
+            }
+            sql.push(')');
+        }
+        sql.push(')');
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        client.execute(&sql, &refs).await.map_err(|e| PgError::query("deleting rows", &e))?;
+    }
+    Ok(())
+}
+
+async fn upsert(
+    client: &Client,
+    t: &TargetTable,
+    key_idx: &[usize],
+    mask: &[bool],
+    rows: &[Vec<Cell>],
+) -> Result<(), PgError> {
+    let cols: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+    let names: Vec<&str> = cols.iter().filter_map(|&i| t.columns.get(i).map(String::as_str)).collect();
+    let updates: Vec<String> = cols
+        .iter()
+        .filter(|i| !key_idx.contains(i))
+        .filter_map(|&i| t.columns.get(i).map(|c| format!("{c} = EXCLUDED.{c}")))
+        .collect();
+    let tail = if updates.is_empty() {
+        format!(" ON CONFLICT ({}) DO NOTHING", key_list(t, key_idx))
+    } else {
+        format!(" ON CONFLICT ({}) DO UPDATE SET {}", key_list(t, key_idx), updates.join(", "))
+    };
+    let per_row = cols.len().max(1);
+    let chunk = (MAX_PARAMS / per_row).min(MAX_ROWS);
+    for part in rows.chunks(chunk) {
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ", t.qualified, names.join(", "));
+        let mut params: Vec<Option<&str>> = Vec::with_capacity(part.len() * per_row);
+        for (r, row) in part.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ",(" });
+            for (j, &i) in cols.iter().enumerate() {
+                if j > 0 {
+                    sql.push(',');
+                }
+                params.push(row.get(i).and_then(Cell::as_param));
+                sql.push_str(&placeholder(params.len(), t.types.get(i).map_or("text", String::as_str)));
+            }
+            sql.push(')');
+        }
+        sql.push_str(&tail);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        client.execute(&sql, &refs).await.map_err(|e| PgError::query("upserting rows", &e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sluice_core::{Column, DataType, TableId, TableSchema, Value};
+
+    use super::*;
+
+    fn schema() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            id: TableId::new("public", "t"),
+            columns: vec![
+                Column::new("id", DataType::Int32, "integer", false),
+                Column::new("a", DataType::Text, "text", true),
+                Column::new("b", DataType::Text, "text", true),
+            ],
+            key: vec![0],
+            version: 1,
+        })
+    }
+
+    fn ev(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> ChangeEvent {
+        ChangeEvent {
+            table: schema(),
+            op,
+            before,
+            after,
+            source: sluice_core::SourceInfo {
+                connector: "postgresql",
+                name: "s".into(),
+                ts_ms: 0,
+                snapshot: sluice_core::SnapshotMarker::False,
+                db: "d".into(),
+                schema: Some("public".into()),
+                table: "t".into(),
+                detail: sluice_core::SourceDetail::Postgres {
+                    lsn: 0,
+                    tx_id: None,
+                    xmin: None,
+                    sequence: None,
+                },
+            },
+            ts_ms: 0,
+            transaction: None,
+            position: sluice_core::Position::Postgres(sluice_core::Lsn(0)),
+        }
+    }
+
+    fn row(id: i32, a: Value, b: Value) -> Vec<Value> {
+        vec![Value::Int32(id), a, b]
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn last_wins_unchanged_merges_delete_honoured() {
+        let mut p = TablePlan::default();
+        p.add(&ev(Op::Create, None, Some(row(1, t("x"), t("big"))))).unwrap();
+        p.add(&ev(Op::Update, None, Some(row(1, t("y"), Value::Unchanged)))).unwrap();
+        let k = vec![Cell::Text("1".into())];
+        assert_eq!(
+            p.ops[&k],
+            Final::Upsert(vec![Cell::Text("1".into()), Cell::Text("y".into()), Cell::Text("big".into())])
+        );
+        p.add(&ev(Op::Delete, Some(row(1, Value::Null, Value::Null)), None)).unwrap();
+        assert_eq!(p.ops[&k], Final::Delete);
+        p.add(&ev(Op::Create, None, Some(row(1, t("z"), Value::Null)))).unwrap();
+        assert_eq!(
+            p.ops[&k],
+            Final::Upsert(vec![Cell::Text("1".into()), Cell::Text("z".into()), Cell::Null])
+        );
+    }
+
+    #[test]
+    fn key_change_deletes_old_key() {
+        let mut p = TablePlan::default();
+        p.add(&ev(Op::Update, Some(row(1, Value::Null, Value::Null)), Some(row(2, t("a"), t("b"))))).unwrap();
+        assert_eq!(p.ops[&vec![Cell::Text("1".into())]], Final::Delete);
+        assert!(matches!(p.ops[&vec![Cell::Text("2".into())]], Final::Upsert(_)));
+    }
+}

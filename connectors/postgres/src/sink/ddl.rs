@@ -1,0 +1,341 @@
+//! Target tables from source schemas: create a missing table, add new columns, and refuse a
+//! change that cannot be applied safely.
+//!
+//! Column types, in order of preference:
+//! 1. PostgreSQL source: the column's `source_type` (the source's `format_type`), when it names a
+//!    built-in type.
+//! 2. MariaDB/MySQL source: the mapping table in [`mysql_to_pg`] (documented in `docs/sinks.md`).
+//! 3. Otherwise the logical [`DataType`] ([`logical_to_pg`]).
+//!
+//! Safety rules (fatal unless `schema_changes = "ignore"`): a target column narrower than the
+//! source's (`varchar(n)` shorter, `numeric(p,s)` smaller, a smaller integer), and a target NOT
+//! NULL column without default that the source no longer has (every insert would fail). New
+//! source columns are added as nullable columns. Nothing is ever dropped or retyped.
+
+use std::collections::HashMap;
+
+use sluice_core::{Column, DataType, TableSchema};
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use crate::error::PgError;
+use crate::sink::config::SchemaChanges;
+use sluice_core::ErrorKind;
+
+/// A target table as the sink writes it.
+#[derive(Debug, Clone)]
+pub struct TargetTable {
+    /// `"schema"."table"`, quoted.
+    pub qualified: String,
+    /// Target type (`format_type`) of each source column, in source column order.
+    pub types: Vec<String>,
+    /// Quoted names of the source columns, in source column order.
+    pub columns: Vec<String>,
+}
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Logical type → PostgreSQL type.
+pub fn logical_to_pg(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::UInt64 => "numeric(20,0)".into(),
+        DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Decimal { precision: Some(p), scale } => format!("numeric({p},{})", scale.unwrap_or(0)),
+        DataType::Decimal { precision: None, .. } => "numeric".into(),
+        DataType::Text | DataType::Enum(_) | DataType::Set(_) => "text".into(),
+        DataType::Bytes => "bytea".into(),
+        DataType::Json => "jsonb".into(),
+        DataType::Uuid => "uuid".into(),
+        DataType::Date => "date".into(),
+        DataType::Time => "time without time zone".into(),
+        DataType::TimeTz => "time with time zone".into(),
+        DataType::Timestamp => "timestamp without time zone".into(),
+        DataType::TimestampTz => "timestamp with time zone".into(),
+        DataType::Interval => "interval".into(),
+        DataType::Bits(n) => format!("bit varying({n})"),
+        DataType::Array(inner) => format!("{}[]", logical_to_pg(inner)),
+    }
+}
+
+/// Built-in PostgreSQL type names a `source_type` may start with.
+const PG_BUILTINS: &[&str] = &[
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "real",
+    "double precision",
+    "boolean",
+    "text",
+    "character varying",
+    "character",
+    "bytea",
+    "json",
+    "jsonb",
+    "uuid",
+    "date",
+    "time without time zone",
+    "time with time zone",
+    "timestamp without time zone",
+    "timestamp with time zone",
+    "interval",
+    "bit",
+    "bit varying",
+    "inet",
+    "cidr",
+    "macaddr",
+    "money",
+    "xml",
+    "oid",
+    "point",
+    "tsvector",
+];
+
+fn pg_source_type(col: &Column) -> Option<String> {
+    let st = col.source_type.trim().to_ascii_lowercase();
+    let base = st.split(['(', '[']).next().unwrap_or("").trim();
+    let ok_chars = st.chars().all(|c| c.is_ascii_alphanumeric() || " (),[]_".contains(c));
+    (ok_chars && PG_BUILTINS.contains(&base)).then_some(st)
+}
+
+/// MariaDB/MySQL column type → PostgreSQL type (the documented mapping table).
+pub fn mysql_to_pg(col: &Column) -> Option<String> {
+    let st = col.source_type.trim().to_ascii_lowercase();
+    let unsigned = st.contains("unsigned");
+    let base = st.split(['(', ' ']).next().unwrap_or("");
+    let args = st.find('(').and_then(|a| st[a + 1..].find(')').map(|b| st[a + 1..a + 1 + b].to_owned()));
+    Some(match base {
+        "tinyint" if args.as_deref() == Some("1") => "boolean".into(),
+        "tinyint" => "smallint".into(),
+        "smallint" if unsigned => "integer".into(),
+        "smallint" => "smallint".into(),
+        "mediumint" => "integer".into(),
+        "int" | "integer" if unsigned => "bigint".into(),
+        "int" | "integer" => "integer".into(),
+        "bigint" if unsigned => "numeric(20,0)".into(),
+        "bigint" => "bigint".into(),
+        "float" => "real".into(),
+        "double" | "real" => "double precision".into(),
+        "decimal" | "numeric" => match args {
+            Some(a) => format!("numeric({a})"),
+            None => "numeric(10,0)".into(),
+        },
+        "char" => format!("character({})", args.unwrap_or_else(|| "1".into())),
+        "varchar" => format!("character varying({})", args.unwrap_or_else(|| "255".into())),
+        "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => "text".into(),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => "bytea".into(),
+        "json" => "jsonb".into(),
+        "date" => "date".into(),
+        "time" => "interval".into(),
+        "datetime" => "timestamp without time zone".into(),
+        "timestamp" => "timestamp with time zone".into(),
+        "year" => "smallint".into(),
+        "bit" => format!("bit varying({})", args.unwrap_or_else(|| "1".into())),
+        "uuid" => "uuid".into(),
+        _ => return None,
+    })
+}
+
+/// The PostgreSQL type a source column gets in the target.
+pub fn target_type(connector: &str, col: &Column) -> String {
+    let mapped = match connector {
+        "postgresql" => pg_source_type(col),
+        "mysql" | "mariadb" => mysql_to_pg(col),
+        _ => None,
+    };
+    mapped.unwrap_or_else(|| logical_to_pg(&col.data_type))
+}
+
+/// Why an existing target column cannot hold the source column, if it cannot.
+fn narrowing(target: &str, wanted: &str) -> Option<String> {
+    fn split(t: &str) -> (&str, Vec<u32>) {
+        let base = t.split('(').next().unwrap_or(t).trim();
+        let args = t
+            .find('(')
+            .and_then(|a| t[a + 1..].find(')').map(|b| &t[a + 1..a + 1 + b]))
+            .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        (base, args)
+    }
+    fn int_rank(b: &str) -> Option<u8> {
+        match b {
+            "smallint" => Some(1),
+            "integer" => Some(2),
+            "bigint" => Some(3),
+            _ => None,
+        }
+    }
+    let (tb, ta) = split(target);
+    let (wb, wa) = split(wanted);
+    if let (Some(t), Some(w)) = (int_rank(tb), int_rank(wb)) {
+        return (w > t).then(|| format!("{target} cannot hold {wanted}"));
+    }
+    if tb == wb && !ta.is_empty() {
+        if wa.is_empty() || wa.iter().zip(&ta).any(|(w, t)| w > t) {
+            return Some(format!("{target} is narrower than {wanted}"));
+        }
+        if tb == "numeric" && ta.len() == 2 && wa.len() == 2 && wa[0] - wa[1] > ta[0] - ta[1] {
+            return Some(format!("{target} is narrower than {wanted}"));
+        }
+    }
+    if matches!(tb, "character varying" | "character") && !ta.is_empty() && wb == "text" {
+        return Some(format!("{target} is narrower than {wanted}"));
+    }
+    None
+}
+
+fn unsafe_change(cfg: SchemaChanges, table: &str, reason: String) -> Result<(), PgError> {
+    match cfg {
+        SchemaChanges::Fail => Err(PgError::Source {
+            reason: format!(
+                "cannot apply the source schema to target table {table}: {reason}; fix the target table by hand or set schema_changes = \"ignore\""
+            ),
+            kind: ErrorKind::Fatal,
+        }),
+        SchemaChanges::Ignore => {
+            warn!(table, reason, "unsafe schema change ignored");
+            Ok(())
+        }
+    }
+}
+
+/// Make `schema.table` fit `source`: create it or add missing columns; check the rest.
+pub async fn ensure(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    connector: &str,
+    source: &TableSchema,
+    policy: SchemaChanges,
+) -> Result<TargetTable, PgError> {
+    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let q = |c: &'static str| move |e: tokio_postgres::Error| PgError::query(c, &e);
+    let rows = client
+        .query(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&qualified],
+        )
+        .await
+        .map_err(q("reading target columns"))?;
+    let wanted: Vec<String> = source.columns.iter().map(|c| target_type(connector, c)).collect();
+    if rows.is_empty() {
+        if source.key.is_empty() {
+            return Err(PgError::Source {
+                reason: format!(
+                    "source table {} has no primary key; the sink needs one to upsert",
+                    source.id.table
+                ),
+                kind: ErrorKind::Fatal,
+            });
+        }
+        let cols: Vec<String> = source
+            .columns
+            .iter()
+            .zip(&wanted)
+            .map(|(c, t)| {
+                format!("{} {t}{}", quote_ident(&c.name), if c.nullable { "" } else { " NOT NULL" })
+            })
+            .collect();
+        let key: Vec<String> = source.key_columns().map(|c| quote_ident(&c.name)).collect();
+        let ddl = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {qualified} ({}, PRIMARY KEY ({}))",
+            quote_ident(schema),
+            cols.join(", "),
+            key.join(", ")
+        );
+        client.batch_execute(&ddl).await.map_err(q("creating target table"))?;
+        info!(table = %qualified, "created target table");
+        return Ok(TargetTable {
+            qualified,
+            types: wanted,
+            columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
+        });
+    }
+    let existing: HashMap<String, (String, bool, bool)> =
+        rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3)))).collect();
+    let mut types = Vec::with_capacity(source.columns.len());
+    for (c, want) in source.columns.iter().zip(&wanted) {
+        match existing.get(&c.name) {
+            Some((have, _, _)) => {
+                if let Some(reason) = narrowing(have, want) {
+                    unsafe_change(policy, &qualified, format!("column {}: {reason}", c.name))?;
+                }
+                types.push(have.clone());
+            }
+            None => {
+                let ddl = format!(
+                    "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} {want}",
+                    quote_ident(&c.name)
+                );
+                client.batch_execute(&ddl).await.map_err(q("adding target column"))?;
+                info!(table = %qualified, column = %c.name, "added target column");
+                types.push(want.clone());
+            }
+        }
+    }
+    for (name, (_, notnull, hasdef)) in &existing {
+        if *notnull && !*hasdef && source.column_index(name).is_none() {
+            unsafe_change(
+                policy,
+                &qualified,
+                format!("column {name} is NOT NULL without default in the target and no longer sent by the source"),
+            )?;
+        }
+    }
+    Ok(TargetTable {
+        qualified,
+        types,
+        columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(st: &str, dt: DataType) -> Column {
+        Column::new("c", dt, st, true)
+    }
+
+    #[test]
+    fn postgres_source_types_are_kept() {
+        assert_eq!(target_type("postgresql", &col("numeric(10,2)", DataType::Text)), "numeric(10,2)");
+        assert_eq!(target_type("postgresql", &col("integer[]", DataType::Text)), "integer[]");
+        assert_eq!(target_type("postgresql", &col("oid 16385", DataType::Text)), "text");
+        assert_eq!(target_type("postgresql", &col("mood", DataType::Enum(vec![]))), "text");
+    }
+
+    #[test]
+    fn mariadb_types_map() {
+        assert_eq!(target_type("mysql", &col("tinyint(1)", DataType::Boolean)), "boolean");
+        assert_eq!(target_type("mysql", &col("int(10) unsigned", DataType::Int64)), "bigint");
+        assert_eq!(target_type("mysql", &col("bigint unsigned", DataType::UInt64)), "numeric(20,0)");
+        assert_eq!(target_type("mysql", &col("varchar(40)", DataType::Text)), "character varying(40)");
+        assert_eq!(target_type("mysql", &col("decimal(12,3)", DataType::Text)), "numeric(12,3)");
+        assert_eq!(
+            target_type("mysql", &col("datetime(6)", DataType::Timestamp)),
+            "timestamp without time zone"
+        );
+        assert_eq!(target_type("mysql", &col("geometry", DataType::Bytes)), "bytea");
+    }
+
+    #[test]
+    fn narrowing_is_detected() {
+        assert!(narrowing("character varying(10)", "character varying(20)").is_some());
+        assert!(narrowing("character varying(20)", "character varying(10)").is_none());
+        assert!(narrowing("integer", "bigint").is_some());
+        assert!(narrowing("bigint", "integer").is_none());
+        assert!(narrowing("numeric(10,2)", "numeric(12,2)").is_some());
+        assert!(narrowing("numeric(10,2)", "numeric").is_some());
+        assert!(narrowing("character varying(10)", "text").is_some());
+        assert!(narrowing("text", "text").is_none());
+    }
+}

@@ -1,0 +1,213 @@
+//! Values as PostgreSQL text input.
+//!
+//! Every value is bound as a `text` parameter and cast to the target column's type in SQL
+//! (`$1::text::numeric`), so the server's own input functions parse it and nothing is rounded on
+//! the way: decimals stay their decimal text, temporal values are rendered from their integer
+//! microseconds, bytea as `\x` hex, arrays as array literals, intervals as `N mons N days N secs`.
+//! [`Cell::Unchanged`] is not a value: the statement builder leaves such a column out.
+
+use std::fmt::Write as _;
+
+use sluice_core::Value;
+
+/// One column of a row as it will be bound.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cell {
+    /// The source did not send it; the target keeps its value.
+    Unchanged,
+    Null,
+    Text(String),
+}
+
+impl Cell {
+    pub fn as_param(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            Cell::Null | Cell::Unchanged => None,
+        }
+    }
+}
+
+pub fn cell(v: &Value) -> Cell {
+    match v {
+        Value::Unchanged => Cell::Unchanged,
+        Value::Null => Cell::Null,
+        other => Cell::Text(render(other)),
+    }
+}
+
+/// The PostgreSQL text form of a non-null value.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Null | Value::Unchanged => String::new(),
+        Value::Bool(b) => if *b { "t" } else { "f" }.to_owned(),
+        Value::Int16(n) => n.to_string(),
+        Value::Int32(n) => n.to_string(),
+        Value::Int64(n) => n.to_string(),
+        Value::UInt64(n) => n.to_string(),
+        Value::Float32(f) => float(f64::from(*f), f.to_string()),
+        Value::Float64(f) => float(*f, f.to_string()),
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => s.clone(),
+        Value::Bytes(b) => {
+            let mut s = String::with_capacity(2 + b.len() * 2);
+            s.push_str("\\x");
+            for byte in b {
+                let _ = write!(s, "{byte:02x}");
+            }
+            s
+        }
+        Value::Uuid(u) => {
+            let mut s = String::with_capacity(36);
+            for (i, byte) in u.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    s.push('-');
+                }
+                let _ = write!(s, "{byte:02x}");
+            }
+            s
+        }
+        Value::Date(days) => date(i64::from(*days)),
+        Value::Time(micros) => time(*micros),
+        Value::TimeTz { micros, offset_seconds } => format!("{}{}", time(*micros), offset(*offset_seconds)),
+        Value::Timestamp(m) => timestamp(*m),
+        Value::TimestampTz(m) => format!("{}+00", timestamp(*m)).replace(" BC+00", "+00 BC"),
+        Value::Interval { months, days, micros } => {
+            format!("{months} mons {days} days {} secs", seconds(*micros))
+        }
+        Value::Array(items) => array(items),
+    }
+}
+
+fn float(f: f64, shortest: String) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        shortest
+    }
+}
+
+/// `[-]S.ffffff` seconds from microseconds.
+fn seconds(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let a = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", a / 1_000_000, a % 1_000_000)
+}
+
+fn offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.unsigned_abs();
+    let (h, m, s) = (a / 3600, (a % 3600) / 60, a % 60);
+    if s == 0 {
+        format!("{sign}{h:02}:{m:02}")
+    } else {
+        format!("{sign}{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// `HH:MM:SS.ffffff`; hours may exceed 23 (MySQL `TIME`) or be negative.
+fn time(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let a = micros.unsigned_abs();
+    let secs = a / 1_000_000;
+    format!("{sign}{:02}:{:02}:{:02}.{:06}", secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000)
+}
+
+/// Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn date(days: i64) -> String {
+    let (y, m, d) = civil(days);
+    if y <= 0 {
+        format!("{:04}-{m:02}-{d:02} BC", 1 - y)
+    } else {
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+fn timestamp(micros: i64) -> String {
+    let days = micros.div_euclid(86_400_000_000);
+    let rem = micros.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil(days);
+    let t = time(rem);
+    if y <= 0 {
+        format!("{:04}-{m:02}-{d:02} {t} BC", 1 - y)
+    } else {
+        format!("{y:04}-{m:02}-{d:02} {t}")
+    }
+}
+
+/// A PostgreSQL array literal; every element quoted, nested arrays as sub-literals.
+fn array(items: &[Value]) -> String {
+    let mut s = String::from("{");
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match v {
+            Value::Null | Value::Unchanged => s.push_str("NULL"),
+            Value::Array(inner) => s.push_str(&array(inner)),
+            other => {
+                s.push('"');
+                for c in render(other).chars() {
+                    if c == '"' || c == '\\' {
+                        s.push('\\');
+                    }
+                    s.push(c);
+                }
+                s.push('"');
+            }
+        }
+    }
+    s.push('}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_values_render_as_postgres_input() {
+        assert_eq!(render(&Value::Date(0)), "1970-01-01");
+        assert_eq!(render(&Value::Date(-719_528)), "0000-01-01".replace("0000", "0001") + " BC");
+        assert_eq!(render(&Value::Date(19_000)), "2022-01-08");
+        assert_eq!(render(&Value::Timestamp(1_500_000)), "1970-01-01 00:00:01.500000");
+        assert_eq!(render(&Value::Timestamp(-1)), "1969-12-31 23:59:59.999999");
+        assert_eq!(render(&Value::TimestampTz(0)), "1970-01-01 00:00:00.000000+00");
+        assert_eq!(
+            render(&Value::TimeTz { micros: 3_600_000_000, offset_seconds: -5 * 3600 - 1800 }),
+            "01:00:00.000000-05:30"
+        );
+        assert_eq!(
+            render(&Value::Interval { months: -14, days: 3, micros: -4_500_000 }),
+            "-14 mons 3 days -4.500000 secs"
+        );
+    }
+
+    #[test]
+    fn binary_uuid_and_arrays() {
+        assert_eq!(render(&Value::Bytes(vec![0, 255])), "\\x00ff");
+        let u = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(render(&Value::Uuid(u)), "12345678-9abc-def0-0102-030405060708");
+        let a = Value::Array(vec![Value::Text("a\"b".into()), Value::Null, Value::Text("c\\".into())]);
+        assert_eq!(render(&a), r#"{"a\"b",NULL,"c\\"}"#);
+        let nested =
+            Value::Array(vec![Value::Array(vec![Value::Int32(1)]), Value::Array(vec![Value::Int32(2)])]);
+        assert_eq!(render(&nested), r#"{{"1"},{"2"}}"#);
+        assert_eq!(render(&Value::Float64(f64::NEG_INFINITY)), "-Infinity");
+        assert_eq!(render(&Value::Float64(0.1)), "0.1");
+    }
+}
