@@ -20,8 +20,7 @@ use sluice_kafka::{ConsumerOptions, KafkaConfig, SinkConsumer, Subscription};
 use sluice_postgres::{PgSink, PgSinkConfig};
 
 use crate::config::{Config, PostgresSinkConfig, SinkConfig};
-use crate::service::{shutdown_signal, Service};
-use crate::source_cmd::error_kind;
+use crate::service::{supervise, Service};
 
 /// Histogram: seconds from a batch's arrival to its target commit.
 pub const METRIC_BATCH_SECONDS: &str = "sluice_sink_batch_duration_seconds";
@@ -48,34 +47,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .and_then(|r| r.client_url())
         .context("`sluice sink` needs [registry] url to decode records")?;
     let service = Service::start(&cfg, "sink").await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
     let options = ConsumerOptions { group_id: pg.group_id.clone(), subscription };
-    let mut attempt = 0u32;
-    loop {
-        match run_once(&pg, &kafka, &options, &url, &service, stopped()).await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                service.ready.set_not_ready();
-                let Some(delay) = error_kind(&e).retry_delay(attempt) else { return Err(e) };
-                attempt += 1;
-                tracing::warn!(error = %format!("{e:#}"), attempt, retry_in_ms = delay.as_millis() as u64, "sink failed; restarting from the offsets stored in the target");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = stopped() => return Ok(()),
-                }
-            }
-        }
-    }
+    let (pg, kafka, options, url, service) = (&pg, &kafka, &options, url.as_str(), &service);
+    supervise(service, "from the offsets stored in the target", |stop| {
+        run_once(pg, kafka, options, url, service, stop)
+    })
+    .await
 }
 
 async fn run_once(

@@ -9,7 +9,7 @@
 use anyhow::{bail, Context};
 use sluice_avro::schema_gen::{EnvelopeOptions, SourceKind};
 use sluice_avro::RegistryClient;
-use sluice_core::{ErrorKind, Source};
+use sluice_core::Source;
 use sluice_kafka::admin::TopicAdmin;
 use sluice_kafka::state::StateTopic;
 use sluice_kafka::{EventProducer, KafkaConfig};
@@ -19,29 +19,7 @@ mod mysql;
 
 use crate::config::{Config, SourceConfig};
 use crate::pipeline::publish::{self, PublishOptions, Publisher};
-use crate::service::{shutdown_signal, Service};
-
-/// Classify an error from any layer; unknown errors are fatal.
-pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
-    for cause in e.chain() {
-        if let Some(x) = cause.downcast_ref::<sluice_core::Error>() {
-            return x.kind();
-        }
-        if let Some(x) = cause.downcast_ref::<sluice_postgres::PgError>() {
-            return x.kind();
-        }
-        if let Some(x) = cause.downcast_ref::<sluice_kafka::KafkaError>() {
-            return x.kind();
-        }
-        if let Some(x) = cause.downcast_ref::<sluice_avro::AvroError>() {
-            return x.kind();
-        }
-        if let Some(x) = cause.downcast_ref::<sluice_registry::RegistryError>() {
-            return if x.is_transient() { ErrorKind::Retriable } else { ErrorKind::Fatal };
-        }
-    }
-    ErrorKind::Fatal
-}
+use crate::service::{supervise, Service};
 
 pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     let Some(source_cfg) = cfg.source.clone() else { bail!("`sluice source` needs a [source] section") };
@@ -71,44 +49,22 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
         tracing::warn!(key, "source state reset");
     }
 
-    // One shutdown flag for the whole task: the pipeline flushes and acknowledges on it.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = || {
-        let mut rx = stop_rx.clone();
+    let strategy = registry_cfg.subject_name_strategy;
+    let (kafka, url, state, key, service) = (&kafka, url.as_str(), &state, key.as_str(), &service);
+    supervise(service, "from the last acknowledged position", |stop| {
+        let source_cfg = &source_cfg;
         async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let mut attempt = 0u32;
-    loop {
-        let strategy = registry_cfg.subject_name_strategy;
-        let outcome = match &source_cfg {
-            SourceConfig::Postgres(pg) => {
-                run_once(pg, &kafka, (&url, strategy), &state, &key, &service, stopped()).await
-            }
-            SourceConfig::Mysql(my) => {
-                mysql::run_once(my, &kafka, (&url, strategy), &state, &key, &service, stopped()).await
-            }
-        };
-        match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                service.ready.set_not_ready();
-                let kind = error_kind(&e);
-                let Some(delay) = kind.retry_delay(attempt) else { return Err(e) };
-                attempt += 1;
-                tracing::warn!(error = %format!("{e:#}"), attempt, retry_in_ms = delay.as_millis() as u64, "source failed; restarting from the last acknowledged position");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = stopped() => return Ok(()),
+            match source_cfg {
+                SourceConfig::Postgres(pg) => {
+                    run_once(pg, kafka, (url, strategy), state, key, service, stop).await
+                }
+                SourceConfig::Mysql(my) => {
+                    mysql::run_once(my, kafka, (url, strategy), state, key, service, stop).await
                 }
             }
         }
-    }
+    })
+    .await
 }
 
 /// The publishing half shared by every source kind.
