@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sluice_core::Check;
 
-use crate::config::{Config, SinkConfig, SourceConfig};
+use crate::config::{Config, SinkEndpoint, SourceConfig};
 
 /// Run every check the config implies, in config order.
 pub async fn run_checks(cfg: &Config) -> Vec<Check> {
@@ -19,14 +19,16 @@ pub async fn run_checks(cfg: &Config) -> Vec<Check> {
         }
         None => {}
     }
-    match &cfg.sink {
-        Some(SinkConfig::Postgres(pg)) => {
-            checks.extend(sluice_postgres::preflight::check_sink("sink", &pg.connection).await)
+    if let Some(sink) = &cfg.sink {
+        match sink.endpoint() {
+            Ok(SinkEndpoint::Postgres(pg)) => {
+                checks.extend(sluice_postgres::preflight::check_sink("sink", &pg).await)
+            }
+            Ok(SinkEndpoint::Mysql(my)) => {
+                checks.extend(sluice_mysql::preflight::check_sink("sink", &my).await)
+            }
+            Err(e) => checks.push(Check::error("sink", "config", e, "fix [sink.connection] for this `type`")),
         }
-        Some(SinkConfig::Mysql(my)) => {
-            checks.extend(sluice_mysql::preflight::check_sink("sink", &my.connection).await)
-        }
-        None => {}
     }
     if let Some(k) = &cfg.kafka {
         checks.push(

@@ -91,24 +91,54 @@ pub enum SourceConfig {
     Mysql(Box<sluice_mysql::MySqlSourceConfig>),
 }
 
-/// Where change events are applied. `type` selects the target.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum SinkConfig {
-    Postgres(PostgresSinkConfig),
-    Mysql(MySqlSinkConfig),
+/// Which kind of target a sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkTarget {
+    Postgres,
+    /// MariaDB or MySQL 8.
+    Mysql,
 }
 
+/// How to reach the target, parsed from `[sink.connection]` according to `type`.
+#[derive(Debug, Clone)]
+pub enum SinkEndpoint {
+    Postgres(PgEndpoint),
+    Mysql(MySqlEndpoint),
+}
+
+/// What the sink does with a record it cannot apply (undecodable bytes, a constraint violation,
+/// a value out of the target column's range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Stop the sink; nothing at or after the record is committed (default).
+    #[default]
+    Fail,
+    /// Write the original record, with error headers, to `dead_letter_topic` and go on.
+    DeadLetter,
+}
+
+/// `[sink]`: which topics to apply to which target, and how. `type` selects the target;
+/// `[sink.connection]` is that target's connection (see docs/configuration.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostgresSinkConfig {
-    pub connection: PgEndpoint,
+pub struct SinkConfig {
+    #[serde(rename = "type")]
+    pub target: SinkTarget,
+    /// Connection settings of the target, checked against `type` when the file is loaded.
+    pub connection: toml::Table,
     /// This sink's name: the key of its rows in the target's `sluice_offsets` table.
     #[serde(default = "default_sink_name")]
     pub name: String,
     /// Kafka consumer group; sink processes of one group share the partitions.
     #[serde(default = "default_sink_name")]
     pub group_id: String,
+    /// This process's static group membership id (`group.instance.id`); default
+    /// `<name>@<hostname>`. Must differ between sink processes of one group running at the same
+    /// time (set it when running several on one host); `""` turns static membership off.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Topics to apply, by name (exclusive with `topic_regex`).
     #[serde(default)]
     pub topics: Vec<String>,
@@ -122,11 +152,69 @@ pub struct PostgresSinkConfig {
     #[serde(default = "default_batch_max_ms")]
     pub batch_max_ms: u64,
     /// Target table name pattern with `{schema}` and `{table}` (default `{schema}.{table}`).
-    #[serde(default = "sluice_postgres::sink::config::default_table_pattern")]
+    #[serde(default = "sluice_core::sink::default_table_pattern")]
     pub table_pattern: String,
     /// `fail` (default) or `ignore` a schema change that cannot be applied safely.
     #[serde(default)]
-    pub schema_changes: sluice_postgres::SchemaChanges,
+    pub schema_changes: sluice_core::SchemaChanges,
+    /// `fail` (default) or `dead-letter` a record that cannot be applied.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Dead-letter topic (default `<name>.dlq`).
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Apply each source transaction atomically, in source commit order (needs the source's
+    /// transaction topic in `transaction_topic`, and one sink process per group).
+    #[serde(default)]
+    pub transaction_consistent: bool,
+    /// The source's transaction metadata topic, e.g. `<prefix>.transaction`.
+    #[serde(default)]
+    pub transaction_topic: Option<String>,
+}
+
+impl SinkConfig {
+    /// The connection settings, typed by `type`.
+    pub fn endpoint(&self) -> Result<SinkEndpoint, String> {
+        let table = toml::Value::Table(self.connection.clone());
+        let redact = |e: toml::de::Error| format!("[sink.connection]: {}", redact_values(e.message()));
+        Ok(match self.target {
+            SinkTarget::Postgres => SinkEndpoint::Postgres(table.try_into().map_err(redact)?),
+            SinkTarget::Mysql => SinkEndpoint::Mysql(table.try_into().map_err(redact)?),
+        })
+    }
+
+    /// The static membership id, if any.
+    pub fn instance_id(&self) -> Option<String> {
+        match &self.instance_id {
+            Some(id) if id.is_empty() => None,
+            Some(id) => Some(id.clone()),
+            None => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "localhost".into());
+                Some(format!("{}@{host}", self.name))
+            }
+        }
+    }
+
+    /// The dead-letter topic name.
+    pub fn dead_letter_topic(&self) -> String {
+        self.dead_letter_topic.clone().unwrap_or_else(|| format!("{}.dlq", self.name))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.endpoint()?;
+        if self.topics.is_empty() == self.topic_regex.is_none() {
+            return Err("[sink] needs exactly one of `topics` and `topic_regex`".into());
+        }
+        if self.transaction_consistent && self.transaction_topic.is_none() {
+            return Err("[sink] transaction_consistent = true needs `transaction_topic` (the source's `<prefix>.transaction`)".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_sink_name() -> String {
@@ -139,12 +227,6 @@ fn default_batch_max_events() -> usize {
 
 fn default_batch_max_ms() -> u64 {
     200
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MySqlSinkConfig {
-    pub connection: MySqlEndpoint,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,7 +282,13 @@ impl Config {
         for (var, value) in overrides {
             apply_override(&mut tree, &var, &value)?;
         }
-        toml::Value::Table(tree).try_into().map_err(|e: toml::de::Error| parse_err(e.message().to_owned()))
+        let cfg: Self = toml::Value::Table(tree)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_err(e.message().to_owned()))?;
+        if let Some(sink) = &cfg.sink {
+            sink.validate().map_err(|reason| ConfigError::Parse { path: origin.to_owned(), reason })?;
+        }
+        Ok(cfg)
     }
 }
 

@@ -63,6 +63,9 @@ pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
         if let Some(x) = cause.downcast_ref::<sluice_postgres::PgError>() {
             return x.kind();
         }
+        if let Some(x) = cause.downcast_ref::<sluice_mysql::MySqlError>() {
+            return x.kind();
+        }
         if let Some(x) = cause.downcast_ref::<sluice_kafka::KafkaError>() {
             return x.kind();
         }
@@ -98,9 +101,14 @@ where
     };
     let mut attempt = 0u32;
     loop {
+        let started = std::time::Instant::now();
         match task(stopped()).await {
             Ok(()) => return Ok(()),
             Err(e) => {
+                // A run that lasted a while was healthy: this failure starts the backoff afresh.
+                if started.elapsed().as_secs() > 60 {
+                    attempt = 0;
+                }
                 service.ready.set_not_ready();
                 let Some(delay) = error_kind(&e).retry_delay(attempt) else { return Err(e) };
                 attempt += 1;

@@ -35,6 +35,7 @@ mod compile;
 mod envelope;
 mod read;
 mod text;
+mod transaction;
 
 #[cfg(test)]
 mod debezium_tests;
@@ -49,7 +50,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use sluice_core::{
     BinlogPosition, ChangeEvent, Column, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo,
-    TableId, TableSchema, TransactionInfo, Value,
+    TableId, TableSchema, TransactionEvent, TransactionInfo, Value,
 };
 
 pub use envelope::Flavor;
@@ -197,6 +198,8 @@ pub struct EventDecoder<S = RegistryClient> {
     keys: IdMap<Arc<KeySchema>>,
     /// (schema id, is key) that failed to compile — deterministic, so not fetched again.
     unsupported: HashMap<(u32, bool), String>,
+    /// Writer schemas of transaction metadata records, by id.
+    transaction_schemas: HashMap<u32, apache_avro::Schema>,
 }
 
 fn namespace_table(ns: &str) -> Option<TableId> {
@@ -227,7 +230,34 @@ fn snapshot_marker(s: Option<&str>) -> SnapshotMarker {
 
 impl<S: SchemaSource> EventDecoder<S> {
     pub fn new(schemas: S) -> Self {
-        Self { schemas, slots: IdMap::default(), keys: IdMap::default(), unsupported: HashMap::new() }
+        Self {
+            schemas,
+            slots: IdMap::default(),
+            keys: IdMap::default(),
+            unsupported: HashMap::new(),
+            transaction_schemas: HashMap::new(),
+        }
+    }
+
+    /// Decode one transaction metadata record (`<prefix>.transaction`). Writer schemas are
+    /// fetched once per id.
+    pub async fn decode_transaction(
+        &mut self,
+        topic: &str,
+        value: &[u8],
+    ) -> Result<TransactionEvent, AvroError> {
+        let (id, body) = wire::split(value).map_err(|e| framing(topic, "value", e))?;
+        if !self.transaction_schemas.contains_key(&id) {
+            let json = self.schemas.schema_json(id).await?;
+            let schema = apache_avro::Schema::parse(&json)
+                .map_err(|e| AvroError::UnsupportedSchema { schema_id: id, reason: e.to_string() })?;
+            self.transaction_schemas.insert(id, schema);
+        }
+        let schema = self.transaction_schemas.get(&id).ok_or_else(|| AvroError::UnsupportedSchema {
+            schema_id: id,
+            reason: "vanished from the cache".into(),
+        })?;
+        transaction::read_transaction(schema, topic, id, body)
     }
 
     /// Decode one record. `value` `None` (or empty) is a tombstone.

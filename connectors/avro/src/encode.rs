@@ -237,19 +237,21 @@ fn write_field(buf: &mut Vec<u8>, col: &Column, v: &Value, table: &TableSchema) 
 fn write_zero(buf: &mut Vec<u8>, dt: &DataType) -> Result<(), String> {
     let zero = match dt {
         DataType::Boolean | DataType::Bits(1) => Value::Bool(false),
+        DataType::Int16 | DataType::Int32 => Value::Int16(0),
+        DataType::Int64 => Value::Int64(0),
         DataType::Float32 => Value::Float32(0.0),
         DataType::Float64 => Value::Float64(0.0),
         DataType::Decimal { .. } | DataType::UInt64 => Value::Decimal("0".into()),
-        DataType::Uuid
-        | DataType::Text
-        | DataType::Json
-        | DataType::TimeTz
-        | DataType::Interval
-        | DataType::Enum(_)
-        | DataType::Set(_) => Value::Text(String::new()),
+        DataType::Uuid => Value::Uuid([0; 16]),
+        DataType::Text | DataType::Json | DataType::Enum(_) | DataType::Set(_) => Value::Text(String::new()),
+        DataType::TimeTz => Value::TimeTz { micros: 0, offset_seconds: 0 },
+        DataType::Interval => Value::Interval { months: 0, days: 0, micros: 0 },
         DataType::Bytes | DataType::Bits(_) => Value::Bytes(Vec::new()),
         DataType::Array(_) => Value::Array(Vec::new()),
-        _ => Value::Int64(0),
+        DataType::Date => Value::Date(0),
+        DataType::Time => Value::Time(0),
+        DataType::Timestamp => Value::Timestamp(0),
+        DataType::TimestampTz => Value::TimestampTz(0),
     };
     write_value(buf, dt, &zero)
 }

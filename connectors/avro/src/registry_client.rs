@@ -55,7 +55,7 @@ impl RegistryClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| AvroError::RegistryUnavailable { url: base_url.into(), reason: e.to_string() })?;
+            .map_err(|e| AvroError::RegistryUnavailable { url: base_url.into(), reason: chain(&e) })?;
         Ok(Self {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
@@ -132,7 +132,7 @@ impl RegistryClient {
         }
         req.send()
             .await
-            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: e.to_string() })
+            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: chain(&e) })
     }
 
     async fn parse<T: for<'de> Deserialize<'de>>(
@@ -144,7 +144,7 @@ impl RegistryClient {
         let text = resp
             .text()
             .await
-            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: e.to_string() })?;
+            .map_err(|e| AvroError::RegistryUnavailable { url: self.base.clone(), reason: chain(&e) })?;
         if status.is_success() {
             return serde_json::from_str(&text).map_err(|e| AvroError::RegistryUnavailable {
                 url: self.base.clone(),
@@ -172,6 +172,19 @@ fn urlencode(s: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    out
+}
+
+/// An error with its causes (reqwest's own message hides whether the connection was refused,
+/// reset or timed out).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
     }
     out
 }

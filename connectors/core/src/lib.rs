@@ -11,6 +11,7 @@ pub mod event;
 pub mod position;
 pub mod schema;
 pub mod secret;
+pub mod sink;
 pub mod traits;
 pub mod value;
 
@@ -23,5 +24,6 @@ pub use event::{
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, TableId, TableSchema};
 pub use secret::Secret;
+pub use sink::SchemaChanges;
 pub use traits::{BrokerOffset, Sink, Source, SourceBatch};
 pub use value::{Row, Value};

@@ -48,6 +48,7 @@ pub fn classify(e: &RdError) -> ErrorKind {
             | RDKafkaErrorCode::InvalidConfig
             | RDKafkaErrorCode::InvalidArgument
             | RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::FencedInstanceId
             | RDKafkaErrorCode::UnknownTopicOrPartition,
         ) => ErrorKind::Fatal,
         Some(_) => ErrorKind::Retriable,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod error;
 pub mod preflight;
 pub mod producer;
@@ -12,5 +13,6 @@ pub mod state;
 
 pub use config::KafkaConfig;
 pub use consumer::{ConsumedRecord, ConsumerOptions, SinkConsumer, Subscription};
+pub use dlq::{DeadLetterProducer, FailureClass};
 pub use error::KafkaError;
 pub use producer::{EventProducer, ProducerOptions};

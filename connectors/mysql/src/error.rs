@@ -39,6 +39,10 @@ pub enum MySqlError {
          `max_transaction_bytes` (rows are held in memory until the commit)"
     )]
     TransactionTooLarge { position: String, limit_bytes: u64 },
+    /// The sink cannot apply something: a statement failed (classified like any server error),
+    /// a value does not fit MariaDB, or the target table cannot take the source's schema.
+    #[error("{reason}")]
+    Sink { reason: String, kind: ErrorKind },
 }
 
 impl MySqlError {
@@ -46,7 +50,8 @@ impl MySqlError {
         match self {
             MySqlError::Connect { kind, .. }
             | MySqlError::Query { kind, .. }
-            | MySqlError::Stream { kind, .. } => *kind,
+            | MySqlError::Stream { kind, .. }
+            | MySqlError::Sink { kind, .. } => *kind,
             MySqlError::BinlogUnavailable { .. }
             | MySqlError::Decode { .. }
             | MySqlError::Unsupported { .. }
@@ -73,6 +78,16 @@ impl MySqlError {
             return MySqlError::BinlogUnavailable { position, reason: e.to_string() };
         }
         MySqlError::Stream { position, reason: e.to_string(), kind: classify(e) }
+    }
+
+    /// A failed sink statement; `context` names what was being done and to which table.
+    pub(crate) fn sink_query(context: impl std::fmt::Display, e: &mysql_async::Error) -> Self {
+        MySqlError::Sink { reason: format!("{context}: {e}"), kind: classify(e) }
+    }
+
+    /// A definite sink failure (bad value, unsafe schema change) with an operator-facing message.
+    pub(crate) fn sink_fatal(reason: impl Into<String>) -> Self {
+        MySqlError::Sink { reason: reason.into(), kind: ErrorKind::Fatal }
     }
 
     pub(crate) fn decode(position: impl Into<String>, reason: impl Into<String>) -> Self {

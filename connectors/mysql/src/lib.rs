@@ -6,6 +6,9 @@
 //! implementation), `txn` (transaction buffering and event construction), `schema` (table
 //! definitions from TABLE_MAP and information_schema, versions, history seam), `decode` (row
 //! images and every storage format), `gtid`, `ddl`, `charset`, `filter`. See docs/mysql.md.
+//!
+//! The sink ([`MySqlSink`], module `sink`) applies change events to a MariaDB/MySQL target,
+//! exactly once; see docs/sinks.md.
 
 pub mod charset;
 pub mod config;
@@ -18,6 +21,7 @@ pub mod gtid;
 pub mod preflight;
 pub mod schema;
 pub mod server;
+pub mod sink;
 pub mod source;
 pub mod stream;
 pub mod txn;
@@ -26,4 +30,5 @@ pub use config::{MySqlSourceConfig, ZeroDateRule};
 pub use endpoint::MySqlEndpoint;
 pub use error::MySqlError;
 pub use schema::history::{InMemoryHistory, SchemaChange, SchemaHistory};
+pub use sink::{MySqlSink, MySqlSinkConfig};
 pub use source::{MySqlSource, SourceStats};

@@ -378,3 +378,30 @@ async fn decodes_with_schemas_from_a_registry_over_http() {
     assert!(matches!(e, AvroError::UnsupportedSchema { schema_id: 13, .. }), "{e}");
     assert_eq!(e.kind(), ErrorKind::Fatal);
 }
+
+#[tokio::test]
+async fn transaction_metadata_round_trips() {
+    let end = sluice_core::TransactionEvent {
+        status: sluice_core::TransactionStatus::End,
+        id: "5:100".into(),
+        ts_ms: 7,
+        event_count: Some(3),
+        data_collections: vec![("public.a".into(), 2), ("public.b".into(), 1)],
+    };
+    let begin = sluice_core::TransactionEvent {
+        status: sluice_core::TransactionStatus::Begin,
+        event_count: None,
+        data_collections: vec![],
+        ..end.clone()
+    };
+    let mut schemas = StaticSchemas::new();
+    schemas.insert(2, crate::schema_gen::transaction_value_schema());
+    let mut d = EventDecoder::new(schemas);
+    for ev in [begin, end] {
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        crate::encode_transaction(&ev, 1, 2, &mut k, &mut v);
+        assert_eq!(d.decode_transaction("shop.transaction", &v).await.unwrap(), ev);
+    }
+    let err = d.decode_transaction("shop.transaction", b"\0\0\0\0\x02\x01").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Fatal, "{err}");
+}

@@ -19,8 +19,8 @@ use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use crate::error::PgError;
-use crate::sink::config::SchemaChanges;
 use sluice_core::ErrorKind;
+use sluice_core::SchemaChanges;
 
 /// A target table as the sink writes it.
 #[derive(Debug, Clone)]

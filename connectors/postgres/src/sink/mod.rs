@@ -27,7 +27,8 @@ use sluice_core::{BrokerOffset, ChangeEvent, Op, TableId, TableSchema};
 use tokio_postgres::Client;
 use tracing::{debug, warn};
 
-pub use config::{PgSinkConfig, SchemaChanges};
+pub use config::PgSinkConfig;
+pub use sluice_core::SchemaChanges;
 
 use crate::error::PgError;
 use apply::TablePlan;

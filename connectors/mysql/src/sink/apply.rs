@@ -1,0 +1,379 @@
+//! Turning a batch of change events into few statements, per table, with per-key order kept.
+//!
+//! Planning: events are folded per target table into one final operation per key — the last
+//! upsert wins, a delete in between is honoured (the later upsert re-creates the row), and an
+//! upsert whose columns are [`Cell::Unchanged`] takes them from the earlier upsert of the same key
+//! in the batch. An update that changes the key deletes the old key first. A truncate drops what
+//! was planned for its table and runs at once, in order (the caller's job). Since each key has
+//! one final operation, the order between keys does not matter: the plan runs as multi-row
+//! `DELETE … WHERE (key) IN (…)` statements, then multi-row
+//! `INSERT … ON DUPLICATE KEY UPDATE col = VALUES(col)` statements, one group per set of
+//! unchanged columns: those columns are neither inserted nor updated, so the target keeps them.
+//!
+//! Values are converted while planning, so a value MariaDB cannot store fails the batch with the
+//! table, column and value named, before any statement runs. Statements stay under 1000 rows,
+//! 65 535 placeholders and a byte budget below `max_allowed_packet`.
+
+use std::collections::HashMap;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Params};
+use sluice_core::{ChangeEvent, Op};
+
+use crate::error::MySqlError;
+use crate::sink::ddl::TargetTable;
+use crate::sink::values::{cell, Cell, Slot};
+
+/// MariaDB's limit on placeholders per prepared statement.
+const MAX_PARAMS: usize = 65_535;
+/// Rows per statement, whatever the column count.
+const MAX_ROWS: usize = 1_000;
+
+type Key = Vec<Cell>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Final {
+    Upsert(Vec<Cell>),
+    Delete,
+}
+
+/// The planned final operations of one table; keys in first-seen order.
+#[derive(Debug, Default)]
+pub struct TablePlan {
+    order: Vec<Key>,
+    ops: HashMap<Key, Final>,
+    /// Upserts (c/r), updates and deletes planned since the last flush, for metrics.
+    pub counts: [u64; 3],
+}
+
+/// Column `i` of `ev`'s row as a cell, or a fatal error naming table, column and reason.
+fn convert(ev: &ChangeEvent, t: &TargetTable, i: usize, v: &sluice_core::Value) -> Result<Cell, MySqlError> {
+    cell(v, t.slots.get(i).copied().unwrap_or(Slot::Other)).map_err(|reason| {
+        MySqlError::sink_fatal(format!(
+            "cannot write {} event for source table {} to {}: column {}: {reason}",
+            ev.op.code(),
+            ev.table.id,
+            t.qualified,
+            t.names.get(i).map_or("?", String::as_str),
+        ))
+    })
+}
+
+fn row_cells(ev: &ChangeEvent, t: &TargetTable, row: &[sluice_core::Value]) -> Result<Vec<Cell>, MySqlError> {
+    row.iter().enumerate().map(|(i, v)| convert(ev, t, i, v)).collect()
+}
+
+/// Cells of a row image with only the key columns converted (a delete's other columns may be
+/// absent and are not needed).
+fn key_cells(ev: &ChangeEvent, t: &TargetTable, row: &[sluice_core::Value]) -> Result<Vec<Cell>, MySqlError> {
+    let mut cells = vec![Cell::Null; row.len()];
+    for &i in &ev.table.key {
+        if let (Some(v), Some(c)) = (row.get(i), cells.get_mut(i)) {
+            *c = convert(ev, t, i, v)?;
+        }
+    }
+    Ok(cells)
+}
+
+impl TablePlan {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn set(&mut self, key: Key, op: Final) {
+        if !self.ops.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.ops.insert(key, op);
+    }
+
+    /// Fold one c/u/r/d event (truncates are handled by the caller).
+    pub fn add(&mut self, ev: &ChangeEvent, t: &TargetTable) -> Result<(), MySqlError> {
+        let key_of = |row: &[Cell]| -> Key {
+            ev.table.key.iter().map(|&i| row.get(i).cloned().unwrap_or(Cell::Null)).collect()
+        };
+        match ev.op {
+            Op::Delete => {
+                let before = ev.before.as_ref().ok_or_else(|| missing(ev, "before"))?;
+                let cells = key_cells(ev, t, before)?;
+                self.set(key_of(&cells), Final::Delete);
+                self.counts[2] += 1;
+            }
+            Op::Create | Op::Update | Op::Read => {
+                let after = ev.after.as_ref().ok_or_else(|| missing(ev, "after"))?;
+                let mut row = row_cells(ev, t, after)?;
+                let key = key_of(&row);
+                if let Some(before) = ev.before.as_ref() {
+                    let old = key_of(&key_cells(ev, t, before)?);
+                    if old != key && old.iter().all(|c| !matches!(c, Cell::Null | Cell::Unchanged)) {
+                        self.set(old, Final::Delete);
+                    }
+                }
+                if let Some(Final::Upsert(prev)) = self.ops.get(&key) {
+                    for (c, p) in row.iter_mut().zip(prev) {
+                        if *c == Cell::Unchanged {
+                            *c = p.clone();
+                        }
+                    }
+                }
+                self.set(key, Final::Upsert(row));
+                self.counts[if ev.op == Op::Update { 1 } else { 0 }] += 1;
+            }
+            Op::Truncate => {}
+        }
+        Ok(())
+    }
+
+    /// Forget everything planned (the table is being truncated).
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.ops.clear();
+    }
+
+    /// Execute the plan against `t` (inside the caller's transaction) and empty it. `budget` is
+    /// the most parameter bytes per statement.
+    pub async fn flush(
+        &mut self,
+        conn: &mut Conn,
+        t: &TargetTable,
+        key_idx: &[usize],
+        budget: usize,
+    ) -> Result<(), MySqlError> {
+        let order = std::mem::take(&mut self.order);
+        let mut ops = std::mem::take(&mut self.ops);
+        let mut deletes: Vec<Key> = Vec::new();
+        let mut upserts: HashMap<Vec<bool>, Vec<Vec<Cell>>> = HashMap::new();
+        let mut masks: Vec<Vec<bool>> = Vec::new();
+        for k in order {
+            match ops.remove(&k) {
+                Some(Final::Delete) => deletes.push(k),
+                Some(Final::Upsert(row)) => {
+                    let mask: Vec<bool> = row.iter().map(|c| *c != Cell::Unchanged).collect();
+                    if !upserts.contains_key(&mask) {
+                        masks.push(mask.clone());
+                    }
+                    upserts.entry(mask).or_default().push(row);
+                }
+                None => {}
+            }
+        }
+        if !deletes.is_empty() {
+            delete(conn, t, key_idx, &deletes, budget).await?;
+        }
+        for mask in masks {
+            if let Some(rows) = upserts.remove(&mask) {
+                upsert(conn, t, key_idx, &mask, &rows, budget).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing(ev: &ChangeEvent, image: &str) -> MySqlError {
+    MySqlError::sink_fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+}
+
+fn key_list(t: &TargetTable, key_idx: &[usize]) -> String {
+    key_idx.iter().filter_map(|&i| t.columns.get(i).cloned()).collect::<Vec<_>>().join(", ")
+}
+
+/// Split `rows` into statement-sized chunks: by row count, placeholders and parameter bytes.
+fn chunks<R>(rows: &[R], per_row: usize, budget: usize, size: impl Fn(&R) -> usize) -> Vec<&[R]> {
+    let max_rows = (MAX_PARAMS / per_row.max(1)).clamp(1, MAX_ROWS);
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let b = size(r);
+        if i > start && (i - start >= max_rows || bytes + b > budget) {
+            out.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
+async fn delete(
+    conn: &mut Conn,
+    t: &TargetTable,
+    key_idx: &[usize],
+    keys: &[Key],
+    budget: usize,
+) -> Result<(), MySqlError> {
+    let one = format!("({})", vec!["?"; key_idx.len()].join(","));
+    for part in chunks(keys, key_idx.len(), budget, |k| k.iter().map(Cell::wire_len).sum()) {
+        let sql = format!(
+            "DELETE FROM {} WHERE ({}) IN ({})",
+            t.qualified,
+            key_list(t, key_idx),
+            vec![one.as_str(); part.len()].join(",")
+        );
+        let params: Vec<mysql_async::Value> = part.iter().flatten().map(Cell::param).collect();
+        conn.exec_drop(sql, Params::Positional(params))
+            .await
+            .map_err(|e| MySqlError::sink_query(format_args!("deleting rows from {}", t.qualified), &e))?;
+    }
+    Ok(())
+}
+
+async fn upsert(
+    conn: &mut Conn,
+    t: &TargetTable,
+    key_idx: &[usize],
+    mask: &[bool],
+    rows: &[Vec<Cell>],
+    budget: usize,
+) -> Result<(), MySqlError> {
+    let cols: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+    let names: Vec<&str> = cols.iter().filter_map(|&i| t.columns.get(i).map(String::as_str)).collect();
+    let mut updates: Vec<String> = cols
+        .iter()
+        .filter(|i| !key_idx.contains(i))
+        .filter_map(|&i| t.columns.get(i).map(|c| format!("{c} = VALUES({c})")))
+        .collect();
+    if updates.is_empty() {
+        // Only key columns: the row exists or is inserted; a self-assignment is a no-op.
+        updates =
+            key_idx.iter().take(1).filter_map(|&i| t.columns.get(i).map(|c| format!("{c} = {c}"))).collect();
+    }
+    let one = format!("({})", vec!["?"; cols.len()].join(","));
+    for part in
+        chunks(rows, cols.len(), budget, |r| cols.iter().filter_map(|&i| r.get(i)).map(Cell::wire_len).sum())
+    {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {} ON DUPLICATE KEY UPDATE {}",
+            t.qualified,
+            names.join(", "),
+            vec![one.as_str(); part.len()].join(","),
+            updates.join(", ")
+        );
+        let params: Vec<mysql_async::Value> = part
+            .iter()
+            .flat_map(|r| cols.iter().map(|&i| r.get(i).map_or(mysql_async::Value::NULL, Cell::param)))
+            .collect();
+        conn.exec_drop(sql, Params::Positional(params))
+            .await
+            .map_err(|e| MySqlError::sink_query(format_args!("upserting rows into {}", t.qualified), &e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sluice_core::{Column, DataType, TableId, TableSchema, Value};
+
+    use super::*;
+
+    fn schema() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            id: TableId::new("public", "t"),
+            columns: vec![
+                Column::new("id", DataType::Int32, "integer", false),
+                Column::new("a", DataType::Text, "text", true),
+                Column::new("b", DataType::Text, "text", true),
+            ],
+            key: vec![0],
+            version: 1,
+        })
+    }
+
+    fn target() -> TargetTable {
+        TargetTable {
+            qualified: "`public`.`t`".into(),
+            types: vec!["int".into(), "longtext".into(), "longtext".into()],
+            slots: vec![Slot::Other; 3],
+            columns: vec!["`id`".into(), "`a`".into(), "`b`".into()],
+            names: vec!["id".into(), "a".into(), "b".into()],
+        }
+    }
+
+    fn ev(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> ChangeEvent {
+        ChangeEvent {
+            table: schema(),
+            op,
+            before,
+            after,
+            source: sluice_core::SourceInfo {
+                connector: "postgresql",
+                name: "s".into(),
+                ts_ms: 0,
+                snapshot: sluice_core::SnapshotMarker::False,
+                db: "d".into(),
+                schema: Some("public".into()),
+                table: "t".into(),
+                detail: sluice_core::SourceDetail::Postgres {
+                    lsn: 0,
+                    tx_id: None,
+                    xmin: None,
+                    sequence: None,
+                },
+            },
+            ts_ms: 0,
+            transaction: None,
+            position: sluice_core::Position::Postgres(sluice_core::Lsn(0)),
+        }
+    }
+
+    fn row(id: i32, a: Value, b: Value) -> Vec<Value> {
+        vec![Value::Int32(id), a, b]
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    fn b(s: &str) -> Cell {
+        Cell::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn last_wins_unchanged_merges_delete_honoured() {
+        let tt = target();
+        let mut p = TablePlan::default();
+        p.add(&ev(Op::Create, None, Some(row(1, t("x"), t("big")))), &tt).unwrap();
+        p.add(&ev(Op::Update, None, Some(row(1, t("y"), Value::Unchanged))), &tt).unwrap();
+        let k = vec![Cell::Int(1)];
+        assert_eq!(p.ops[&k], Final::Upsert(vec![Cell::Int(1), b("y"), b("big")]));
+        p.add(&ev(Op::Delete, Some(row(1, Value::Null, Value::Null)), None), &tt).unwrap();
+        assert_eq!(p.ops[&k], Final::Delete);
+        p.add(&ev(Op::Create, None, Some(row(1, t("z"), Value::Null))), &tt).unwrap();
+        assert_eq!(p.ops[&k], Final::Upsert(vec![Cell::Int(1), b("z"), Cell::Null]));
+        assert_eq!(p.counts, [2, 1, 1]);
+    }
+
+    #[test]
+    fn key_change_deletes_old_key() {
+        let tt = target();
+        let mut p = TablePlan::default();
+        p.add(&ev(Op::Update, Some(row(1, Value::Null, Value::Null)), Some(row(2, t("a"), t("b")))), &tt)
+            .unwrap();
+        assert_eq!(p.ops[&vec![Cell::Int(1)]], Final::Delete);
+        assert!(matches!(p.ops[&vec![Cell::Int(2)]], Final::Upsert(_)));
+    }
+
+    #[test]
+    fn bad_values_name_table_and_column() {
+        let mut s = (*schema()).clone();
+        s.columns[1] = Column::new("a", DataType::Date, "date", true);
+        let mut e = ev(Op::Create, None, Some(vec![Value::Int32(1), Value::Date(-800_000), Value::Null]));
+        e.table = Arc::new(s);
+        let err = TablePlan::default().add(&e, &target()).unwrap_err().to_string();
+        assert!(err.contains("public.t") && err.contains("column a") && err.contains("BC"), "{err}");
+    }
+
+    #[test]
+    fn chunks_respect_rows_and_bytes() {
+        let rows: Vec<usize> = vec![10; 25];
+        let c = chunks(&rows, 1, 100, |r| *r);
+        assert_eq!(c.iter().map(|p| p.len()).collect::<Vec<_>>(), [10, 10, 5]);
+        let big = vec![500usize; 3];
+        assert_eq!(chunks(&big, 1, 100, |r| *r).len(), 3);
+        let many = vec![1usize; 2500];
+        assert_eq!(chunks(&many, 1, usize::MAX, |r| *r).len(), 3);
+    }
+}

@@ -1,0 +1,35 @@
+//! The dead-letter fallback: find the events of a refused batch that the target cannot apply.
+//!
+//! Invariant: events are retried one per target transaction, in batch order; after each, the
+//! offsets of every record up to it are committed with it, so a crash during the fallback resumes
+//! right after the last event handled. A refused event is committed (as an offsets-only
+//! transaction) only after its record was acknowledged by the dead-letter topic. A retriable
+//! error ends the fallback and the task restarts from the stored offsets.
+
+use anyhow::Context;
+use sluice_core::Sink;
+use sluice_kafka::{ConsumedRecord, DeadLetterProducer, FailureClass};
+
+use super::{offsets_through, Batch};
+
+pub(super) async fn apply_one_by_one<S: Sink>(
+    sink: &mut S,
+    dlq: &DeadLetterProducer,
+    records: &[ConsumedRecord],
+    batch: &Batch,
+) -> anyhow::Result<()> {
+    for (ev, &i) in batch.events.iter().zip(&batch.record_of) {
+        if let Err(e) = sink.apply(std::slice::from_ref(ev)).await {
+            if e.is_retriable() {
+                return Err(anyhow::Error::new(e).context("applying a record after a refused batch"));
+            }
+            let r = &records[i];
+            tracing::warn!(error = %e, topic = %r.topic, partition = r.partition, offset = r.offset, dlq = dlq.topic(), "dead-lettering a record the target refused");
+            dlq.send(r, FailureClass::Apply, &e.to_string()).await?;
+        }
+        sink.commit(&offsets_through(records, i + 1))
+            .await
+            .context("committing after a dead-lettered batch")?;
+    }
+    Ok(())
+}
