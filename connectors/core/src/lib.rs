@@ -24,6 +24,6 @@ pub use event::{
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, TableId, TableSchema};
 pub use secret::Secret;
-pub use sink::SchemaChanges;
+pub use sink::{OffsetFence, SchemaChanges};
 pub use traits::{BrokerOffset, Sink, Source, SourceBatch};
 pub use value::{Row, Value};

@@ -48,3 +48,83 @@ mod tests {
         assert_eq!(target_name("{table}", "public", "inv", "items"), ("public".into(), "items".into()));
     }
 }
+
+/// What a sink process believes its stored offsets are: the ones it read at start, advanced by
+/// each of its own commits. A commit writes a partition's offset only if the stored value still
+/// equals this belief (a compare-and-set in the target's transaction), so a process whose
+/// partition moved to another member of the group — and that the other member already advanced —
+/// cannot move the stored offset, or the rows, back: its commit fails as retriable and it
+/// rebuilds from the target's offsets.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetFence {
+    believed: std::collections::HashMap<(String, i32), i64>,
+}
+
+/// One offset write with the value it replaces (`None`: no row yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FencedWrite<'a> {
+    pub offset: &'a crate::BrokerOffset,
+    pub expected: Option<i64>,
+}
+
+impl OffsetFence {
+    /// Start from the offsets read from the target.
+    pub fn reset(&mut self, stored: &[crate::BrokerOffset]) {
+        self.believed = stored.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)).collect();
+    }
+
+    /// The writes `offsets` needs: partitions whose offset changes, with the value each replaces.
+    pub fn writes<'a>(&self, offsets: &'a [crate::BrokerOffset]) -> Vec<FencedWrite<'a>> {
+        offsets
+            .iter()
+            .filter_map(|o| {
+                let expected = self.believed.get(&(o.topic.clone(), o.partition)).copied();
+                (expected != Some(o.next_offset)).then_some(FencedWrite { offset: o, expected })
+            })
+            .collect()
+    }
+
+    /// After the target committed `offsets`.
+    pub fn advance(&mut self, offsets: &[crate::BrokerOffset]) {
+        for o in offsets {
+            self.believed.insert((o.topic.clone(), o.partition), o.next_offset);
+        }
+    }
+
+    /// Forget everything (after a failed transaction the process rebuilds from the target).
+    pub fn clear(&mut self) {
+        self.believed.clear();
+    }
+}
+
+/// The message of the retriable error a sink returns when fenced writes found other values.
+pub fn fenced_message(written: usize, wanted: usize) -> String {
+    format!(
+        "{} of {wanted} partition offsets were advanced by another member of the consumer group since \
+         this process read them; rolling back and resuming from the target's offsets",
+        wanted.saturating_sub(written)
+    )
+}
+
+#[cfg(test)]
+mod fence_tests {
+    use super::*;
+    use crate::BrokerOffset;
+
+    fn o(p: i32, n: i64) -> BrokerOffset {
+        BrokerOffset { topic: "t".into(), partition: p, next_offset: n }
+    }
+
+    #[test]
+    fn writes_carry_the_believed_value_and_skip_unchanged_partitions() {
+        let mut f = OffsetFence::default();
+        f.reset(&[o(0, 10)]);
+        let offsets = [o(0, 10), o(1, 5)];
+        let w = f.writes(&offsets);
+        assert_eq!(w, vec![FencedWrite { offset: &offsets[1], expected: None }]);
+        f.advance(&offsets);
+        let next = [o(0, 12), o(1, 6)];
+        let w = f.writes(&next);
+        assert_eq!(w.iter().map(|x| x.expected).collect::<Vec<_>>(), vec![Some(10), Some(5)]);
+    }
+}

@@ -527,11 +527,20 @@ fn source_type(p: Option<&Obj>, dt: &DataType, rules: ColumnRules) -> String {
     match (len, scale) {
         // Debezium's length of an unbounded varchar.
         (Some("2147483647"), _) if !rules.all_modifiers => t.to_owned(),
-        (Some(l), Some(s)) if with_scale => format!("{t}({l},{s})"),
+        (Some(l), Some(s)) if with_scale => with_modifiers(t, &format!("{l},{s}")),
         (Some(l), _) if rules.all_modifiers || !matches!(dt, DataType::Decimal { precision: None, .. }) => {
-            format!("{t}({l})")
+            with_modifiers(t, l)
         }
         _ => t.to_owned(),
+    }
+}
+
+/// `TIMESTAMP WITHOUT TIME ZONE` + `6` → `TIMESTAMP(6) WITHOUT TIME ZONE` (PostgreSQL's spelling:
+/// the precision goes before the time zone clause); other types get the modifiers at the end.
+fn with_modifiers(t: &str, mods: &str) -> String {
+    match t.to_ascii_uppercase().find(" WITH") {
+        Some(i) => format!("{}({mods}){}", &t[..i], &t[i..]),
+        None => format!("{t}({mods})"),
     }
 }
 
@@ -598,6 +607,15 @@ mod tests {
         assert_eq!(dbz("VARCHAR", Some("2147483647"), None, "string"), "VARCHAR");
         assert_eq!(dbz("INT4", Some("10"), Some("0"), "int"), "INT4");
         assert_eq!(dbz("TIMESTAMPTZ", Some("35"), Some("6"), "string"), "TIMESTAMPTZ");
+        let sluice = |t, l, typ: &str| {
+            col(json!({"type": typ, "connect.parameters": p(t, l, None)}), SLUICE).unwrap().0.source_type
+        };
+        assert_eq!(
+            sluice("TIMESTAMP WITHOUT TIME ZONE", Some("3"), "long"),
+            "TIMESTAMP(3) WITHOUT TIME ZONE"
+        );
+        assert_eq!(sluice("TIME WITH TIME ZONE", Some("0"), "string"), "TIME(0) WITH TIME ZONE");
+        assert_eq!(sluice("CHARACTER VARYING", Some("20"), "string"), "CHARACTER VARYING(20)");
         let dec = json!({"type": "bytes", "scale": 2, "precision": 10, "logicalType": "decimal",
             "connect.name": "org.apache.kafka.connect.data.Decimal", "connect.parameters": p("NUMERIC", Some("10"), Some("2"))});
         let (c, _) = col(dec, DEBEZIUM).unwrap();

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use sluice_core::{BrokerOffset, ChangeEvent, Op, TableId, TableSchema};
+use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
 use tracing::{debug, warn};
 
 pub use config::MySqlSinkConfig;
@@ -68,6 +68,7 @@ pub struct MySqlSink {
     tables: HashMap<TableId, TableState>,
     /// Most parameter bytes per statement: a quarter of `max_allowed_packet`.
     budget: usize,
+    fence: OffsetFence,
 }
 
 impl MySqlSink {
@@ -85,7 +86,15 @@ impl MySqlSink {
             .map_err(|e| MySqlError::sink_query("reading max_allowed_packet", &e))?;
         let budget = (packet.unwrap_or(4 << 20) / 4).max(64 << 10) as usize;
         offsets::ensure_table(&mut conn, config.offsets_database()).await?;
-        Ok(Self { config, name: name.into(), conn, in_tx: false, tables: HashMap::new(), budget })
+        Ok(Self {
+            config,
+            name: name.into(),
+            conn,
+            in_tx: false,
+            tables: HashMap::new(),
+            budget,
+            fence: OffsetFence::default(),
+        })
     }
 
     async fn begin(&mut self) -> Result<(), MySqlError> {
@@ -172,9 +181,18 @@ impl MySqlSink {
 
     async fn commit_inner(&mut self, offsets: &[BrokerOffset]) -> Result<(), MySqlError> {
         self.begin().await?;
-        offsets::write(&mut self.conn, self.config.offsets_database(), &self.name, offsets).await?;
+        let writes = self.fence.writes(offsets);
+        let written =
+            offsets::write(&mut self.conn, self.config.offsets_database(), &self.name, &writes).await?;
+        if written != writes.len() {
+            return Err(MySqlError::Sink {
+                reason: sluice_core::sink::fenced_message(written, writes.len()),
+                kind: ErrorKind::Retriable,
+            });
+        }
         self.conn.query_drop("COMMIT").await.map_err(|e| MySqlError::sink_query("COMMIT", &e))?;
         self.in_tx = false;
+        self.fence.advance(offsets);
         Ok(())
     }
 }
@@ -202,6 +220,8 @@ impl sluice_core::Sink for MySqlSink {
     }
 
     async fn stored_offsets(&mut self) -> sluice_core::Result<Vec<BrokerOffset>> {
-        Ok(offsets::read(&mut self.conn, self.config.offsets_database(), &self.name).await?)
+        let stored = offsets::read(&mut self.conn, self.config.offsets_database(), &self.name).await?;
+        self.fence.reset(&stored);
+        Ok(stored)
     }
 }

@@ -4,7 +4,8 @@
 //! commit together. Read at start; it wins over the group's broker offsets.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Params, Value};
+use mysql_async::Conn;
+use sluice_core::sink::FencedWrite;
 use sluice_core::BrokerOffset;
 
 use crate::error::MySqlError;
@@ -27,29 +28,47 @@ pub async fn ensure_table(conn: &mut Conn, db: &str) -> Result<(), MySqlError> {
     conn.query_drop(sql).await.map_err(|e| MySqlError::sink_query("creating sluice_offsets", &e))
 }
 
-/// Upsert `offsets` for `sink`; runs inside the caller's open transaction.
+/// Compare-and-set `writes` for `sink` inside the caller's open transaction; returns how many
+/// took effect. An existing row is updated only if it still holds `expected` (InnoDB re-reads
+/// the latest committed version for an UPDATE after waiting for a concurrent writer); a missing
+/// one is inserted only if absent. Fewer than `writes.len()` means another member of the group
+/// advanced a partition: the caller must roll back. (`writes` only holds changed offsets, so an
+/// UPDATE that matched always changes the row and counts as affected.)
 pub async fn write(
     conn: &mut Conn,
     db: &str,
     sink: &str,
-    offsets: &[BrokerOffset],
-) -> Result<(), MySqlError> {
-    if offsets.is_empty() {
-        return Ok(());
+    writes: &[FencedWrite<'_>],
+) -> Result<usize, MySqlError> {
+    let mut done = 0;
+    for w in writes {
+        let o = w.offset;
+        let affected = match w.expected {
+            Some(expected) => {
+                let sql = format!(
+                    "UPDATE {} SET next_offset = ? WHERE sink_name = ? AND topic = ? AND `partition` = ? AND next_offset = ?",
+                    table(db)
+                );
+                conn.exec_drop(sql, (o.next_offset, sink, o.topic.as_str(), o.partition, expected))
+                    .await
+                    .map_err(|e| MySqlError::sink_query("writing sluice_offsets", &e))?;
+                conn.affected_rows()
+            }
+            None => {
+                let sql = format!(
+                    "INSERT INTO {} (sink_name, topic, `partition`, next_offset) VALUES (?,?,?,?) \
+                     ON DUPLICATE KEY UPDATE next_offset = next_offset",
+                    table(db)
+                );
+                conn.exec_drop(sql, (sink, o.topic.as_str(), o.partition, o.next_offset))
+                    .await
+                    .map_err(|e| MySqlError::sink_query("writing sluice_offsets", &e))?;
+                conn.affected_rows()
+            }
+        };
+        done += usize::from(affected == 1);
     }
-    let mut sql = format!("INSERT INTO {} (sink_name, topic, `partition`, next_offset) VALUES ", table(db));
-    let mut params: Vec<Value> = Vec::with_capacity(offsets.len() * 4);
-    for (i, o) in offsets.iter().enumerate() {
-        sql.push_str(if i == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
-        params.push(Value::from(sink));
-        params.push(Value::from(o.topic.as_str()));
-        params.push(Value::from(o.partition));
-        params.push(Value::from(o.next_offset));
-    }
-    sql.push_str(" ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)");
-    conn.exec_drop(sql, Params::Positional(params))
-        .await
-        .map_err(|e| MySqlError::sink_query("writing sluice_offsets", &e))
+    Ok(done)
 }
 
 pub async fn read(conn: &mut Conn, db: &str, sink: &str) -> Result<Vec<BrokerOffset>, MySqlError> {

@@ -22,6 +22,9 @@ use crate::error::PgError;
 use sluice_core::ErrorKind;
 use sluice_core::SchemaChanges;
 
+/// Advisory lock key (transaction scope) serializing Sluice's DDL on a target database.
+pub const DDL_LOCK: i64 = 0x0051_1CE0;
+
 /// A target table as the sink writes it.
 #[derive(Debug, Clone)]
 pub struct TargetTable {
@@ -100,7 +103,12 @@ const PG_BUILTINS: &[&str] = &[
 
 fn pg_source_type(col: &Column) -> Option<String> {
     let st = col.source_type.trim().to_ascii_lowercase();
-    let base = st.split(['(', '[']).next().unwrap_or("").trim();
+    // `timestamp(3) without time zone` → `timestamp without time zone`; `integer[]` → `integer`.
+    let unmodified = match (st.find('('), st.find(')')) {
+        (Some(a), Some(b)) if b > a => format!("{}{}", &st[..a], &st[b + 1..]),
+        _ => st.clone(),
+    };
+    let base = unmodified.split('[').next().unwrap_or("").trim();
     let ok_chars = st.chars().all(|c| c.is_ascii_alphanumeric() || " (),[]_".contains(c));
     (ok_chars && PG_BUILTINS.contains(&base)).then_some(st)
 }
@@ -217,6 +225,12 @@ pub async fn ensure(
 ) -> Result<TargetTable, PgError> {
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
     let q = |c: &'static str| move |e: tokio_postgres::Error| PgError::query(c, &e);
+    // Held until the caller's transaction ends: sink processes sharing a target (one group
+    // scaled out, or several groups) never create or alter the same table at once.
+    client
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK])
+        .await
+        .map_err(q("waiting for the DDL lock"))?;
     let rows = client
         .query(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef \

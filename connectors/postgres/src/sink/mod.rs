@@ -10,6 +10,10 @@
 //!   the beginning, even under a new consumer group, leaves the target as it is.
 //! - Per-key order: see [`apply`]. Target tables are created or extended per [`ddl`].
 //!
+//! - Offsets are compare-and-set against what this process read or last wrote
+//!   ([`OffsetFence`]): a process whose partition another member of the group has since advanced
+//!   gets a retriable error and rolls back, so a stale batch never overwrites newer rows.
+//!
 //! Failure: any error rolls the open transaction back and drops the table cache; connection-level
 //! errors are retriable (the runner builds a new sink), constraint violations, bad values and
 //! unsafe schema changes are fatal.
@@ -23,7 +27,7 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_core::{BrokerOffset, ChangeEvent, Op, TableId, TableSchema};
+use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
 use tokio_postgres::Client;
 use tracing::{debug, warn};
 
@@ -49,6 +53,7 @@ pub struct PgSink {
     client: Client,
     in_tx: bool,
     tables: HashMap<TableId, TableState>,
+    fence: OffsetFence,
 }
 
 impl PgSink {
@@ -56,7 +61,14 @@ impl PgSink {
     pub async fn connect(config: PgSinkConfig, name: impl Into<String>) -> Result<Self, PgError> {
         let client = config.connection.connect().await?;
         offsets::ensure_table(&client).await?;
-        Ok(Self { config, name: name.into(), client, in_tx: false, tables: HashMap::new() })
+        Ok(Self {
+            config,
+            name: name.into(),
+            client,
+            in_tx: false,
+            tables: HashMap::new(),
+            fence: OffsetFence::default(),
+        })
     }
 
     async fn begin(&mut self) -> Result<(), PgError> {
@@ -133,9 +145,17 @@ impl PgSink {
 
     async fn commit_inner(&mut self, offsets: &[BrokerOffset]) -> Result<(), PgError> {
         self.begin().await?;
-        offsets::write(&self.client, &self.name, offsets).await?;
+        let writes = self.fence.writes(offsets);
+        let written = offsets::write(&self.client, &self.name, &writes).await?;
+        if written != writes.len() {
+            return Err(PgError::Source {
+                reason: sluice_core::sink::fenced_message(written, writes.len()),
+                kind: ErrorKind::Retriable,
+            });
+        }
         self.client.batch_execute("COMMIT").await.map_err(|e| PgError::query("COMMIT", &e))?;
         self.in_tx = false;
+        self.fence.advance(offsets);
         Ok(())
     }
 }
@@ -163,6 +183,8 @@ impl sluice_core::Sink for PgSink {
     }
 
     async fn stored_offsets(&mut self) -> sluice_core::Result<Vec<BrokerOffset>> {
-        Ok(offsets::read(&self.client, &self.name).await?)
+        let stored = offsets::read(&self.client, &self.name).await?;
+        self.fence.reset(&stored);
+        Ok(stored)
     }
 }
