@@ -18,6 +18,9 @@
 //!   topic the offset just after the last released END (so the held-back transactions' BEGIN/END
 //!   records are read again too).
 //!
+//! - A record re-delivered after a rebalance (the consumer seeks back to the committed offset,
+//!   which lies before held-back records) is recognized by its offset and ignored.
+//!
 //! Memory: held-back events stay in memory; a source transaction larger than memory cannot be
 //! applied atomically (the gauge `sluice_sink_held_events` shows the backlog).
 
@@ -55,6 +58,8 @@ pub struct Assembler {
     txn_partition: Option<i32>,
     /// Offset after the last released END.
     txn_next: Option<i64>,
+    /// Offset after the last transaction-topic record received.
+    txn_seen: i64,
     held_events: usize,
 }
 
@@ -86,6 +91,7 @@ impl Assembler {
             received: HashMap::new(),
             txn_partition: None,
             txn_next: None,
+            txn_seen: 0,
             held_events: 0,
         })
     }
@@ -97,6 +103,11 @@ impl Assembler {
     /// A data record (`event` `None` for a tombstone).
     pub fn push_event(&mut self, topic: &str, partition: i32, offset: i64, event: Option<ChangeEvent>) {
         let q = self.queues.entry((topic.to_owned(), partition)).or_default();
+        if offset < q.next {
+            // Re-delivered after a rebalance reset the position to the committed offset: the
+            // record is already held or released.
+            return;
+        }
         q.next = offset + 1;
         let txn = event.as_ref().and_then(|e| e.transaction.as_ref()).map(|t| t.id.clone());
         if let Some(id) = &txn {
@@ -123,6 +134,10 @@ impl Assembler {
             }
             _ => self.txn_partition = Some(partition),
         }
+        if offset < self.txn_seen {
+            return Ok(()); // re-delivered after a rebalance
+        }
+        self.txn_seen = offset + 1;
         // BEGIN carries nothing the assembler needs: the END has the counts, and the committed
         // transaction-topic offset (after the last released END) makes a restart re-read both.
         if marker.status == TransactionStatus::End {
@@ -304,6 +319,22 @@ mod tests {
         a.push_marker(0, 10, end("t1", &[("public.a", 1)])).unwrap();
         assert_eq!(tables(&a.drain_ready()), vec!["a", "after"]);
         assert_eq!(offsets(&a), vec![("p.public.a".into(), 4), ("p.transaction".into(), 11)]);
+    }
+
+    #[test]
+    fn redelivered_records_are_ignored() {
+        let mut a = Assembler::new("p.transaction", |_| true).unwrap();
+        a.push_event("p.public.a", 0, 0, Some(ev("a", Some("t1"))));
+        a.push_event("p.public.a", 0, 1, Some(ev("a", Some("t2"))));
+        a.push_marker(0, 0, end("t1", &[("public.a", 1)])).unwrap();
+        assert_eq!(a.drain_ready().len(), 1);
+        // A rebalance seeks both partitions back to the committed offsets.
+        a.push_event("p.public.a", 0, 1, Some(ev("a", Some("t2"))));
+        a.push_marker(0, 0, end("t1", &[("public.a", 1)])).unwrap();
+        a.push_marker(0, 1, end("t2", &[("public.a", 1)])).unwrap();
+        assert_eq!(a.drain_ready().len(), 1);
+        assert_eq!(a.held_events(), 0);
+        assert_eq!(offsets(&a), vec![("p.public.a".into(), 2), ("p.transaction".into(), 2)]);
     }
 
     #[test]
