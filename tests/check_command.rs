@@ -41,7 +41,7 @@ async fn all_endpoints_pass_on_the_bench() -> anyhow::Result<()> {
     let tb = testbed();
     let dir = tb.scratch_dir("check_ok")?;
     let cfg = format!(
-        "{}[sink]\ntype = \"mysql\"\n[sink.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\n[kafka]\nbootstrap_servers = \"{}\"\n",
+        "{}[sink]\ntype = \"mysql\"\ntopic_regex = '^app\\..*'\n[sink.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\n[kafka]\nbootstrap_servers = \"{}\"\n",
         pg_source(&tb.postgres, tb.postgres.port, &tb.postgres.user, ""),
         tb.mariadb.host,
         tb.mariadb.port,

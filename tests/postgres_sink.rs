@@ -206,8 +206,8 @@ async fn kill_nine_and_restart_resumes_from_target_offsets() -> anyhow::Result<(
         let db: String = r.src.query_one("SELECT current_database()", &[]).await?.get(0);
         let c = tb.postgres.connect(&db).await?;
         tokio::spawn(async move {
-            // 25 × ~8,000 events (inserts, updates, deletes, unchanged-TOAST updates): > 200k.
-            for i in 0..25 {
+            // 28 × ~7,500 events (inserts, updates, deletes, unchanged-TOAST updates): > 200k.
+            for i in 0..28 {
                 workload(&c, i * 2500 + 1, i * 2500 + 2500).await?;
             }
             anyhow::Ok(())
