@@ -237,3 +237,74 @@ fn regex_escape(s: &str) -> String {
         .flat_map(|c| if c.is_ascii_alphanumeric() || c == '_' { vec![c] } else { vec!['\\', c] })
         .collect()
 }
+
+/// A TCP proxy to the bench PostgreSQL that can be cut: a target outage as the sink sees it
+/// (connections reset, then refused).
+struct Proxy {
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> anyhow::Result<Self> {
+        let tb = testbed();
+        let upstream = format!("{}:{}", tb.postgres.host, tb.postgres.port);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let mut tasks = tokio::task::JoinSet::new();
+        let conns = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let held = conns.clone();
+        tasks.spawn(async move {
+            let _held = held;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                conns.lock().await.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Ok(Self { port, tasks })
+    }
+
+    /// Close the listener and every proxied connection.
+    async fn cut(mut self) -> u16 {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.port
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn target_outage_is_retried_and_nothing_is_lost() -> anyhow::Result<()> {
+    let r = rig("sinkdown").await?;
+    let tb = testbed();
+    let regex = format!("^{}\\.(public|inv)\\..*", regex_escape(&r.prefix));
+    let proxy = Proxy::start(free_port()?).await?;
+    let cfg = common::pg_sink_config(&r.dst_db, "main", &unique("g"), &regex, &r.url, "").replace(
+        &format!("port = {}\nuser = \"postgres\"\ndatabase", tb.postgres.port),
+        &format!("port = {}\nuser = \"postgres\"\ndatabase", proxy.port),
+    );
+    let sink = common::start_sink(&r.dir, "sink", &cfg)?;
+    workload(&r.src, 1, 300).await?;
+    wait_equal(&r.src, &r.dst, &sink).await?;
+    let before = offsets(&r.dst, "main").await?;
+
+    // The target goes away while the source keeps changing.
+    let port = proxy.cut().await;
+    workload(&r.src, 301, 600).await?;
+    let start = Instant::now();
+    while !sink.log_text().contains("task failed; restarting") {
+        assert!(start.elapsed() < T, "the sink did not notice the outage:\n{}", sink.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(offsets(&r.dst, "main").await?, before, "offsets moved while the target was down");
+    let mut sink = sink;
+    assert!(sink.child.try_wait()?.is_none(), "the sink gave up:\n{}", sink.log_text());
+
+    // It comes back: the sink resumes on its own and catches up.
+    let _proxy = Proxy::start(port).await?;
+    wait_equal(&r.src, &r.dst, &sink).await?;
+    Ok(())
+}
