@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-pg
+.PHONY: deps build lint test test-tansu demo bench bench-pg bench-sink bench-full-load
 
 deps:
 	scripts/install-deps
@@ -35,12 +35,23 @@ demo: deps
 	cargo build --locked --bin sluice
 	scripts/with-testbed scripts/demo
 
-## Benchmarks: encoder micro-benchmark, then Sluice's PostgreSQL source vs pg_recvlogical.
+## Benchmarks: encoder micro-benchmark, Sluice's PostgreSQL source vs pg_recvlogical, then
+## `sluice sink` into PostgreSQL vs COPY.
 bench: deps
 	cargo bench --workspace --locked
 	$(MAKE) bench-pg
+	$(MAKE) bench-sink
+	$(MAKE) bench-full-load
 
 bench-pg: deps
 	cargo build --release --locked --bin sluice
 	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_source.py'
 
+bench-sink: deps
+	cargo build --release --locked --bin sluice
+	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'
+
+## Full load (migration type full-load) vs a raw `COPY … TO STDOUT` read of the same table.
+bench-full-load: deps
+	cargo build --release --locked --bin sluice
+	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_full_load.py'

@@ -9,13 +9,16 @@
 use anyhow::{bail, Context};
 use sluice_avro::schema_gen::{EnvelopeOptions, SourceKind};
 use sluice_avro::RegistryClient;
+use sluice_core::Lsn;
 use sluice_core::Source;
 use sluice_kafka::admin::TopicAdmin;
 use sluice_kafka::state::StateTopic;
 use sluice_kafka::{EventProducer, KafkaConfig};
-use sluice_postgres::source::{PgSource, PgSourceConfig, SlotOutcome};
+use sluice_postgres::source::snapshot::SnapshotOrigin;
+use sluice_postgres::source::{MigrationType, PgSource, PgSourceConfig, SlotOutcome};
 
 mod mysql;
+mod snapshot;
 
 use crate::config::{Config, SourceConfig};
 use crate::pipeline::publish::{self, PublishOptions, Publisher};
@@ -46,6 +49,10 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     };
     if reset_state {
         state.store(&key, None).await?;
+        if matches!(source_cfg, SourceConfig::Postgres(_)) {
+            state.store(&snapshot_key(&key), None).await?;
+            state.store(&full_load_key(&key), None).await?;
+        }
         tracing::warn!(key, "source state reset");
     }
 
@@ -87,6 +94,57 @@ pub(crate) fn publisher(
     Ok(Publisher::new(producer, admin, registry, opts))
 }
 
+/// Where a `full-load-and-cdc` source keeps its full-load progress.
+fn snapshot_key(key: &str) -> String {
+    format!("{key}:snapshot")
+}
+
+/// Where a `full-load` task keeps its progress.
+fn full_load_key(key: &str) -> String {
+    format!("{key}:full-load")
+}
+
+/// The slot record with `"snapshot"` set.
+fn slot_record(mut record: serde_json::Value, snapshot: Option<&str>) -> String {
+    if let (Some(obj), Some(s)) = (record.as_object_mut(), snapshot) {
+        obj.insert("snapshot".into(), s.into());
+    }
+    record.to_string()
+}
+
+/// Migration type `full-load`: copy the tables from one snapshot (no slot), then return.
+async fn run_full_load(
+    pg: &PgSourceConfig,
+    kafka: &KafkaConfig,
+    (url, subject_strategy): (&str, sluice_avro::SubjectNameStrategy),
+    state: &StateTopic,
+    key: &str,
+    service: &Service,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let client = pg.connection.connect().await?;
+    sluice_postgres::source::slot::ensure_tables_have_keys(&client, pg).await?;
+    drop(client);
+    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
+    service.ready.set_ready();
+    tokio::pin!(stop);
+    let outcome = snapshot::run(
+        pg,
+        SnapshotOrigin::Fresh,
+        Lsn(0),
+        None,
+        &mut publisher,
+        state,
+        &full_load_key(key),
+        &mut stop,
+    )
+    .await?;
+    if outcome == snapshot::Outcome::Complete {
+        tracing::info!("migration type full-load: done, exiting");
+    }
+    Ok(())
+}
+
 async fn run_once(
     pg: &PgSourceConfig,
     kafka: &KafkaConfig,
@@ -96,25 +154,71 @@ async fn run_once(
     service: &Service,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let known = state.load(key).await?.is_some();
+    if pg.migration_type == MigrationType::FullLoad {
+        return run_full_load(pg, kafka, (url, subject_strategy), state, key, service, stop).await;
+    }
+    let record: Option<serde_json::Value> = match state.load(key).await? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes).context("reading the source state record")?),
+        None => None,
+    };
+    let known = record.is_some();
+    let wants_snapshot = pg.migration_type == MigrationType::FullLoadAndCdc;
     let outcome = PgSource::prepare(pg, !known).await?;
     // Record the slot before streaming from it, so a crash right after creating it cannot make
-    // a later start silently create another one.
-    match &outcome {
+    // a later start silently create another one. A full load still to do is recorded in the same
+    // write: a slot recorded without it (created by `cdc`, or before full loads existed) never
+    // triggers one.
+    let (exported, record, snapshot_pending) = match outcome {
+        SlotOutcome::CreatedWithSnapshot(exported) => {
+            // Progress of a load from another slot's snapshot must not be resumed.
+            state.store(&snapshot_key(key), None).await?;
+            let r = serde_json::json!({"slot": pg.slot, "created_at_lsn": exported.lsn.to_string()});
+            state.store(key, Some(slot_record(r.clone(), Some("pending")).as_bytes())).await?;
+            (Some(*exported), r, true)
+        }
         SlotOutcome::Created(lsn) => {
-            let record = serde_json::json!({"slot": pg.slot, "created_at_lsn": lsn.to_string()});
-            state.store(key, Some(record.to_string().as_bytes())).await?;
+            let r = serde_json::json!({"slot": pg.slot, "created_at_lsn": lsn.to_string()});
+            state.store(key, Some(r.to_string().as_bytes())).await?;
+            (None, r, false)
         }
         SlotOutcome::Existing(lsn) if !known => {
-            let record = serde_json::json!({"slot": pg.slot, "adopted_at_lsn": lsn.to_string()});
-            state.store(key, Some(record.to_string().as_bytes())).await?;
+            // Adopted: whether its changes were ever loaded is unknown, so load the tables.
+            let r = serde_json::json!({"slot": pg.slot, "adopted_at_lsn": lsn.to_string()});
+            let pending = wants_snapshot.then_some("pending");
+            state.store(&snapshot_key(key), None).await?;
+            state.store(key, Some(slot_record(r.clone(), pending).as_bytes())).await?;
+            (None, r, wants_snapshot)
         }
-        SlotOutcome::Existing(_) => {}
-    }
-    let mut source = PgSource::open(pg.clone()).await?;
+        SlotOutcome::Existing(_) => {
+            let r = record.unwrap_or_default();
+            let pending = r.get("snapshot").and_then(|s| s.as_str()) == Some("pending");
+            (None, r, pending && wants_snapshot)
+        }
+    };
     let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
     service.ready.set_ready();
-    let result = publish::run(&mut source, &mut publisher, stop).await;
+    tokio::pin!(stop);
+    if snapshot_pending {
+        // With the slot's exported snapshot, the load shows the database at the slot's consistent
+        // point. Resumed (the exported snapshot died with its connection), it reads the unfinished
+        // chunks from a new snapshot — later than the consistent point — and streaming then
+        // replays every change after the slot's confirmed position on top (docs/postgres.md).
+        let snapshot_name = exported.as_ref().map(|e| e.snapshot.clone());
+        let lsn = exported.as_ref().map_or(Lsn(0), |e| e.lsn);
+        let origin = match &snapshot_name {
+            Some(n) => SnapshotOrigin::Exported(n.as_str()),
+            None => SnapshotOrigin::Fresh,
+        };
+        let done =
+            snapshot::run(pg, origin, lsn, exported, &mut publisher, state, &snapshot_key(key), &mut stop)
+                .await?;
+        if done == snapshot::Outcome::Stopped {
+            return Ok(());
+        }
+        state.store(key, Some(slot_record(record, Some("done")).as_bytes())).await?;
+    }
+    let mut source = PgSource::open(pg.clone()).await?;
+    let result = publish::run(&mut source, &mut publisher, &mut stop).await;
     source.close().await;
     result
 }

@@ -22,6 +22,9 @@ pub const WRITE_RETRIES_TOTAL: &str = "sluice_registry_write_retries_total";
 pub const RECORDS_APPLIED_TOTAL: &str = "sluice_registry_records_applied_total";
 /// Counter: topic records skipped as undecodable or conflicting (each is also logged).
 pub const RECORDS_SKIPPED_TOTAL: &str = "sluice_registry_records_skipped_total";
+/// Counter: rebuilds of the state from the beginning of the topic, after the reader went past
+/// committed records of this instance's own writes without delivering them.
+pub const READER_REBUILDS_TOTAL: &str = "sluice_registry_reader_rebuilds_total";
 /// Gauge: subjects with at least one live version.
 pub const SUBJECTS_COUNT: &str = "sluice_registry_subjects_count";
 /// Gauge: schema ids currently resolvable.
@@ -42,6 +45,10 @@ pub fn describe() {
     describe_counter!(WRITE_RETRIES_TOTAL, "Registry topic write attempts retried");
     describe_counter!(RECORDS_APPLIED_TOTAL, "Registry topic records applied");
     describe_counter!(RECORDS_SKIPPED_TOTAL, "Registry topic records skipped");
+    describe_counter!(
+        READER_REBUILDS_TOTAL,
+        "Registry state rebuilds after the reader missed committed records"
+    );
     describe_gauge!(SUBJECTS_COUNT, "Subjects with a live version");
     describe_gauge!(SCHEMAS_COUNT, "Schema ids resolvable");
 }

@@ -1,29 +1,54 @@
 //! The registry's durable store: one compacted, single-partition Kafka topic.
 //!
 //! A reader task consumes the topic from the beginning (`read_committed`) and applies every
-//! record to the shared [`State`], publishing the next offset it will apply. All writes go
-//! through [`Store::write`], which:
+//! record to the shared [`State`], publishing its [`Progress`]: the offsets it delivered and
+//! applied, and the next offset it will look at. All writes go through [`Store::write`], which:
 //!
 //! 1. takes this instance's writer lock;
 //! 2. makes sure its transactional producer is initialised: every instance sharing the topic
 //!    uses the same `transactional.id`, so initialising fences any other instance's producer
 //!    (its next commit fails) and aborts whatever transaction it left open;
-//! 3. commits a `NOOP` marker in a transaction and waits until the reader has applied it, so
-//!    the state now holds every write any instance committed before step 2;
+//! 3. commits a `NOOP` marker in a transaction and waits until the reader has *delivered and
+//!    applied that very record*, so the state now holds every write any instance committed
+//!    before step 2;
 //! 4. plans the operation against that state (validation, compatibility, next id and version);
-//! 5. commits the planned records in one transaction and waits until the reader has applied
-//!    them, and only then answers: the HTTP response follows the broker's acknowledgement.
+//! 5. commits the planned records in one transaction and waits until the reader has delivered
+//!    and applied each of them, and only then answers: the HTTP response follows the broker's
+//!    acknowledgement.
 //!
-//! Invariant: a commit in step 5 succeeds only if no other instance initialised its producer
-//! since step 2, so no other write can have slipped in between the catch-up and the commit;
-//! a fenced attempt is aborted (invisible to `read_committed` readers) and retried from step 2
-//! with a new producer. This makes several writers on one topic safe on a broker that
-//! implements transactions and fencing; concurrent writers then take turns at the cost of a
-//! producer re-initialisation. Failures: a write that cannot be committed and applied within
-//! the operation timeout is [`RegistryError::Timeout`] (50002) or [`RegistryError::Store`]
-//! (50001), and nothing is reported as stored unless the reader has applied it.
+//! Invariants:
+//! - A commit in step 5 succeeds only if no other instance initialised its producer since
+//!   step 2, so no other write can have slipped in between the catch-up and the commit; a
+//!   fenced attempt is aborted (invisible to `read_committed` readers) and retried from step 2
+//!   with a new producer. Concurrent writers take turns at the cost of a re-initialisation.
+//! - "The reader's position is past my record" does NOT mean "my record is applied", and the
+//!   store never treats it so. Every instance writes under one transactional id, so all records
+//!   in the topic carry one producer id, told apart only by epoch. A `read_committed` consumer
+//!   (librdkafka, like the Java client) drops every transactional batch of a producer id at or
+//!   after the first offset of an aborted transaction listed in the fetch response, until it
+//!   meets that producer's ABORT marker *in the same response*. A broker that lists aborted
+//!   transactions whose marker lies before the fetch offset (noida lists every aborted
+//!   transaction of the partition in every fetch) therefore makes a tailing reader silently
+//!   drop every committed record that follows the first aborted transaction with a record in
+//!   it (a fenced instance's half-done write: the transaction step 2 aborts). Transaction
+//!   markers still move the consumer's position past the dropped records. The store used to
+//!   wait for "position > my offset": under CPU load, when a fenced write had already produced
+//!   its record, every later write answered with an id its state never held and planned the
+//!   next one from the same stale maximum id (`[2, 2, 2, ..., 1]`: an id handed out many times,
+//!   the records conflicting in the topic for good). Now steps 3 and 5 check the exact offsets
+//!   the broker acknowledged against the offsets the reader delivered; when the reader went
+//!   past one without delivering it, the reader re-reads the topic from offset 0 into a fresh
+//!   state (one fetch response holds the whole topic, so every ABORT marker is seen after its
+//!   listing) and swaps it in once it has read as far as the state it replaces
+//!   (`sluice_registry_reader_rebuilds_total`). If even the rebuilt state lacks the record, the
+//!   write fails with 50001: an id is never answered, nor planned, from a state that misses a
+//!   committed record of this instance.
+//!
+//! Failures: a write that cannot be committed and applied within the operation timeout is
+//! [`RegistryError::Timeout`] (50002) or [`RegistryError::Store`] (50001), and nothing is
+//! reported as stored unless the reader has applied it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -48,6 +73,13 @@ use crate::state::State;
 /// Write attempts before a write gives up (each retry uses a fresh producer).
 const MAX_ATTEMPTS: u32 = 4;
 
+/// How many recent delivered offsets the reader remembers for writers to check theirs against.
+const DELIVERED_WINDOW: usize = 16_384;
+
+/// The reader's `max.partition.fetch.bytes` unless configured: 50 MiB, librdkafka's default
+/// `fetch.max.bytes`, so that a rebuild reads a registry topic in one fetch response.
+const REBUILD_FETCH_BYTES: &str = "52428800";
+
 /// Where the store lives and how long its operations may take.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreConfig {
@@ -61,7 +93,9 @@ pub(crate) struct StoreConfig {
 pub(crate) struct Store {
     topic: String,
     state: Arc<RwLock<State>>,
-    applied: watch::Receiver<i64>,
+    progress: watch::Receiver<Progress>,
+    /// Bumped to ask the reader for a rebuild from the beginning of the topic.
+    rebuild: watch::Sender<u64>,
     writer: tokio::sync::Mutex<Writer>,
     timeout: Duration,
     stop: watch::Sender<bool>,
@@ -83,21 +117,23 @@ impl Store {
         }
         ensure_topic(&base, &config.topic, config.timeout).await?;
 
-        let consumer: StreamConsumer<QuietEof> = base
-            .clone()
+        let mut consumer_config = base.clone();
+        // Unless configured: a rebuild (see the module doc) gets the whole topic in one fetch
+        // response, and notices the end of the topic within 100 ms.
+        for (key, value) in [("max.partition.fetch.bytes", REBUILD_FETCH_BYTES), ("fetch.wait.max.ms", "100")]
+        {
+            if consumer_config.get(key).is_none() {
+                consumer_config.set(key, value);
+            }
+        }
+        consumer_config
             .set("group.id", format!("sluice-registry-{}", config.topic))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest")
-            .create_with_context(QuietEof)
-            .map_err(|e| RegistryError::kafka("create registry topic consumer", e))?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&config.topic, 0, Offset::Beginning)
-            .map_err(|e| RegistryError::kafka("assign registry topic", e))?;
-        consumer.assign(&assignment).map_err(|e| RegistryError::kafka("assign registry topic", e))?;
+            .set("auto.offset.reset", "earliest");
+        let consumer = open_consumer(&consumer_config, &config.topic)?;
 
         let mut producer_config = base;
         producer_config
@@ -106,14 +142,25 @@ impl Store {
             .set("linger.ms", "0");
 
         let state = Arc::new(RwLock::new(State::default()));
-        let (applied_tx, applied) = watch::channel(0_i64);
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        let (rebuild, rebuild_rx) = watch::channel(0_u64);
         let (stop, stop_rx) = watch::channel(false);
-        let reader =
-            tokio::spawn(read_topic(consumer, config.topic.clone(), Arc::clone(&state), applied_tx, stop_rx));
+        let reader = tokio::spawn(read_topic(
+            TopicReader {
+                config: consumer_config,
+                topic: config.topic.clone(),
+                state: Arc::clone(&state),
+                progress: progress_tx,
+                rebuild: rebuild_rx,
+                stop: stop_rx,
+            },
+            consumer,
+        ));
         let store = Arc::new(Store {
             topic: config.topic.clone(),
             state,
-            applied,
+            progress,
+            rebuild,
             writer: tokio::sync::Mutex::new(Writer { config: producer_config, producer: None }),
             timeout: config.timeout,
             stop,
@@ -131,8 +178,8 @@ impl Store {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Catches up, plans with `plan`, commits the planned records, waits until they are
-    /// applied, and returns the planned answer. A plan error is returned as is, with nothing
+    /// Catches up, plans with `plan`, commits the planned records, waits until the reader has
+    /// delivered and applied each of them, and returns the planned answer. A plan error is returned as is, with nothing
     /// written.
     pub async fn write<T>(
         &self,
@@ -173,7 +220,7 @@ impl Store {
     ) -> Result<T, Attempt> {
         let producer = writer.producer(deadline).await.map_err(Attempt::Retry)?;
         let marker = self.transact(&producer, &[Record::Noop], deadline).await.map_err(Attempt::Retry)?;
-        self.wait_applied(marker + 1, deadline).await.map_err(Attempt::Final)?;
+        self.wait_applied(&marker, deadline).await.map_err(Attempt::Final)?;
         let (records, answer) = {
             let state = self.read();
             plan(&state).map_err(Attempt::Final)?
@@ -181,18 +228,18 @@ impl Store {
         if records.is_empty() {
             return Ok(answer);
         }
-        let last = self.transact(&producer, &records, deadline).await.map_err(Attempt::Retry)?;
-        self.wait_applied(last + 1, deadline).await.map_err(Attempt::Final)?;
+        let written = self.transact(&producer, &records, deadline).await.map_err(Attempt::Retry)?;
+        self.wait_applied(&written, deadline).await.map_err(Attempt::Final)?;
         Ok(answer)
     }
 
-    /// Produces `records` in one transaction; returns the offset of the last one.
+    /// Produces `records` in one transaction; returns their offsets.
     async fn transact(
         &self,
         producer: &FutureProducer,
         records: &[Record],
         deadline: Instant,
-    ) -> Result<i64, RegistryError> {
+    ) -> Result<Vec<i64>, RegistryError> {
         producer.begin_transaction().map_err(|e| RegistryError::kafka("begin registry transaction", e))?;
         let mut deliveries = Vec::with_capacity(records.len());
         for record in records {
@@ -206,13 +253,20 @@ impl Store {
                 .map_err(|(e, _)| RegistryError::kafka("enqueue registry record", e))?;
             deliveries.push(delivery);
         }
-        let mut last = -1;
+        let mut offsets = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match tokio::time::timeout_at(deadline, delivery).await {
                 Err(_) => return Err(RegistryError::Timeout("registry record delivery".to_owned())),
                 Ok(Err(_)) => return Err(RegistryError::Store("producer closed".to_owned())),
                 Ok(Ok(Err((e, _)))) => return Err(RegistryError::kafka("deliver registry record", e)),
-                Ok(Ok(Ok(d))) => last = last.max(d.offset),
+                // librdkafka reports no offset for a retried batch the broker had already
+                // stored (DUPLICATE_SEQUENCE_NUMBER): nothing to check it against, so retry.
+                Ok(Ok(Ok(d))) if d.offset < 0 => {
+                    return Err(RegistryError::Store(
+                        "registry record delivered without an offset".to_owned(),
+                    ))
+                }
+                Ok(Ok(Ok(d))) => offsets.push(d.offset),
             }
         }
         let p = producer.clone();
@@ -221,17 +275,56 @@ impl Store {
             .await
             .map_err(|e| RegistryError::Store(format!("commit task failed: {e}")))?
             .map_err(|e| RegistryError::kafka("commit registry transaction", e))?;
-        Ok(last)
+        Ok(offsets)
     }
 
-    /// Waits until the reader has applied every record below `offset`.
-    async fn wait_applied(&self, offset: i64, deadline: Instant) -> Result<(), RegistryError> {
-        let mut applied = self.applied.clone();
-        let waited = tokio::time::timeout_at(deadline, applied.wait_for(|a| *a >= offset))
-            .await
-            .map(|r| r.map(|_| ()));
+    /// Waits until the reader has *delivered and applied* the committed records at `offsets`
+    /// (this instance's own, so known to be committed). Passing them is not enough: a reader
+    /// that went past one without delivering it has lost committed records (see the module
+    /// doc), so it is rebuilt from the beginning of the topic once; if even the rebuilt state
+    /// lacks one of them, the write fails (50001) rather than answer from an incomplete state.
+    async fn wait_applied(&self, offsets: &[i64], deadline: Instant) -> Result<(), RegistryError> {
+        let Some(&last) = offsets.iter().max() else {
+            return Ok(());
+        };
+        let missing = |p: &Progress| -> Vec<i64> {
+            offsets.iter().copied().filter(|o| !p.delivered.contains(o)).collect()
+        };
+        let (missing_now, rebuilds) =
+            self.wait_progress(deadline, last, |p| p.next > last, |p| (missing(p), p.rebuilds)).await?;
+        if missing_now.is_empty() {
+            return Ok(());
+        }
+        metrics::counter!(m::READER_REBUILDS_TOTAL).increment(1);
+        tracing::warn!(topic = %self.topic, offsets = ?missing_now,
+            "registry topic reader went past committed records without delivering them; \
+             rebuilding the state from the beginning of the topic");
+        self.rebuild.send_modify(|n| *n += 1);
+        let missing_after =
+            self.wait_progress(deadline, last, |p| p.rebuilds > rebuilds && p.next > last, missing).await?;
+        if missing_after.is_empty() {
+            return Ok(());
+        }
+        Err(RegistryError::Store(format!(
+            "the registry topic reader cannot see committed records at offsets {:?} even after \
+             re-reading topic '{}' from the beginning; the broker's read_committed fetches drop them",
+            missing_after, self.topic
+        )))
+    }
+
+    /// Waits until `ready` holds for the reader's progress (past `offset`), then `read`s it.
+    async fn wait_progress<T>(
+        &self,
+        deadline: Instant,
+        offset: i64,
+        ready: impl FnMut(&Progress) -> bool,
+        read: impl FnOnce(&Progress) -> T,
+    ) -> Result<T, RegistryError> {
+        let mut progress = self.progress.clone();
+        let waited =
+            tokio::time::timeout_at(deadline, progress.wait_for(ready)).await.map(|r| r.map(|p| read(&p)));
         match waited {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(RegistryError::Store("registry topic reader stopped".to_owned())),
             Err(_) => Err(RegistryError::Timeout(format!("registry topic not read up to offset {offset}"))),
         }
@@ -287,33 +380,121 @@ fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
 }
 
-/// Applies the topic to `state` until told to stop, publishing the next offset to apply.
-async fn read_topic(
-    consumer: StreamConsumer<QuietEof>,
+/// What the reader has done so far, published to the writers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    /// The next offset the reader will look at: every offset below it was either delivered
+    /// (and applied) or passed over (a transaction marker, an aborted or compacted record, or
+    /// a committed record the consumer dropped).
+    next: i64,
+    /// Offsets of the records delivered and applied, the most recent [`DELIVERED_WINDOW`] only.
+    delivered: BTreeSet<i64>,
+    /// Completed rebuilds from the beginning of the topic.
+    rebuilds: u64,
+}
+
+impl Progress {
+    /// Records that the record at `offset` was delivered and applied.
+    fn delivered(&mut self, offset: i64) {
+        self.delivered.insert(offset);
+        while self.delivered.len() > DELIVERED_WINDOW {
+            self.delivered.pop_first();
+        }
+        self.passed(offset + 1);
+    }
+
+    /// Records that every offset below `next` was looked at; false if that is not news.
+    fn passed(&mut self, next: i64) -> bool {
+        let moved = next > self.next;
+        if moved {
+            self.next = next;
+        }
+        moved
+    }
+}
+
+/// The reader task's half of the store.
+struct TopicReader {
+    config: ClientConfig,
     topic: String,
     state: Arc<RwLock<State>>,
-    applied: watch::Sender<i64>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let advance = |next: i64| {
-        applied.send_if_modified(|a| {
-            let moved = next > *a;
-            if moved {
-                *a = next;
-            }
-            moved
-        });
-    };
+    progress: watch::Sender<Progress>,
+    rebuild: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+}
+
+/// A rebuild in progress: a fresh state read from offset 0 by a fresh consumer, swapped in
+/// once it has read at least as far as the state it replaces.
+struct Rebuild {
+    state: State,
+    progress: Progress,
+    target: i64,
+}
+
+/// A `read_committed` consumer of partition 0 of `topic`, from its beginning.
+fn open_consumer(config: &ClientConfig, topic: &str) -> Result<StreamConsumer<QuietEof>, RegistryError> {
+    let consumer: StreamConsumer<QuietEof> = config
+        .create_with_context(QuietEof)
+        .map_err(|e| RegistryError::kafka("create registry topic consumer", e))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(0))
+        .map_err(|e| RegistryError::kafka("assign registry topic", e))?;
+    consumer.assign(&assignment).map_err(|e| RegistryError::kafka("assign registry topic", e))?;
+    Ok(consumer)
+}
+
+enum Step<M> {
+    Stop,
+    Rebuild,
+    Received(M),
+}
+
+/// Applies the topic to the state until told to stop, publishing its [`Progress`]; on request
+/// re-reads the topic from the beginning into a fresh state and swaps it in.
+async fn read_topic(mut reader: TopicReader, mut consumer: StreamConsumer<QuietEof>) {
+    let topic = reader.topic.clone();
+    let mut rebuild: Option<Rebuild> = None;
     loop {
-        let received = tokio::select! {
-            _ = stop.changed() => break,
-            received = consumer.recv() => received,
+        let step = tokio::select! {
+            _ = reader.stop.changed() => Step::Stop,
+            changed = reader.rebuild.changed() => match changed {
+                Ok(()) => Step::Rebuild,
+                Err(_) => Step::Stop,
+            },
+            received = consumer.recv() => Step::Received(received),
+        };
+        let received = match step {
+            Step::Stop => break,
+            Step::Rebuild => {
+                match open_consumer(&reader.config, &topic) {
+                    Ok(fresh) => {
+                        let old = std::mem::replace(&mut consumer, fresh);
+                        // librdkafka may block while closing a consumer.
+                        tokio::task::spawn_blocking(move || drop(old));
+                        let target = reader.progress.borrow().next;
+                        let rebuilds = reader.progress.borrow().rebuilds;
+                        rebuild = Some(Rebuild {
+                            state: State::default(),
+                            progress: Progress { rebuilds, ..Progress::default() },
+                            target,
+                        });
+                        tracing::info!(topic = %topic, up_to = target, "rebuilding registry state from the topic");
+                    }
+                    Err(e) => tracing::warn!(topic = %topic, error = %e, "registry topic rebuild failed"),
+                }
+                continue;
+            }
+            Step::Received(received) => received,
         };
         match received {
             Ok(message) => {
                 let offset = message.offset();
                 let applied_ok = match Record::decode(message.key(), message.payload()) {
-                    Ok(record) => state.write().unwrap_or_else(PoisonError::into_inner).apply(record),
+                    Ok(record) => match &mut rebuild {
+                        Some(r) => r.state.apply(record),
+                        None => reader.state.write().unwrap_or_else(PoisonError::into_inner).apply(record),
+                    },
                     Err(reason) => {
                         tracing::warn!(offset, reason = %reason, "undecodable registry topic record skipped");
                         false
@@ -324,25 +505,50 @@ async fn read_topic(
                 } else {
                     metrics::counter!(m::RECORDS_SKIPPED_TOTAL).increment(1);
                 }
-                advance(offset + 1);
+                // Skipped (undecodable, conflicting) records count as delivered: every
+                // instance skips them alike, and their effect on the state is final.
+                match &mut rebuild {
+                    Some(r) => r.progress.delivered(offset),
+                    None => reader.progress.send_modify(|p| p.delivered(offset)),
+                }
             }
             Err(KafkaError::PartitionEOF(_)) => {
                 // Transaction markers take offsets but are never delivered: the consumer's
                 // position is what says the end was reached.
-                if let Ok(position) = consumer.position() {
-                    if let Some(Offset::Offset(next)) = position.find_partition(&topic, 0).map(|p| p.offset())
-                    {
-                        advance(next);
+                let next = match consumer.position() {
+                    Ok(position) => match position.find_partition(&topic, 0).map(|p| p.offset()) {
+                        Some(Offset::Offset(next)) => Some(next),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                if let Some(next) = next {
+                    match rebuild.take() {
+                        Some(mut r) => {
+                            r.progress.passed(next);
+                            if r.progress.next >= r.target {
+                                let Rebuild { state, mut progress, .. } = r;
+                                progress.rebuilds += 1;
+                                *reader.state.write().unwrap_or_else(PoisonError::into_inner) = state;
+                                reader.progress.send_replace(progress);
+                                tracing::info!(topic = %topic, next, "registry state rebuilt from the topic");
+                            } else {
+                                rebuild = Some(r);
+                            }
+                        }
+                        None => {
+                            reader.progress.send_if_modified(|p| p.passed(next));
+                        }
                     }
                 }
-                let (subjects, schemas) = state.read().unwrap_or_else(PoisonError::into_inner).sizes();
+                let (subjects, schemas) = reader.state.read().unwrap_or_else(PoisonError::into_inner).sizes();
                 metrics::gauge!(m::SUBJECTS_COUNT).set(subjects as f64);
                 metrics::gauge!(m::SCHEMAS_COUNT).set(schemas as f64);
             }
             Err(e) => {
                 tracing::warn!(topic = %topic, error = %e, "registry topic read failed; retrying");
                 tokio::select! {
-                    _ = stop.changed() => break,
+                    _ = reader.stop.changed() => break,
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
@@ -429,3 +635,33 @@ impl rdkafka::ClientContext for QuietEof {
 }
 
 impl ConsumerContext for QuietEof {}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_tells_a_delivered_record_from_one_passed_over() {
+        let mut p = Progress::default();
+        p.delivered(0);
+        // The commit marker at 1, then a committed record at 2 the consumer dropped and its
+        // marker at 3: the position moves past both without a delivery.
+        assert!(p.passed(2));
+        assert!(p.passed(4));
+        assert!(!p.passed(3), "the position never goes back");
+        assert_eq!(p.next, 4);
+        assert!(p.delivered.contains(&0));
+        assert!(!p.delivered.contains(&2), "passed over is not delivered");
+        p.delivered(4);
+        assert_eq!(p.next, 5);
+        // Only the most recent offsets are remembered.
+        let window = i64::try_from(DELIVERED_WINDOW).unwrap();
+        for offset in 10..10 + window + 5 {
+            p.delivered(offset);
+        }
+        assert_eq!(p.delivered.len(), DELIVERED_WINDOW);
+        assert!(!p.delivered.contains(&4));
+        assert!(p.delivered.contains(&(10 + window + 4)));
+    }
+}

@@ -126,3 +126,81 @@ async fn start_fails_clearly_without_a_broker() {
     assert!(err.to_string().contains("is the broker up?"), "{err}");
     assert!(err.is_transient(), "{err:?}");
 }
+
+/// The failure behind "an id was handed out twice": every instance writes with one
+/// transactional id, hence one producer id, and a fenced instance's transaction that already
+/// held a record is aborted. A broker that keeps listing that aborted transaction in later
+/// `read_committed` fetches (noida lists every aborted transaction of the partition in every
+/// fetch) makes the reader's librdkafka drop every later committed record of that producer id,
+/// while its position still moves past them. The registry used to take "position past my
+/// record" for "my record applied", answered ids its state never held, and planned every later
+/// registration from the same stale maximum id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_committed_after_an_aborted_transaction_are_applied_before_answering() {
+    let topic = common::unique_topic("aborted");
+    let registry = common::start(&topic).await;
+    let api = Api::new(registry.local_addr());
+    let schema =
+        |i: usize| format!(r#"{{"type":"record","name":"A{i}","fields":[{{"name":"f","type":"int"}}]}}"#);
+    let first = api.register("before-value", &schema(0)).await;
+
+    // Another writer on the shared transactional id stores a registration in a transaction and
+    // is fenced by a third, which aborts it: an aborted transaction with a record in the topic.
+    abort_a_transaction_with_a_record(&topic).await;
+    // Let the registry's reader go past the abort marker before it writes again.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    let mut ids = vec![first];
+    for i in 1..=4 {
+        ids.push(api.register(&format!("after{i}-value"), &schema(i)).await);
+    }
+    let distinct: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an id was handed out twice: {ids:?}");
+    // Each answer is backed by the state: the id resolves to the schema registered with it.
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) = api.get(&format!("/schemas/ids/{id}")).await;
+        assert_eq!(status, 200, "id {id}: {body}");
+        assert!(body["schema"].as_str().unwrap().contains(&format!(r#""name":"A{i}""#)), "id {id}: {body}");
+    }
+    // The aborted registration is invisible.
+    assert_eq!(Api::error_code(&api.get("/subjects/ghost-value/versions").await), 40401);
+    registry.shutdown().await.unwrap();
+
+    // A fresh instance reading the topic from the start agrees.
+    let restarted = common::start(&topic).await;
+    let api = Api::new(restarted.local_addr());
+    for (i, id) in ids.iter().enumerate() {
+        let subject = if i == 0 { "before-value".to_owned() } else { format!("after{i}-value") };
+        let (status, body) = api.get(&format!("/subjects/{subject}/versions/latest")).await;
+        assert_eq!(status, 200, "{subject}: {body}");
+        assert_eq!(body["id"], json!(id), "{subject}: {body}");
+    }
+    restarted.shutdown().await.unwrap();
+}
+
+/// Produces a registration (subject `ghost-value`, id 1000) in a transaction under the
+/// registry's transactional id, then fences that producer with another one, which aborts it.
+async fn abort_a_transaction_with_a_record(topic: &str) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+    use std::time::Duration;
+
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", common::testbed().bootstrap)
+        .set("transactional.id", format!("sluice-registry-{topic}"))
+        .set("enable.idempotence", "true");
+    let timeout = Duration::from_secs(20);
+    let fenced: FutureProducer = config.create().unwrap();
+    let p = fenced.clone();
+    tokio::task::spawn_blocking(move || p.init_transactions(timeout)).await.unwrap().unwrap();
+    fenced.begin_transaction().unwrap();
+    let key = br#"{"keytype":"SCHEMA","subject":"ghost-value","version":1,"magic":1}"#;
+    let value = br#"{"subject":"ghost-value","version":1,"id":1000,"schema":"\"string\"","deleted":false}"#;
+    let record = FutureRecord::<[u8], [u8]>::to(topic).partition(0).key(&key[..]).payload(&value[..]);
+    fenced.send(record, timeout).await.map_err(|(e, _)| e).unwrap();
+    let fencing: FutureProducer = config.create().unwrap();
+    let p = fencing.clone();
+    tokio::task::spawn_blocking(move || p.init_transactions(timeout)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || drop((fenced, fencing))).await.unwrap();
+}

@@ -372,6 +372,32 @@ fn is_placeholder(b: &[u8]) -> bool {
     b == UNAVAILABLE_VALUE.as_bytes()
 }
 
+/// `UUID.nameUUIDFromBytes("__debezium_unavailable_value")`: the element of Debezium's
+/// placeholder for an unchanged TOASTed `uuid[]`.
+const PLACEHOLDER_UUID: [u8; 16] =
+    [0xb6, 0x8a, 0x35, 0xa7, 0x17, 0xad, 0x35, 0xb3, 0xaf, 0x2a, 0xae, 0x46, 0xed, 0xb4, 0x54, 0x5a];
+
+/// Debezium's value for an unchanged TOASTed array (PostgreSQL connector,
+/// `UnchangedToastedPlaceholder`): a one-element array holding the placeholder for text, json,
+/// bytea and uuid arrays, and the placeholder's bytes as numbers for `int4[]`, `date[]` and
+/// `int8[]`. A real array equal to one of these cannot be told apart, as in Debezium itself.
+fn is_array_placeholder(items: &[Value]) -> bool {
+    let p = UNAVAILABLE_VALUE.as_bytes();
+    match items {
+        [Value::Text(s) | Value::Json(s)] => s == UNAVAILABLE_VALUE,
+        [Value::Bytes(b)] => is_placeholder(b),
+        [Value::Uuid(u)] => *u == PLACEHOLDER_UUID,
+        _ => {
+            items.len() == p.len()
+                && items.iter().zip(p).all(|(v, &b)| match v {
+                    Value::Int32(x) | Value::Date(x) => *x == i32::from(b),
+                    Value::Int64(x) => *x == i64::from(b),
+                    _ => false,
+                })
+        }
+    }
+}
+
 fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadResult<Value> {
     Ok(match reader {
         Reader::Bool => Value::Bool(cur.boolean()?),
@@ -473,9 +499,7 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
                     items.push(read_column(cur, item)?);
                 }
             }
-            // Debezium sends an unchanged TOASTed text array as a one-element array holding
-            // the placeholder.
-            if placeholder && matches!(items.as_slice(), [Value::Text(s)] if s == UNAVAILABLE_VALUE) {
+            if placeholder && is_array_placeholder(&items) {
                 Value::Unchanged
             } else {
                 Value::Array(items)
@@ -528,6 +552,50 @@ mod tests {
         b.push(1);
         let e = read_value(&mut Cursor::new(&b), &Reader::VarDecimal, false).unwrap_err();
         assert!(e.contains("scale"), "{e}");
+    }
+
+    /// Each array placeholder of Debezium's PostgreSQL connector, written as its Avro array.
+    #[test]
+    fn debezium_array_placeholders_are_unchanged() {
+        fn strings(items: &[&[u8]]) -> Vec<u8> {
+            let mut b = Vec::new();
+            write_long(&mut b, items.len() as i64);
+            for s in items {
+                write_long(&mut b, s.len() as i64);
+                b.extend_from_slice(s);
+            }
+            write_long(&mut b, 0);
+            b
+        }
+        fn numbers(items: &[u8]) -> Vec<u8> {
+            let mut b = Vec::new();
+            write_long(&mut b, items.len() as i64);
+            for &x in items {
+                write_long(&mut b, i64::from(x));
+            }
+            write_long(&mut b, 0);
+            b
+        }
+        let read = |b: &[u8], item: Reader| {
+            let plan = ColumnPlan { nullity: Nullity::Required, reader: item, placeholder: false };
+            read_value(&mut Cursor::new(b), &Reader::Array(Box::new(plan)), true).unwrap()
+        };
+        let p = UNAVAILABLE_VALUE.as_bytes();
+        for (b, item) in [
+            (strings(&[p]), Reader::Text),
+            (strings(&[p]), Reader::Json),
+            (strings(&[p]), Reader::Bytes),
+            (strings(&[b"b68a35a7-17ad-35b3-af2a-ae46edb4545a"]), Reader::UuidText),
+            (numbers(p), Reader::Int32),
+            (numbers(p), Reader::Date),
+            (numbers(p), Reader::Int64),
+        ] {
+            assert_eq!(read(&b, item.clone()), Value::Unchanged, "{item:?}");
+        }
+        // Real values stay values.
+        let v = read(&numbers(&p[1..]), Reader::Int32);
+        assert!(matches!(v, Value::Array(ref items) if items.len() == p.len() - 1), "{v:?}");
+        assert_eq!(read(&strings(&[b"x"]), Reader::Text), Value::Array(vec![Value::Text("x".into())]));
     }
 
     #[test]

@@ -22,6 +22,26 @@ fn default_heartbeat_secs() -> u64 {
 fn default_max_buffered_bytes() -> usize {
     64 << 20
 }
+fn default_snapshot_workers() -> usize {
+    2
+}
+fn default_snapshot_chunk_rows() -> u64 {
+    50_000
+}
+
+/// What a source task does, in AWS DMS terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationType {
+    /// Copy every captured table (`op = r` events) from a snapshot taken at the slot's consistent
+    /// point, then stream changes from that point on.
+    #[default]
+    FullLoadAndCdc,
+    /// Copy every captured table from one snapshot, then exit. No replication slot is used.
+    FullLoad,
+    /// Stream changes only, from the moment the slot is created.
+    Cdc,
+}
 
 /// How a missing publication is created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -88,6 +108,15 @@ pub struct PgSourceConfig {
     /// Capture tables without a primary key or replica identity (events have no key).
     #[serde(default)]
     pub allow_tables_without_key: bool,
+    /// `full-load-and-cdc` (default), `full-load` or `cdc`.
+    #[serde(default)]
+    pub migration_type: MigrationType,
+    /// Connections that copy tables in parallel during a full load (default 2).
+    #[serde(default = "default_snapshot_workers")]
+    pub snapshot_workers: usize,
+    /// Rows per full-load chunk (default 50,000): the unit of parallelism and of resumption.
+    #[serde(default = "default_snapshot_chunk_rows")]
+    pub snapshot_chunk_rows: u64,
 }
 
 /// `*` matches any run of characters, `?` one character; everything else literally.

@@ -21,11 +21,11 @@ use sluice_core::{
 };
 use tokio_postgres::Client;
 
-use super::config::PgSourceConfig;
+use super::config::{MigrationType, PgSourceConfig};
 use super::pgoutput::{pg_ts_to_unix_ms, Decoder, Message, TupleValue};
 use super::relation::{Relation, RelationCache};
 use super::spill::{PendingChange, Replay, TxnBuffer};
-use super::wal::{StartOptions, WalEvent, WalStream};
+use super::wal::{create_slot_exporting, ExportedSlot, StartOptions, WalEvent, WalStream};
 use super::{slot, text};
 use crate::error::PgError;
 
@@ -106,10 +106,12 @@ pub struct PgSource {
 }
 
 /// How a source start found its slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum SlotOutcome {
     Existing(Lsn),
     Created(Lsn),
+    /// Created (migration type `full-load-and-cdc`) with a snapshot to copy the tables from.
+    CreatedWithSnapshot(Box<ExportedSlot>),
 }
 
 fn now_ms() -> i64 {
@@ -128,6 +130,9 @@ impl PgSource {
         slot::ensure_publication(&client, cfg).await?;
         Ok(match slot::slot_position(&client, &cfg.slot).await? {
             Some(lsn) => SlotOutcome::Existing(lsn),
+            None if create_slot_if_missing && cfg.migration_type == MigrationType::FullLoadAndCdc => {
+                SlotOutcome::CreatedWithSnapshot(Box::new(create_slot_exporting(&cfg.connection, &cfg.slot).await?))
+            }
             None if create_slot_if_missing => SlotOutcome::Created(slot::create_slot(&client, &cfg.slot).await?),
             None => {
                 return Err(PgError::Source {

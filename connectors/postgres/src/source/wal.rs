@@ -24,6 +24,64 @@ use tokio::task::JoinHandle;
 use crate::endpoint::PgEndpoint;
 use crate::error::PgError;
 
+/// A replication slot just created with an exported snapshot (`CREATE_REPLICATION_SLOT …
+/// EXPORT_SNAPSHOT`). The snapshot shows the database exactly as of the slot's consistent point:
+/// every transaction committed before `lsn` is visible in it, none after, and streaming from the
+/// slot starts with the first transaction it does not show.
+///
+/// The snapshot can be imported (`SET TRANSACTION SNAPSHOT`) only while this value lives — its
+/// exporting replication connection stays open and idle. Drop it once every reader imported it.
+pub struct ExportedSlot {
+    pub lsn: sluice_core::Lsn,
+    pub snapshot: String,
+    _conn: PgReplicationConnection,
+}
+
+impl std::fmt::Debug for ExportedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedSlot").field("lsn", &self.lsn).field("snapshot", &self.snapshot).finish()
+    }
+}
+
+/// Create logical slot `slot` (pgoutput) on a replication connection, exporting its snapshot.
+pub async fn create_slot_exporting(ep: &PgEndpoint, slot: &str) -> Result<ExportedSlot, PgError> {
+    let info = conninfo(ep);
+    let addr = ep.addr();
+    let slot = slot.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<ExportedSlot, PgError> {
+        let mut conn = PgReplicationConnection::connect(&info).map_err(|e| repl_err(&addr, "connect", &e))?;
+        let opts =
+            pg_walstream::ReplicationSlotOptions { snapshot: Some("export".into()), ..Default::default() };
+        let res = conn
+            .create_replication_slot_with_options(
+                &slot,
+                pg_walstream::SlotType::Logical,
+                Some("pgoutput"),
+                &opts,
+            )
+            .map_err(|e| repl_err(&addr, "CREATE_REPLICATION_SLOT", &e))?;
+        // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
+        let bad = |what: &str| PgError::Source {
+            reason: format!("CREATE_REPLICATION_SLOT answered without a {what}"),
+            kind: ErrorKind::Fatal,
+        };
+        let lsn = res.get_value(0, 1).ok_or_else(|| bad("consistent point"))?;
+        let snapshot = res.get_value(0, 2).ok_or_else(|| bad("snapshot name"))?;
+        let lsn = lsn.parse().map_err(|e: sluice_core::Error| PgError::Source {
+            reason: e.to_string(),
+            kind: ErrorKind::Fatal,
+        })?;
+        tracing::info!(slot, lsn = %lsn, snapshot, "created replication slot with an exported snapshot");
+        Ok(ExportedSlot { lsn, snapshot, _conn: conn })
+    })
+    .await
+    .map_err(|e| PgError::Connect {
+        addr: ep.addr(),
+        reason: e.to_string(),
+        kind: ErrorKind::Retriable,
+    })?
+}
+
 /// One message from the server.
 #[derive(Debug)]
 pub enum WalEvent {

@@ -1,0 +1,290 @@
+//! The full load of a PostgreSQL source: publish the snapshot's `op = r` events through the same
+//! publisher as streamed changes, record finished chunks in the state topic, report progress.
+//!
+//! Invariants:
+//! - A chunk is recorded as finished only after the broker acknowledged every record of it: its
+//!   "done" message is registered as a producer checkpoint after its last row was sent, and the
+//!   producer releases checkpoints only once every earlier record is acknowledged. (The
+//!   checkpoint position is a chunk sequence number wrapped in `Position::Postgres`; it never
+//!   reaches the replication slot.)
+//! - The plan (chunk bounds) is stored before the first row is read, so a resumed load reads
+//!   exactly the chunks that were not finished — key ranges partition the key space whatever
+//!   snapshot they are read from.
+//! - The load is complete only when every planned chunk is finished; then the record says so.
+//!
+//! Failure: a worker error, a delivery failure, or workers that stop early end the run with an
+//! error; the task restarts and resumes at the finished chunks.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sluice_core::{ChangeEvent, Lsn, Position, SnapshotMarker};
+use sluice_kafka::state::StateTopic;
+use sluice_postgres::source::snapshot::{Snapshot, SnapshotMsg, SnapshotOrigin, TablePlan};
+use sluice_postgres::source::wal::ExportedSlot;
+use sluice_postgres::source::PgSourceConfig;
+
+use crate::pipeline::publish::Publisher;
+
+/// How often progress lines are logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How often released chunks are stored in the state topic.
+const PERSIST_EVERY: Duration = Duration::from_millis(500);
+
+/// What the state topic remembers of a full load.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Progress {
+    pub plan: Vec<TablePlan>,
+    /// Finished chunks: (table index, chunk index, rows).
+    pub done: Vec<(usize, usize, u64)>,
+    pub complete: bool,
+}
+
+impl Progress {
+    pub async fn load(state: &StateTopic, key: &str) -> anyhow::Result<Option<Self>> {
+        match state.load(key).await? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading full-load progress")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn store(&self, state: &StateTopic, key: &str) -> anyhow::Result<()> {
+        state.store(key, Some(serde_json::to_string(self)?.as_bytes())).await?;
+        Ok(())
+    }
+}
+
+/// How a full load ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Stopped,
+}
+
+/// Per-table counters for progress lines.
+struct TableStats {
+    estimated: u64,
+    /// Rows of chunks finished in earlier runs.
+    resumed: u64,
+    /// Rows of chunks finished in this run (acknowledged by the broker).
+    acked: u64,
+    /// Rows published in this run.
+    sent: u64,
+    chunks_left: usize,
+}
+
+/// Run (or resume) the full load recorded under `key`. `exporter`, when given, is the slot's
+/// exporting connection: it is closed as soon as every worker imported its snapshot.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    pg: &PgSourceConfig,
+    origin: SnapshotOrigin<'_>,
+    slot_lsn: Lsn,
+    exporter: Option<ExportedSlot>,
+    publisher: &mut Publisher,
+    state: &StateTopic,
+    key: &str,
+    mut stop: impl std::future::Future<Output = ()> + Unpin,
+) -> anyhow::Result<Outcome> {
+    let stored = Progress::load(state, key).await?;
+    if stored.as_ref().is_some_and(|p| p.complete) {
+        tracing::info!("full load already complete");
+        return Ok(Outcome::Complete);
+    }
+    let snapshot = Snapshot::open(pg, origin, slot_lsn).await?;
+    drop(exporter);
+    let snapshot_lsn = snapshot.lsn;
+    let mut progress = match stored {
+        Some(p) if !p.plan.is_empty() => p,
+        _ => {
+            let p = Progress { plan: snapshot.plan(pg).await?, done: Vec::new(), complete: false };
+            p.store(state, key).await?;
+            p
+        }
+    };
+    let finished: HashSet<(usize, usize)> = progress.done.iter().map(|(t, c, _)| (*t, *c)).collect();
+    let mut stats: Vec<TableStats> = progress
+        .plan
+        .iter()
+        .map(|p| TableStats {
+            estimated: p.estimated_rows,
+            resumed: 0,
+            acked: 0,
+            sent: 0,
+            chunks_left: p.chunks(),
+        })
+        .collect();
+    for (t, c, rows) in &progress.done {
+        tracing::info!(table = %progress.plan[*t].name(), range = %progress.plan[*t].chunk_range(*c), rows, "skipping finished chunk");
+        if let Some(s) = stats.get_mut(*t) {
+            s.resumed += rows;
+            s.chunks_left = s.chunks_left.saturating_sub(1);
+        }
+    }
+    let total_chunks: usize = progress.plan.iter().map(TablePlan::chunks).sum();
+    let mut running = snapshot.start(pg, &progress.plan, &finished).await?;
+    // Chunks skipped because their table no longer exists count as finished.
+    let vanished = total_chunks - finished.len() - running.pending;
+    tracing::info!(
+        snapshot_lsn = %snapshot_lsn,
+        tables = progress.plan.len(),
+        chunks = total_chunks,
+        finished = finished.len(),
+        to_read = running.pending,
+        "full load started"
+    );
+
+    let started = Instant::now();
+    let mut seq = 0u64;
+    let mut in_flight: Vec<(u64, usize, usize, u64)> = Vec::new();
+    let mut received = 0usize;
+    let mut held: Option<ChangeEvent> = None;
+    let mut first = true;
+    let (mut last_persist, mut last_report) = (Instant::now(), Instant::now());
+    let outcome = loop {
+        let msg = tokio::select! {
+            m = running.rx.recv() => m,
+            () = &mut stop => break Outcome::Stopped,
+        };
+        match msg {
+            Some(SnapshotMsg::Rows(events)) => {
+                for mut ev in events {
+                    // Debezium marks the first snapshot event `first`, the last `last`.
+                    if first {
+                        ev.source.snapshot = SnapshotMarker::First;
+                        first = false;
+                    }
+                    if let Some(prev) = held.replace(ev) {
+                        publisher.publish(&prev).await?;
+                    }
+                }
+            }
+            Some(SnapshotMsg::ChunkDone { table, chunk, rows }) => {
+                received += 1;
+                if let Some(mut last) = held.take() {
+                    if received == running.pending {
+                        last.source.snapshot = SnapshotMarker::Last;
+                    }
+                    publisher.publish(&last).await?;
+                }
+                if let Some(s) = stats.get_mut(table) {
+                    s.sent += rows;
+                }
+                seq += 1;
+                publisher.producer().checkpoint(Position::Postgres(Lsn(seq)));
+                in_flight.push((seq, table, chunk, rows));
+            }
+            Some(SnapshotMsg::Failed(e)) => {
+                // Keep what is already acknowledged; the rest is read again after the restart.
+                let _ =
+                    persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await;
+                return Err(e.into());
+            }
+            None => break Outcome::Complete,
+        }
+        publisher.producer().check_failed()?;
+        if last_persist.elapsed() >= PERSIST_EVERY {
+            persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await?;
+            last_persist = Instant::now();
+        }
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            report(&progress.plan, &stats, started);
+            last_report = Instant::now();
+        }
+    };
+    // Everything sent gets its acknowledgement; what it releases is recorded, also on shutdown.
+    let flushed = publisher.producer().flush(Duration::from_secs(120)).await;
+    persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await?;
+    flushed?;
+    if outcome == Outcome::Stopped {
+        tracing::info!(
+            finished = progress.done.len(),
+            chunks = total_chunks,
+            "full load stopped; it resumes at the next start"
+        );
+        return Ok(Outcome::Stopped);
+    }
+    if progress.done.len() + vanished < total_chunks {
+        return Err(sluice_core::Error::retriable(
+            "snapshot",
+            format!("full load workers stopped after {} of {total_chunks} chunks", progress.done.len()),
+        )
+        .into());
+    }
+    progress.complete = true;
+    progress.store(state, key).await?;
+    let rows: u64 = stats.iter().map(|s| s.acked).sum();
+    let resumed: u64 = stats.iter().map(|s| s.resumed).sum();
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        rows,
+        resumed,
+        seconds = format!("{secs:.1}"),
+        rows_per_sec = (rows as f64 / secs.max(0.001)) as u64,
+        "full load complete"
+    );
+    Ok(Outcome::Complete)
+}
+
+/// Record every chunk whose records the broker acknowledged.
+async fn persist_released(
+    publisher: &Publisher,
+    in_flight: &mut Vec<(u64, usize, usize, u64)>,
+    progress: &mut Progress,
+    stats: &mut [TableStats],
+    state: &StateTopic,
+    key: &str,
+) -> anyhow::Result<()> {
+    let Some(Position::Postgres(Lsn(upto))) = publisher.producer().take_released() else { return Ok(()) };
+    let split = in_flight.partition_point(|(s, ..)| *s <= upto);
+    let released: Vec<_> = in_flight.drain(..split).collect();
+    if released.is_empty() {
+        return Ok(());
+    }
+    for (_, t, c, rows) in &released {
+        progress.done.push((*t, *c, *rows));
+    }
+    progress.store(state, key).await?;
+    for (_, t, c, rows) in released {
+        let plan = &progress.plan[t];
+        tracing::info!(table = %plan.name(), range = %plan.chunk_range(c), rows, "chunk done");
+        if let Some(s) = stats.get_mut(t) {
+            s.acked += rows;
+            s.chunks_left = s.chunks_left.saturating_sub(1);
+            if s.chunks_left == 0 {
+                tracing::info!(table = %plan.name(), rows = s.resumed + s.acked, "table loaded");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line per table still loading, and one overall.
+fn report(plan: &[TablePlan], stats: &[TableStats], started: Instant) {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let (mut rows, mut est, mut sent) = (0u64, 0u64, 0u64);
+    for (p, s) in plan.iter().zip(stats) {
+        let done = s.resumed + s.sent;
+        rows += done;
+        est += s.estimated.max(done);
+        sent += s.sent;
+        if s.chunks_left == 0 {
+            continue;
+        }
+        let rate = s.sent as f64 / secs;
+        let eta = if rate > 0.0 { (s.estimated.saturating_sub(done) as f64 / rate) as u64 } else { 0 };
+        tracing::info!(table = %p.name(), rows = done, estimated = s.estimated.max(done), rows_per_sec = rate as u64, eta_secs = eta, "full load progress");
+    }
+    let rate = sent as f64 / secs;
+    let eta = if rate > 0.0 { (est.saturating_sub(rows) as f64 / rate) as u64 } else { 0 };
+    tracing::info!(
+        table = "*",
+        rows,
+        estimated = est,
+        rows_per_sec = rate as u64,
+        eta_secs = eta,
+        "full load progress"
+    );
+}
