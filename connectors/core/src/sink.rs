@@ -90,11 +90,6 @@ impl OffsetFence {
             self.believed.insert((o.topic.clone(), o.partition), o.next_offset);
         }
     }
-
-    /// Forget everything (after a failed transaction the process rebuilds from the target).
-    pub fn clear(&mut self) {
-        self.believed.clear();
-    }
 }
 
 /// The message of the retriable error a sink returns when fenced writes found other values.
