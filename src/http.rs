@@ -1,5 +1,6 @@
 //! The observability listener: `/metrics` (Prometheus text), `/health` (the process is alive and
-//! its event loop answers) and `/ready` (the subcommand finished starting and can do work).
+//! its event loop answers), `/ready` (the subcommand finished starting and can do work) and
+//! `/status` (the task's table statistics as JSON).
 //!
 //! Every long-running subcommand starts it when `[http] listen` is set. `/ready` answers 503 until
 //! the subcommand calls [`Readiness::set_ready`], and again while it restarts after a failure.
@@ -59,19 +60,26 @@ pub async fn serve(
         .route("/metrics", get(render_metrics))
         .route("/health", get(health))
         .route("/ready", get(readiness))
+        .route("/status", get(status))
         .with_state(AppState { metrics, ready });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "observability listener stopped");
         }
     });
-    tracing::info!(addr = %local, "serving /metrics, /health and /ready");
+    tracing::info!(addr = %local, "serving /metrics, /health, /ready and /status");
     Ok(local)
 }
 
 async fn render_metrics(State(s): State<AppState>) -> impl IntoResponse {
     metrics::counter!(METRIC_HTTP_REQUESTS, "path" => "/metrics").increment(1);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+}
+
+/// The task's table statistics (`sluice_core::stats::Report`) as JSON.
+async fn status() -> impl IntoResponse {
+    metrics::counter!(METRIC_HTTP_REQUESTS, "path" => "/status").increment(1);
+    axum::Json(sluice_core::stats::report())
 }
 
 async fn health() -> impl IntoResponse {

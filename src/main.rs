@@ -10,6 +10,7 @@ mod registry_cmd;
 mod service;
 mod sink_cmd;
 mod source_cmd;
+mod status;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -60,6 +61,29 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Show the table statistics of the source and sink tasks of a config (full-load state and
+    /// rows, inserts, updates, deletes, DDLs), as last reported by the running or stopped tasks.
+    Status {
+        /// The TOML config file of the task(s); its [kafka] section locates the reports.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a running PostgreSQL source to re-read tables (an incremental snapshot) while it keeps
+    /// streaming, through its signal table (`[source] signal_table`).
+    Snapshot {
+        /// The source's TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Tables to re-read, as `schema.table`.
+        #[arg(required = true)]
+        tables: Vec<String>,
+        /// Re-read only the rows matching this SQL condition, e.g. `id BETWEEN 100 AND 200`.
+        #[arg(long = "where")]
+        filter: Option<String>,
     },
     /// Run the built-in Confluent-compatible schema registry (storage: a compacted Kafka topic).
     Registry {
@@ -131,6 +155,31 @@ async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Config::default(),
             };
             registry_cmd::run(cfg, registry_cmd::RegistryArgs { listen, kafka, topic }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, json } => {
+            let cfg = Config::load(&config)?;
+            telemetry::init_logging(&cfg.log)?;
+            status::print(&cfg, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snapshot { config, tables, filter } => {
+            let cfg = Config::load(&config)?;
+            telemetry::init_logging(&cfg.log)?;
+            let Some(config::SourceConfig::Postgres(pg)) = &cfg.source else {
+                anyhow::bail!(
+                    "`sluice snapshot` needs a PostgreSQL [source] (MySQL sources take signals later)"
+                );
+            };
+            let client = pg.connection.connect().await?;
+            let id = sluice_postgres::source::incremental::request_snapshot(
+                &client,
+                pg,
+                &tables,
+                filter.as_deref(),
+            )
+            .await?;
+            println!("requested incremental snapshot {id} of {}", tables.join(", "));
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {

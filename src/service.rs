@@ -111,6 +111,7 @@ where
                 }
                 service.ready.set_not_ready();
                 let Some(delay) = error_kind(&e).retry_delay(attempt) else { return Err(e) };
+                sluice_core::stats::set_phase(format!("restarting after: {e:#}"));
                 attempt += 1;
                 tracing::warn!(error = %format!("{e:#}"), attempt, retry_in_ms = delay.as_millis() as u64, "task failed; restarting {restart}");
                 tokio::select! {

@@ -84,6 +84,9 @@ struct Replay {
     state: Rows,
     ops: HashMap<String, u64>,
     markers: Vec<String>,
+    topic: String,
+    /// Events that set a key's `v` lower than the replayed state had it (`v` only grows).
+    rollbacks: Vec<String>,
 }
 
 impl Replay {
@@ -103,6 +106,8 @@ impl Replay {
             state: HashMap::new(),
             ops: HashMap::new(),
             markers: Vec::new(),
+            topic: topic.to_owned(),
+            rollbacks: Vec::new(),
         })
     }
 
@@ -113,14 +118,39 @@ impl Replay {
         Ok(reader.read_value(&mut body)?)
     }
 
+    /// Replay until the state equals `want`, having read at least everything the topic held
+    /// when called (the state may equal `want` long before the end of the topic).
     async fn until_equal(&mut self, want: &Rows, log: &dyn Fn() -> String) -> anyhow::Result<()> {
+        use rdkafka::consumer::Consumer;
         use rdkafka::Message;
         let start = Instant::now();
+        let topic = self.topic.clone();
+        let md = tokio::task::block_in_place(|| {
+            self.consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))
+        })?;
+        let mut ends = HashMap::new();
+        for p in md.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = tokio::task::block_in_place(|| {
+                self.consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
+            })?;
+            ends.insert(p.id(), high);
+        }
+        let mut read: HashMap<i32, i64> = HashMap::new();
         loop {
             let polled = tokio::task::block_in_place(|| self.consumer.poll(Duration::from_millis(300)));
             let Some(m) = polled else {
-                if &self.state == want {
+                let at_end =
+                    ends.iter().all(|(p, high)| *high == 0 || read.get(p).is_some_and(|o| o + 1 >= *high));
+                if at_end && &self.state == want {
                     return Ok(());
+                }
+                if at_end && !self.rollbacks.is_empty() {
+                    anyhow::bail!(
+                        "{} rows rolled back to older values, e.g. {:?}\n{}",
+                        self.rollbacks.len(),
+                        &self.rollbacks[..self.rollbacks.len().min(5)],
+                        log()
+                    );
                 }
                 if start.elapsed() > T {
                     let differ = want.iter().filter(|(k, v)| self.state.get(k) != Some(v)).count();
@@ -135,6 +165,7 @@ impl Replay {
                 continue;
             };
             let m = m?;
+            read.insert(m.partition(), m.offset());
             let key = self.decode(m.key().expect("keyed")).await?;
             let id = int(common::field(&key, "id").expect("id")).expect("int id");
             let Some(payload) = m.payload() else {
@@ -147,12 +178,16 @@ impl Replay {
                 other => anyhow::bail!("op {other:?}"),
             };
             *self.ops.entry(op.clone()).or_default() += 1;
+            let mut snapshot = String::new();
             if op == "r" {
                 let src = common::field(&v, "source").expect("source");
                 if let Some(AV::String(s)) = common::field(src, "snapshot").map(common::unwrap_union) {
-                    if s != "true" {
+                    if s == "incremental" {
+                        *self.ops.entry("r/incremental".into()).or_default() += 1;
+                    } else if s != "true" {
                         self.markers.push(s.clone());
                     }
+                    snapshot = s.clone();
                 }
             }
             if op == "d" {
@@ -165,6 +200,12 @@ impl Replay {
                 Some(AV::String(s)) => s.clone(),
                 _ => String::new(),
             };
+            if let Some((old, _)) = self.state.get(&id) {
+                if val < *old {
+                    self.rollbacks
+                        .push(format!("id {id}: v {old} → {val} by op {op} (snapshot {snapshot:?})"));
+                }
+            }
             self.state.insert(id, (val, pad));
         }
     }
@@ -310,5 +351,101 @@ async fn full_load_mode_exits_zero_with_every_row_and_no_slot() -> anyhow::Resul
     replay.until_equal(&want, &|| p.log_text()).await?;
     assert_eq!(replay.ops.get("r").copied(), Some(ROWS as u64), "{:?}", replay.ops);
     assert_eq!(replay.ops.len(), 1, "only r events: {:?}", replay.ops);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incremental_resnapshot_under_concurrent_updates_never_rolls_a_row_back() -> anyhow::Result<()> {
+    let tb = testbed();
+    let dir = tb.scratch_dir("incsnap")?;
+    let db = tb.postgres.create_database("incsnap").await?;
+    let c = tb.postgres.connect(&db).await?;
+    const ROWS: i32 = 30_000;
+    fill(&c, ROWS).await?;
+    let prefix = unique("inc");
+    let (port, http) = (free_port()?, free_port()?);
+    let cfg = format!(
+        "{}\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+        common::pg_source_config(
+            &db,
+            &prefix,
+            port,
+            "signal_table = \"public.sluice_signal\"\nincremental_chunk_rows = 500",
+        )
+    );
+    let mut src = common::start_source(&dir, "source", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", T).await?;
+
+    // Updates hit the rows being re-read while the re-snapshot runs, chunk by chunk.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = spawn_writer(tb.postgres.connect(&db).await?, ROWS + 1, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let path = dir.join("source.toml").display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["snapshot", "--config", &path, "public.t"])
+        .output()?;
+    assert!(out.status.success(), "sluice snapshot: {}", String::from_utf8_lossy(&out.stderr));
+    let start = Instant::now();
+    loop {
+        let done: i64 = c
+            .query_one(
+                "SELECT count(*) FROM sluice_signal WHERE type = 'execute-snapshot' AND data::jsonb ->> 'sluice-done' = 'true'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if done == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "re-snapshot did not finish:\n{}",
+            src.log_text()
+        );
+        assert!(src.child.try_wait()?.is_none(), "source exited:\n{}", src.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let txns = writer.await??;
+    let want = source_rows(&c).await?;
+    let mut replay = Replay::new(&format!("http://127.0.0.1:{port}"), &format!("{prefix}.public.t")).await?;
+    replay.until_equal(&want, &|| src.log_text()).await?;
+    eprintln!("writer: {txns} transactions; topic ops {:?}", replay.ops);
+    assert!(
+        replay.rollbacks.is_empty(),
+        "rows rolled back to older values: {:?}",
+        &replay.rollbacks[..replay.rollbacks.len().min(10)]
+    );
+    let reread = replay.ops.get("r/incremental").copied().unwrap_or(0);
+    assert!(reread >= u64::from((ROWS / 2) as u32), "most rows re-read: {:?}", replay.ops);
+    let signal_events: i64 =
+        c.query_one("SELECT count(*) FROM sluice_signal WHERE type <> 'execute-snapshot'", &[]).await?.get(0);
+    assert!(signal_events <= 2, "watermarks are cleaned up: {signal_events} left");
+
+    // Table statistics: live over HTTP, and persisted for `sluice status`.
+    let body = reqwest::get(format!("http://127.0.0.1:{http}/status")).await?.text().await?;
+    let live: serde_json::Value = serde_json::from_str(&body)?;
+    let t = live["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "public.t")
+        .expect("public.t");
+    assert_eq!(t["state"], "loaded", "{body}");
+    assert_eq!(t["full_load_rows"], ROWS, "{body}");
+    assert!(t["updates"].as_u64().unwrap() > 0 && t["deletes"].as_u64().unwrap() > 0, "{body}");
+    assert!(t["resnapshot_rows"].as_u64().unwrap() >= reread, "{body}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["status", "--config", &path])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("public.t") && text.contains("loaded"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("sluice_signal"), "the signal table is not a captured table:\n{text}");
+    eprintln!("{text}");
     Ok(())
 }

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sluice_avro::schema_gen::EnvelopeOptions;
 use sluice_avro::{EventEncoder, RegistryClient, SubjectNameStrategy, TableCodec};
-use sluice_core::{ChangeEvent, Op, Source, TableId, TableSchema, TransactionEvent};
+use sluice_core::stats::TableStats;
+use sluice_core::{ChangeEvent, Op, SnapshotMarker, Source, TableId, TableSchema, TransactionEvent};
 use sluice_kafka::admin::TopicAdmin;
 use sluice_kafka::EventProducer;
 
@@ -52,7 +53,7 @@ pub struct Publisher {
     encoder: EventEncoder,
     /// Counter handles by (table, op): resolving a labelled counter per event costs more than
     /// encoding the event.
-    counters: HashMap<TableId, [Option<metrics::Counter>; 5]>,
+    counters: HashMap<TableId, ([Option<metrics::Counter>; 5], Arc<TableStats>)>,
 }
 
 impl Publisher {
@@ -82,6 +83,10 @@ impl Publisher {
             None => true,
         };
         if fresh {
+            if self.codecs.contains_key(&table.id) {
+                // A new schema of a table already published: a DDL reached the stream.
+                TableStats::add(&sluice_core::stats::table(&table.id).ddls, 1);
+            }
             let mut codec = TableCodec::new(table.clone(), &self.opts.envelope);
             if !self.topics.contains(&codec.topic) {
                 self.admin
@@ -131,10 +136,17 @@ impl Publisher {
             Op::Read => 3,
             Op::Truncate => 4,
         };
-        let per_table = match self.counters.get_mut(&ev.table.id) {
+        let (per_table, stats) = match self.counters.get_mut(&ev.table.id) {
             Some(c) => c,
-            None => self.counters.entry(ev.table.id.clone()).or_default(),
+            None => self
+                .counters
+                .entry(ev.table.id.clone())
+                .or_insert_with(|| (Default::default(), sluice_core::stats::table(&ev.table.id))),
         };
+        // Full-load rows are counted per acknowledged chunk (source_cmd::snapshot).
+        if ev.op != Op::Read || ev.source.snapshot == SnapshotMarker::Incremental {
+            stats.count_op(ev.op, 1);
+        }
         per_table[slot]
             .get_or_insert_with(
                 || metrics::counter!(METRIC_EVENTS, "table" => ev.table.id.to_string(), "op" => ev.op.code()),

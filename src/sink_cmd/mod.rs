@@ -87,7 +87,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         service: &service,
     };
     let plan = &plan;
-    supervise(&service, "from the offsets stored in the target", |stop| async move {
+    let task = match &options.instance_id {
+        Some(i) => format!("{}:{i}", sink.name),
+        None => sink.name.clone(),
+    };
+    let tracker = crate::status::Tracker::start(&kafka, "sink", &task).await?;
+    let result = supervise(&service, "from the offsets stored in the target", |stop| async move {
         match plan.endpoint {
             SinkEndpoint::Postgres(pg) => {
                 let mut target = PgSinkConfig::new(pg.clone());
@@ -105,7 +110,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     })
-    .await
+    .await;
+    tracker.finish(&crate::status::final_phase(&result)).await;
+    result
 }
 
 /// What one poll turned into (outside transaction-consistent mode).
@@ -139,6 +146,8 @@ async fn run_once<S: Sink>(
         _ => None,
     };
     plan.service.ready.set_ready();
+    sluice_core::stats::set_phase("applying");
+    let mut counted = Counted::default();
     let max_wait = Duration::from_millis(cfg.batch_max_ms);
     tokio::pin!(stop);
     loop {
@@ -153,10 +162,12 @@ async fn run_once<S: Sink>(
             Some(a) => {
                 let events = a.drain_ready();
                 apply_all(&mut sink, &events).await.context("applying source transactions to the target")?;
+                counted.stage(&events);
                 a.committable()
             }
             None => {
                 let offsets = next_offsets(&records);
+                counted.stage(&batch.events);
                 match (apply_all(&mut sink, &batch.events).await, &dead_letters) {
                     (Ok(()), _) => offsets,
                     (Err(e), Some(dlq)) if !e.is_retriable() => {
@@ -171,6 +182,7 @@ async fn run_once<S: Sink>(
             }
         };
         sink.commit(&offsets).await.context("committing a batch to the target")?;
+        counted.committed();
         consumer.commit(&offsets)?;
         metrics::histogram!(METRIC_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
         tracing::debug!(
@@ -178,6 +190,42 @@ async fn run_once<S: Sink>(
             held = assembler.as_ref().map_or(0, txn::Assembler::held_events),
             "batch applied"
         );
+    }
+}
+
+/// Per-table counts of the batch being applied, added to the task statistics once committed.
+#[derive(Default)]
+struct Counted {
+    tables: std::collections::HashMap<sluice_core::TableId, std::sync::Arc<sluice_core::stats::TableStats>>,
+    /// Stats, op, and whether the event is a full-load row (`r` outside incremental snapshots).
+    staged: Vec<(std::sync::Arc<sluice_core::stats::TableStats>, sluice_core::Op, bool)>,
+}
+
+impl Counted {
+    fn stage(&mut self, events: &[ChangeEvent]) {
+        for ev in events {
+            let s = match self.tables.get(&ev.table.id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = sluice_core::stats::table(&ev.table.id);
+                    self.tables.insert(ev.table.id.clone(), s.clone());
+                    s
+                }
+            };
+            let full_load = ev.op == sluice_core::Op::Read
+                && ev.source.snapshot != sluice_core::SnapshotMarker::Incremental;
+            self.staged.push((s, ev.op, full_load));
+        }
+    }
+
+    fn committed(&mut self) {
+        for (s, op, full_load) in self.staged.drain(..) {
+            if full_load {
+                sluice_core::stats::TableStats::add(&s.full_load_rows, 1);
+            } else {
+                s.count_op(op, 1);
+            }
+        }
     }
 }
 

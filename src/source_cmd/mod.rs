@@ -43,10 +43,7 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     };
     let url = registry_cfg.client_url().context("[registry] needs url or listen")?;
     let state = StateTopic::open(&kafka, &kafka.state_topic).await?;
-    let key = match &source_cfg {
-        SourceConfig::Postgres(pg) => format!("postgres:{}:{}", pg.topic_prefix, pg.slot),
-        SourceConfig::Mysql(my) => format!("mysql:{}", my.topic_prefix),
-    };
+    let key = task_name(&source_cfg);
     if reset_state {
         state.store(&key, None).await?;
         if matches!(source_cfg, SourceConfig::Postgres(_)) {
@@ -56,9 +53,10 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
         tracing::warn!(key, "source state reset");
     }
 
+    let tracker = crate::status::Tracker::start(&kafka, "source", &key).await?;
     let strategy = registry_cfg.subject_name_strategy;
     let (kafka, url, state, key, service) = (&kafka, url.as_str(), &state, key.as_str(), &service);
-    supervise(service, "from the last acknowledged position", |stop| {
+    let result = supervise(service, "from the last acknowledged position", |stop| {
         let source_cfg = &source_cfg;
         async move {
             match source_cfg {
@@ -71,7 +69,17 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
             }
         }
     })
-    .await
+    .await;
+    tracker.finish(&crate::status::final_phase(&result)).await;
+    result
+}
+
+/// The source's name in its state and status records.
+pub fn task_name(source: &SourceConfig) -> String {
+    match source {
+        SourceConfig::Postgres(pg) => format!("postgres:{}:{}", pg.topic_prefix, pg.slot),
+        SourceConfig::Mysql(my) => format!("mysql:{}", my.topic_prefix),
+    }
 }
 
 /// The publishing half shared by every source kind.
@@ -218,6 +226,7 @@ async fn run_once(
         state.store(key, Some(slot_record(record, Some("done")).as_bytes())).await?;
     }
     let mut source = PgSource::open(pg.clone()).await?;
+    sluice_core::stats::set_phase("cdc");
     let result = publish::run(&mut source, &mut publisher, &mut stop).await;
     source.close().await;
     result

@@ -16,11 +16,14 @@
 //! error; the task restarts and resumes at the finished chunks.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use sluice_core::{ChangeEvent, Lsn, Position, SnapshotMarker};
+use sluice_core::stats::{LoadState, TableStats as LiveStats};
+use sluice_core::{ChangeEvent, Lsn, Position, SnapshotMarker, TableId};
 use sluice_kafka::state::StateTopic;
 use sluice_postgres::source::snapshot::{Snapshot, SnapshotMsg, SnapshotOrigin, TablePlan};
 use sluice_postgres::source::wal::ExportedSlot;
@@ -73,6 +76,14 @@ struct TableStats {
     /// Rows published in this run.
     sent: u64,
     chunks_left: usize,
+    /// The table's row in the task statistics.
+    live: Arc<LiveStats>,
+}
+
+impl TableStats {
+    fn matches(&self, id: &TableId) -> bool {
+        Arc::ptr_eq(&self.live, &sluice_core::stats::table(id))
+    }
 }
 
 /// Run (or resume) the full load recorded under `key`. `exporter`, when given, is the slot's
@@ -114,6 +125,7 @@ pub async fn run(
             acked: 0,
             sent: 0,
             chunks_left: p.chunks(),
+            live: sluice_core::stats::table(&TableId::new(p.schema.as_str(), p.table.as_str())),
         })
         .collect();
     for (t, c, rows) in &progress.done {
@@ -123,6 +135,12 @@ pub async fn run(
             s.chunks_left = s.chunks_left.saturating_sub(1);
         }
     }
+    for s in &stats {
+        s.live.full_load_estimated.store(s.estimated.max(s.resumed), Ordering::Relaxed);
+        s.live.full_load_rows.store(s.resumed, Ordering::Relaxed);
+        s.live.set_state(if s.chunks_left == 0 { LoadState::Loaded } else { LoadState::Pending });
+    }
+    sluice_core::stats::set_phase("full-load");
     let total_chunks: usize = progress.plan.iter().map(TablePlan::chunks).sum();
     let mut running = snapshot.start(pg, &progress.plan, &finished).await?;
     // Chunks skipped because their table no longer exists count as finished.
@@ -150,6 +168,11 @@ pub async fn run(
         };
         match msg {
             Some(SnapshotMsg::Rows(events)) => {
+                if let Some(s) = events.first().and_then(|e| stats.iter().find(|s| s.matches(&e.table.id))) {
+                    if s.live.state() == LoadState::Pending {
+                        s.live.set_state(LoadState::Loading);
+                    }
+                }
                 for mut ev in events {
                     // Debezium marks the first snapshot event `first`, the last `last`.
                     if first {
@@ -177,6 +200,11 @@ pub async fn run(
                 in_flight.push((seq, table, chunk, rows));
             }
             Some(SnapshotMsg::Failed(e)) => {
+                for s in &stats {
+                    if s.chunks_left > 0 {
+                        s.live.set_state(LoadState::Error);
+                    }
+                }
                 // Keep what is already acknowledged; the rest is read again after the restart.
                 let _ =
                     persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await;
@@ -253,7 +281,9 @@ async fn persist_released(
         if let Some(s) = stats.get_mut(t) {
             s.acked += rows;
             s.chunks_left = s.chunks_left.saturating_sub(1);
+            LiveStats::add(&s.live.full_load_rows, rows);
             if s.chunks_left == 0 {
+                s.live.set_state(LoadState::Loaded);
                 tracing::info!(table = %plan.name(), rows = s.resumed + s.acked, "table loaded");
             }
         }

@@ -12,6 +12,7 @@ pub mod position;
 pub mod schema;
 pub mod secret;
 pub mod sink;
+pub mod stats;
 pub mod traits;
 pub mod value;
 

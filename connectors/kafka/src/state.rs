@@ -8,6 +8,7 @@
 //! call, so it sees every record stored before it began. The last record for a key wins; a
 //! null value deletes the key. One partition, so order is total.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -53,6 +54,20 @@ impl StateTopic {
         Ok(())
     }
 
+    /// The latest value of every key starting with `prefix`.
+    pub async fn load_prefix(&self, prefix: &str) -> Result<BTreeMap<String, Vec<u8>>, KafkaError> {
+        let cfg = self.cfg.clone();
+        let topic = self.topic.clone();
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || scan_blocking(&cfg, &topic, |k| k.starts_with(prefix.as_bytes())))
+            .await
+            .map_err(|e| KafkaError::Client {
+                context: "load state",
+                reason: e.to_string(),
+                kind: ErrorKind::Retriable,
+            })?
+    }
+
     /// The latest value stored under `key`, if any.
     pub async fn load(&self, key: &str) -> Result<Option<Vec<u8>>, KafkaError> {
         let cfg = self.cfg.clone();
@@ -65,6 +80,16 @@ impl StateTopic {
 }
 
 fn load_blocking(cfg: &KafkaConfig, topic: &str, key: &str) -> Result<Option<Vec<u8>>, KafkaError> {
+    Ok(scan_blocking(cfg, topic, |k| k == key.as_bytes())?.remove(key))
+}
+
+/// The latest value of every key `keep` accepts (deleted keys are absent).
+fn scan_blocking(
+    cfg: &KafkaConfig,
+    topic: &str,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Result<BTreeMap<String, Vec<u8>>, KafkaError> {
+    let mut values = BTreeMap::new();
     let timeout = Duration::from_secs(30);
     let consumer: BaseConsumer = cfg
         .client_config()
@@ -77,14 +102,13 @@ fn load_blocking(cfg: &KafkaConfig, topic: &str, key: &str) -> Result<Option<Vec
         .fetch_watermarks(topic, 0, timeout)
         .map_err(|e| KafkaError::client("state watermarks", &e))?;
     if high <= low {
-        return Ok(None);
+        return Ok(values);
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .map_err(|e| KafkaError::client("state assign", &e))?;
     consumer.assign(&tpl).map_err(|e| KafkaError::client("state assign", &e))?;
     let deadline = Instant::now() + timeout;
-    let mut value = None;
     loop {
         if Instant::now() > deadline {
             return Err(KafkaError::Client {
@@ -95,11 +119,15 @@ fn load_blocking(cfg: &KafkaConfig, topic: &str, key: &str) -> Result<Option<Vec
         }
         let Some(msg) = consumer.poll(Duration::from_millis(500)) else { continue };
         let msg = msg.map_err(|e| KafkaError::client("read state", &e))?;
-        if msg.key() == Some(key.as_bytes()) {
-            value = msg.payload().map(<[u8]>::to_vec);
+        if let Some(k) = msg.key().filter(|k| keep(k)) {
+            let k = String::from_utf8_lossy(k).into_owned();
+            match msg.payload() {
+                Some(v) => values.insert(k, v.to_vec()),
+                None => values.remove(&k),
+            };
         }
         if msg.offset() + 1 >= high {
-            return Ok(value);
+            return Ok(values);
         }
     }
 }

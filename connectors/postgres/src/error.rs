@@ -31,6 +31,11 @@ impl PgError {
     pub(crate) fn query(context: &'static str, e: &tokio_postgres::Error) -> Self {
         PgError::Query { context, reason: describe(e), kind: classify(e) }
     }
+
+    /// A failed source-side statement: `context` and the server's message.
+    pub(crate) fn source_query(context: &str, e: &tokio_postgres::Error) -> Self {
+        PgError::Source { reason: format!("{context}: {}", describe(e)), kind: classify(e) }
+    }
 }
 
 impl From<PgError> for Error {

@@ -136,6 +136,7 @@ pub async fn ensure(
             .await
             .map_err(|e| MySqlError::sink_query(format_args!("creating target table {qualified}"), &e))?;
         info!(table = %qualified, "created target table");
+        sluice_core::stats::table(&source.id).ddls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok((TargetTable::new(qualified, wanted, source), true));
     }
 
@@ -193,6 +194,7 @@ pub async fn ensure(
                 })?;
                 altered = true;
                 info!(table = %qualified, column = %c.name, "added target column");
+                sluice_core::stats::table(&source.id).ddls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 types.push(want.clone());
             }
         }

@@ -267,6 +267,7 @@ pub async fn ensure(
         );
         client.batch_execute(&ddl).await.map_err(q("creating target table"))?;
         info!(table = %qualified, "created target table");
+        sluice_core::stats::table(&source.id).ddls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(TargetTable {
             qualified,
             types: wanted,
@@ -291,6 +292,7 @@ pub async fn ensure(
                 );
                 client.batch_execute(&ddl).await.map_err(q("adding target column"))?;
                 info!(table = %qualified, column = %c.name, "added target column");
+                sluice_core::stats::table(&source.id).ddls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 types.push(want.clone());
             }
         }

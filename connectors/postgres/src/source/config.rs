@@ -28,6 +28,9 @@ fn default_snapshot_workers() -> usize {
 fn default_snapshot_chunk_rows() -> u64 {
     50_000
 }
+fn default_incremental_chunk_rows() -> u64 {
+    1024
+}
 
 /// What a source task does, in AWS DMS terms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -117,6 +120,15 @@ pub struct PgSourceConfig {
     /// Rows per full-load chunk (default 50,000): the unit of parallelism and of resumption.
     #[serde(default = "default_snapshot_chunk_rows")]
     pub snapshot_chunk_rows: u64,
+    /// A table (`schema.table`) that receives signals, such as requests for an incremental
+    /// re-snapshot, and the watermarks of those re-snapshots. Created when missing; it must be in
+    /// the publication. Its changes are never published. Unset: no signals.
+    #[serde(default)]
+    pub signal_table: Option<String>,
+    /// Rows per incremental re-snapshot chunk (default 1,024): what is held in memory while
+    /// its window is open.
+    #[serde(default = "default_incremental_chunk_rows")]
+    pub incremental_chunk_rows: u64,
 }
 
 /// `*` matches any run of characters, `?` one character; everything else literally.
@@ -143,11 +155,27 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 impl PgSourceConfig {
+    /// Whether changes of `t` are published (never those of the signal table).
     pub fn captures_table(&self, t: &TableId) -> bool {
+        if self.is_signal_table(t) {
+            return false;
+        }
         let name = t.to_string();
         let included =
             self.include_tables.is_empty() || self.include_tables.iter().any(|p| glob_match(p, &name));
         included && !self.exclude_tables.iter().any(|p| glob_match(p, &name))
+    }
+
+    /// The signal table, `public` when no schema is given.
+    pub fn signal_table_id(&self) -> Option<TableId> {
+        self.signal_table.as_deref().map(|s| match s.split_once('.') {
+            Some((schema, table)) => TableId::new(schema, table),
+            None => TableId::new("public", s),
+        })
+    }
+
+    pub fn is_signal_table(&self, t: &TableId) -> bool {
+        self.signal_table_id().is_some_and(|s| s == *t)
     }
 
     pub fn excludes_column(&self, t: &TableId, column: &str) -> bool {

@@ -8,6 +8,7 @@
 
 pub mod array;
 pub mod config;
+pub mod incremental;
 pub mod pgoutput;
 pub mod reader;
 pub mod relation;

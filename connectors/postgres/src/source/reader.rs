@@ -22,6 +22,7 @@ use sluice_core::{
 use tokio_postgres::Client;
 
 use super::config::{MigrationType, PgSourceConfig};
+use super::incremental::Incremental;
 use super::pgoutput::{pg_ts_to_unix_ms, Decoder, Message, TupleValue};
 use super::relation::{Relation, RelationCache};
 use super::spill::{PendingChange, Replay, TxnBuffer};
@@ -103,6 +104,8 @@ pub struct PgSource {
     last_checkpoint: u64,
     last_commit_end: u64,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// Incremental re-snapshots, when a signal table is configured.
+    incremental: Option<Incremental>,
 }
 
 /// How a source start found its slot.
@@ -127,7 +130,10 @@ impl PgSource {
         let client = cfg.connection.connect().await?;
         slot::ensure_replication_ready(&client).await?;
         slot::ensure_tables_have_keys(&client, cfg).await?;
+        // The signal table exists before a filtered publication is created with it in the list.
+        super::incremental::ensure_signal_table_exists(&client, cfg).await?;
         slot::ensure_publication(&client, cfg).await?;
+        super::incremental::ensure_signal_table_published(&client, cfg).await?;
         Ok(match slot::slot_position(&client, &cfg.slot).await? {
             Some(lsn) => SlotOutcome::Existing(lsn),
             None if create_slot_if_missing && cfg.migration_type == MigrationType::FullLoadAndCdc => {
@@ -171,6 +177,7 @@ impl PgSource {
             if cfg.heartbeat_interval_secs > 0 { Some(spawn_heartbeat(&cfg).await?) } else { None };
         let spill_dir = cfg.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         let start_lsn = start.0;
+        let incremental = Incremental::open(&cfg).await?;
         tracing::info!(slot = %cfg.slot, publication = %cfg.publication, start = %start, "streaming");
         Ok(Self {
             cfg,
@@ -186,6 +193,7 @@ impl PgSource {
             last_checkpoint: start_lsn,
             last_commit_end: start_lsn,
             heartbeat,
+            incremental,
         })
     }
 
@@ -516,16 +524,9 @@ async fn spawn_heartbeat(cfg: &PgSourceConfig) -> Result<tokio::task::JoinHandle
     }))
 }
 
-impl Drop for PgSource {
-    fn drop(&mut self) {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
-    }
-}
-
-impl Source for PgSource {
-    async fn next_batch(&mut self) -> Result<SourceBatch, Error> {
+impl PgSource {
+    /// The next batch as decoded, signal-table changes included.
+    async fn next_raw_batch(&mut self) -> Result<SourceBatch, Error> {
         let mut batch = SourceBatch::default();
         if self.replaying.is_some() {
             self.drain_replay(&mut batch)?;
@@ -542,11 +543,32 @@ impl Source for PgSource {
         }
         Ok(batch)
     }
+}
+
+impl Drop for PgSource {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Source for PgSource {
+    async fn next_batch(&mut self) -> Result<SourceBatch, Error> {
+        let mut batch = self.next_raw_batch().await?;
+        if let Some(inc) = self.incremental.as_mut() {
+            inc.process(&mut batch).await?;
+        }
+        Ok(batch)
+    }
 
     async fn acknowledge(&mut self, position: Position) -> Result<(), Error> {
         match position {
             Position::Postgres(lsn) => {
                 self.wal.acknowledge(lsn.0);
+                if let Some(inc) = self.incremental.as_mut() {
+                    inc.acknowledged(lsn.0).await?;
+                }
                 metrics::gauge!(METRIC_CONFIRMED_LSN).set(lsn.0 as f64);
                 Ok(())
             }

@@ -61,7 +61,8 @@ impl RelationCache {
         columns: &[RelationColumn],
     ) -> Result<(), PgError> {
         let id = TableId::new(namespace, name);
-        let captured = cfg.captures_table(&id);
+        // Signal-table changes are decoded (the source acts on them) but never published.
+        let captured = cfg.captures_table(&id) || cfg.is_signal_table(&id);
         // Nullability, source type names and the primary key come from the catalog; types
         // (OID, typmod) from the message, which reflects the WAL position. `indkey` is an
         // int2vector, whose subscripts start at 0: the key position is made 1-based so the first

@@ -12,8 +12,7 @@ fn fatal(reason: impl Into<String>) -> PgError {
 }
 
 fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
-    let kind = if e.as_db_error().is_some() { ErrorKind::Fatal } else { ErrorKind::Retriable };
-    PgError::Source { reason: format!("{context}: {e}"), kind }
+    PgError::source_query(context, e)
 }
 
 fn quote_ident(s: &str) -> String {
@@ -117,8 +116,11 @@ pub async fn ensure_publication(client: &Client, cfg: &PgSourceConfig) -> Result
             if tables.is_empty() {
                 return Err(fatal("no existing table matches include_tables/exclude_tables, so a filtered publication cannot be created"));
             }
-            let list: Vec<String> =
+            let mut list: Vec<String> =
                 tables.iter().map(|(_, t)| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table))).collect();
+            if let Some(t) = cfg.signal_table_id() {
+                list.push(format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table)));
+            }
             format!("CREATE PUBLICATION {name} FOR TABLE {}", list.join(", "))
         }
     };

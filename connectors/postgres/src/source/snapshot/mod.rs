@@ -42,7 +42,7 @@ pub use plan::{Split, TablePlan};
 
 /// Output settings pinned on every snapshot connection: the same as the replication session's,
 /// so a value's text is what pgoutput would send for it.
-const SESSION_SETTINGS: &str =
+pub(crate) const SESSION_SETTINGS: &str =
     "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'; SET statement_timeout = 0; \
      SET idle_in_transaction_session_timeout = 0; SET application_name = 'sluice-snapshot'";
@@ -74,12 +74,13 @@ pub enum SnapshotMsg {
 
 /// How to read and publish one planned table.
 #[derive(Debug)]
-struct TableReader {
-    plan: TablePlan,
-    schema: Arc<TableSchema>,
+pub(crate) struct TableReader {
+    pub(crate) plan: TablePlan,
+    pub(crate) schema: Arc<TableSchema>,
     /// Parse kind of each published column, in published order.
-    kinds: Vec<PgKind>,
-    select: String,
+    pub(crate) kinds: Vec<PgKind>,
+    /// The published columns, quoted, comma-separated.
+    pub(crate) select: String,
 }
 
 /// Worker connections inside one snapshot.
@@ -97,16 +98,11 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
-    let kind = if e.as_db_error().is_some_and(|d| !d.code().code().starts_with("08")) {
-        ErrorKind::Fatal
-    } else {
-        ErrorKind::Retriable
-    };
-    PgError::Source { reason: format!("{context}: {e}"), kind }
+pub(crate) fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
+    PgError::source_query(context, e)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
@@ -222,11 +218,11 @@ impl std::fmt::Debug for Running {
 }
 
 #[derive(Clone)]
-struct InfoTemplate {
-    name: String,
-    db: String,
-    lsn: u64,
-    ts_ms: i64,
+pub(crate) struct InfoTemplate {
+    pub(crate) name: String,
+    pub(crate) db: String,
+    pub(crate) lsn: u64,
+    pub(crate) ts_ms: i64,
 }
 
 /// Resolve each planned table's published schema from the snapshot's catalog, exactly as the
@@ -240,56 +236,63 @@ async fn table_readers(
     let mut cache = RelationCache::default();
     let mut out = Vec::with_capacity(plan.len());
     for p in plan {
-        let oid = client
-            .query_opt(
-                "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relname = $2",
-                &[&p.schema, &p.table],
-            )
-            .await
-            .map_err(|e| query_err("looking up a table", &e))?;
-        let Some(oid) = oid.map(|r| r.get::<_, u32>(0)) else {
+        let r = table_reader(client, cfg, &mut cache, p.clone()).await?;
+        if r.is_none() {
             tracing::warn!(table = %p.name(), "table planned for the full load no longer exists; skipped");
-            out.push(None);
-            continue;
-        };
-        let rows = client
-            .query(
-                "SELECT a.attname::text, a.atttypid, a.atttypmod, CASE c.relreplident \
-                   WHEN 'f' THEN true \
-                   WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY (i.indkey::int2[])) \
-                   WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND a.attnum = ANY (i.indkey::int2[])) \
-                   ELSE false END \
-                 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
-                 WHERE c.oid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
-                &[&oid],
-            )
-            .await
-            .map_err(|e| query_err("reading table columns", &e))?;
-        let columns: Vec<RelationColumn> = rows
-            .iter()
-            .map(|r| RelationColumn {
-                name: r.get(0),
-                type_oid: r.get(1),
-                typmod: r.get(2),
-                is_key: r.get(3),
-            })
-            .collect();
-        cache.update(client, cfg, oid, &p.schema, &p.table, &columns).await?;
-        let Some(rel) = cache.get(oid) else { continue };
-        let mut kinds: Vec<(usize, PgKind)> =
-            rel.wire.iter().filter_map(|(k, out)| out.map(|o| (o, k.clone()))).collect();
-        kinds.sort_by_key(|(o, _)| *o);
-        let names: Vec<String> = rel.schema.columns.iter().map(|c| plan::quote_ident(&c.name)).collect();
-        let select = if names.is_empty() { "NULL".to_owned() } else { names.join(", ") };
-        out.push(Some(TableReader {
-            plan: p.clone(),
-            schema: rel.schema.clone(),
-            kinds: kinds.into_iter().map(|(_, k)| k).collect(),
-            select,
-        }));
+        }
+        out.push(r);
     }
     Ok(out)
+}
+
+/// The reader of one table as the catalog of `client`'s transaction shows it, or `None` when the
+/// table does not exist.
+pub(crate) async fn table_reader(
+    client: &Client,
+    cfg: &PgSourceConfig,
+    cache: &mut RelationCache,
+    plan: TablePlan,
+) -> Result<Option<TableReader>, PgError> {
+    let p = &plan;
+    let oid = client
+        .query_opt(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&p.schema, &p.table],
+        )
+        .await
+        .map_err(|e| query_err("looking up a table", &e))?;
+    let Some(oid) = oid.map(|r| r.get::<_, u32>(0)) else { return Ok(None) };
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, a.atttypmod, CASE c.relreplident \
+               WHEN 'f' THEN true \
+               WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY (i.indkey::int2[])) \
+               WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND a.attnum = ANY (i.indkey::int2[])) \
+               ELSE false END \
+             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.oid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| query_err("reading table columns", &e))?;
+    let columns: Vec<RelationColumn> = rows
+        .iter()
+        .map(|r| RelationColumn { name: r.get(0), type_oid: r.get(1), typmod: r.get(2), is_key: r.get(3) })
+        .collect();
+    cache.update(client, cfg, oid, &p.schema, &p.table, &columns).await?;
+    let Some(rel) = cache.get(oid) else { return Ok(None) };
+    let mut kinds: Vec<(usize, PgKind)> =
+        rel.wire.iter().filter_map(|(k, out)| out.map(|o| (o, k.clone()))).collect();
+    kinds.sort_by_key(|(o, _)| *o);
+    let names: Vec<String> = rel.schema.columns.iter().map(|c| plan::quote_ident(&c.name)).collect();
+    let select = if names.is_empty() { "NULL".to_owned() } else { names.join(", ") };
+    Ok(Some(TableReader {
+        schema: rel.schema.clone(),
+        kinds: kinds.into_iter().map(|(_, k)| k).collect(),
+        select,
+        plan,
+    }))
 }
 
 fn take_chunk(queue: &Mutex<VecDeque<(usize, usize)>>) -> Option<(usize, usize)> {
@@ -345,11 +348,11 @@ async fn worker(
     Ok(())
 }
 
-fn decode_err(r: &TableReader, why: &str) -> PgError {
+pub(crate) fn decode_err(r: &TableReader, why: &str) -> PgError {
     PgError::Source { reason: format!("full load of {}: {why}", r.plan.name()), kind: ErrorKind::Fatal }
 }
 
-fn event(
+pub(crate) fn event(
     r: &TableReader,
     fields: &[Option<std::borrow::Cow<'_, str>>],
     info: &InfoTemplate,

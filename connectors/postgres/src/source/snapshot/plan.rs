@@ -13,7 +13,6 @@
 //! the key's btree index.
 
 use serde::{Deserialize, Serialize};
-use sluice_core::ErrorKind;
 use tokio_postgres::Client;
 
 use crate::error::PgError;
@@ -47,8 +46,7 @@ fn quote_literal(s: &str) -> String {
 }
 
 fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
-    let kind = if e.as_db_error().is_some() { ErrorKind::Fatal } else { ErrorKind::Retriable };
-    PgError::Source { reason: format!("{context}: {e}"), kind }
+    PgError::source_query(context, e)
 }
 
 impl TablePlan {
@@ -124,7 +122,7 @@ impl TablePlan {
 }
 
 /// The columns of the primary key, else of the replica-identity index, with their types.
-async fn key_columns(client: &Client, oid: u32) -> Result<Vec<(String, String)>, PgError> {
+pub(crate) async fn key_columns(client: &Client, oid: u32) -> Result<Vec<(String, String)>, PgError> {
     for which in ["indisprimary", "indisreplident"] {
         let rows = client
             .query(
