@@ -18,6 +18,7 @@ use sluice_postgres::source::snapshot::SnapshotOrigin;
 use sluice_postgres::source::{MigrationType, PgSource, PgSourceConfig, SlotOutcome};
 
 mod mysql;
+mod progress;
 mod snapshot;
 
 use crate::config::{Config, SourceConfig};

@@ -29,10 +29,9 @@ use sluice_postgres::source::snapshot::{Snapshot, SnapshotMsg, SnapshotOrigin, T
 use sluice_postgres::source::wal::ExportedSlot;
 use sluice_postgres::source::PgSourceConfig;
 
+use super::progress::{Reporter, TableProgress};
 use crate::pipeline::publish::Publisher;
 
-/// How often progress lines are logged.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// How often released chunks are stored in the state topic.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
 
@@ -160,7 +159,8 @@ pub async fn run(
     let mut received = 0usize;
     let mut held: Option<ChangeEvent> = None;
     let mut first = true;
-    let (mut last_persist, mut last_report) = (Instant::now(), Instant::now());
+    let mut last_persist = Instant::now();
+    let mut reporter = Reporter::new(&progress.plan);
     let outcome = loop {
         let msg = tokio::select! {
             m = running.rx.recv() => m,
@@ -217,14 +217,13 @@ pub async fn run(
             persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await?;
             last_persist = Instant::now();
         }
-        if last_report.elapsed() >= PROGRESS_EVERY {
-            report(&progress.plan, &stats, started);
-            last_report = Instant::now();
-        }
+        let shown: Vec<TableProgress> = stats.iter().map(TableStats::progress).collect();
+        reporter.update(&progress.plan, &shown, started);
     };
     // Everything sent gets its acknowledgement; what it releases is recorded, also on shutdown.
     let flushed = publisher.producer().flush(Duration::from_secs(120)).await;
     persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await?;
+    reporter.finish();
     flushed?;
     if outcome == Outcome::Stopped {
         tracing::info!(
@@ -291,30 +290,13 @@ async fn persist_released(
     Ok(())
 }
 
-/// One line per table still loading, and one overall.
-fn report(plan: &[TablePlan], stats: &[TableStats], started: Instant) {
-    let secs = started.elapsed().as_secs_f64().max(0.001);
-    let (mut rows, mut est, mut sent) = (0u64, 0u64, 0u64);
-    for (p, s) in plan.iter().zip(stats) {
-        let done = s.resumed + s.sent;
-        rows += done;
-        est += s.estimated.max(done);
-        sent += s.sent;
-        if s.chunks_left == 0 {
-            continue;
+impl TableStats {
+    fn progress(&self) -> TableProgress {
+        TableProgress {
+            estimated: self.estimated,
+            done: self.resumed + self.sent,
+            sent: self.sent,
+            finished: self.chunks_left == 0,
         }
-        let rate = s.sent as f64 / secs;
-        let eta = if rate > 0.0 { (s.estimated.saturating_sub(done) as f64 / rate) as u64 } else { 0 };
-        tracing::info!(table = %p.name(), rows = done, estimated = s.estimated.max(done), rows_per_sec = rate as u64, eta_secs = eta, "full load progress");
     }
-    let rate = sent as f64 / secs;
-    let eta = if rate > 0.0 { (est.saturating_sub(rows) as f64 / rate) as u64 } else { 0 };
-    tracing::info!(
-        table = "*",
-        rows,
-        estimated = est,
-        rows_per_sec = rate as u64,
-        eta_secs = eta,
-        "full load progress"
-    );
 }
