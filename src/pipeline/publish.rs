@@ -220,6 +220,10 @@ pub async fn run<S: Source>(
         if let Some(cp) = batch.checkpoint {
             publisher.producer().checkpoint(cp);
         }
+        if batch.finished {
+            tracing::info!("source reached its stop point; finishing");
+            break;
+        }
         publisher.producer().check_failed()?;
         // Acknowledge at most every 100 ms: the source may batch status updates anyway.
         if last_ack.elapsed() >= Duration::from_millis(100) {

@@ -19,6 +19,9 @@ pub struct SourceBatch {
     /// earlier batches is durable downstream. A batch with no events and a checkpoint is a
     /// heartbeat: it lets the source release log that contains no captured changes.
     pub checkpoint: Option<Position>,
+    /// The source reached its configured stop point: this batch is its last, and the runner
+    /// stops after making it durable.
+    pub finished: bool,
 }
 
 /// A change-log reader (PostgreSQL slot, MySQL/MariaDB binlog).

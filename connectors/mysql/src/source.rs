@@ -356,7 +356,7 @@ impl MySqlSource {
             self.last_checkpoint = Some(self.committed.clone());
             Position::Binlog(self.committed.clone())
         });
-        SourceBatch { events: Vec::new(), transactions: Vec::new(), checkpoint }
+        SourceBatch { events: Vec::new(), transactions: Vec::new(), checkpoint, finished: false }
     }
 
     /// Hand out ready transactions, topping up with events already received (without waiting)
@@ -412,7 +412,12 @@ impl MySqlSource {
             self.last_checkpoint = Some(c.clone());
         }
         self.stats.events_emitted += events.len() as u64;
-        Ok(SourceBatch { events, transactions, checkpoint: checkpoint.map(Position::Binlog) })
+        Ok(SourceBatch {
+            events,
+            transactions,
+            checkpoint: checkpoint.map(Position::Binlog),
+            finished: false,
+        })
     }
 
     fn origin(&self, ev: &Event) -> EventOrigin {

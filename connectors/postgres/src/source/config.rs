@@ -129,6 +129,38 @@ pub struct PgSourceConfig {
     /// its window is open.
     #[serde(default = "default_incremental_chunk_rows")]
     pub incremental_chunk_rows: u64,
+    /// CDC start point (DMS's "CDC start position"): stream only transactions that commit at or
+    /// after this LSN (`16/B374D848`). Applies while the slot is behind it; a slot already past
+    /// it resumes where it is.
+    #[serde(default)]
+    pub cdc_start_lsn: Option<String>,
+    /// CDC stop point by position: the task stops (exit 0) before the first transaction that
+    /// commits after this LSN, having published and acknowledged everything before it.
+    #[serde(default)]
+    pub cdc_stop_lsn: Option<String>,
+    /// CDC stop point by commit time (`2026-11-28 21:00:00+00`): the task stops before the first
+    /// transaction committed after it, or once it is idle past it.
+    #[serde(default)]
+    pub cdc_stop_at: Option<String>,
+}
+
+/// Where streaming stops, resolved from the config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StopPoint {
+    pub lsn: Option<u64>,
+    /// Unix milliseconds.
+    pub at_ms: Option<i64>,
+}
+
+impl StopPoint {
+    pub fn is_set(&self) -> bool {
+        self.lsn.is_some() || self.at_ms.is_some()
+    }
+
+    /// A transaction committing at `commit_lsn`, `commit_ms` lies beyond the stop point.
+    pub fn excludes(&self, commit_lsn: u64, commit_ms: i64) -> bool {
+        self.lsn.is_some_and(|l| commit_lsn > l) || self.at_ms.is_some_and(|t| commit_ms > t)
+    }
 }
 
 /// `*` matches any run of characters, `?` one character; everything else literally.
@@ -155,6 +187,38 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 impl PgSourceConfig {
+    /// The CDC start LSN, if configured (a bad value is a fatal, named error).
+    pub fn cdc_start(&self) -> Result<Option<sluice_core::Lsn>, String> {
+        self.cdc_start_lsn
+            .as_deref()
+            .map(|s| s.parse().map_err(|_| format!("cdc_start_lsn {s:?} is not an LSN like 16/B374D848")))
+            .transpose()
+    }
+
+    /// The CDC stop point (a bad value is a fatal, named error).
+    pub fn stop_point(&self) -> Result<StopPoint, String> {
+        let lsn = self
+            .cdc_stop_lsn
+            .as_deref()
+            .map(|s| {
+                s.parse::<sluice_core::Lsn>()
+                    .map(|l| l.0)
+                    .map_err(|_| format!("cdc_stop_lsn {s:?} is not an LSN like 16/B374D848"))
+            })
+            .transpose()?;
+        let at_ms = self
+            .cdc_stop_at
+            .as_deref()
+            .map(|s| match super::text::parse(&super::types::PgKind::TimestampTz, s) {
+                Ok(sluice_core::Value::TimestampTz(us)) => Ok(us.div_euclid(1000)),
+                _ => Err(format!(
+                    "cdc_stop_at {s:?} is not a timestamp with time zone like 2026-11-28 21:00:00+00"
+                )),
+            })
+            .transpose()?;
+        Ok(StopPoint { lsn, at_ms })
+    }
+
     /// Whether changes of `t` are published (never those of the signal table).
     pub fn captures_table(&self, t: &TableId) -> bool {
         if self.is_signal_table(t) {
@@ -187,6 +251,25 @@ impl PgSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cdc_points_parse_and_bound_transactions() {
+        let mut cfg: PgSourceConfig = toml::from_str(
+            "topic_prefix = \"p\"\ncdc_stop_lsn = \"0/100\"\ncdc_stop_at = \"2026-11-28 21:00:00+00\"\n\
+             cdc_start_lsn = \"0/80\"\n[connection]\nhost = \"h\"\nuser = \"u\"\ndatabase = \"d\"",
+        )
+        .unwrap();
+        assert_eq!(cfg.cdc_start().unwrap(), Some(sluice_core::Lsn(0x80)));
+        let stop = cfg.stop_point().unwrap();
+        assert_eq!(stop, StopPoint { lsn: Some(0x100), at_ms: Some(1_795_899_600_000) });
+        assert!(!stop.excludes(0x100, 1_795_899_600_000));
+        assert!(stop.excludes(0x101, 0));
+        assert!(stop.excludes(0x10, 1_795_899_600_001));
+        cfg.cdc_stop_at = Some("tomorrow".into());
+        assert!(cfg.stop_point().unwrap_err().contains("cdc_stop_at"));
+        cfg.cdc_start_lsn = Some("x".into());
+        assert!(cfg.cdc_start().unwrap_err().contains("cdc_start_lsn"));
+    }
 
     #[test]
     fn globs() {

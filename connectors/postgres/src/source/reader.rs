@@ -21,7 +21,7 @@ use sluice_core::{
 };
 use tokio_postgres::Client;
 
-use super::config::{MigrationType, PgSourceConfig};
+use super::config::{MigrationType, PgSourceConfig, StopPoint};
 use super::incremental::Incremental;
 use super::pgoutput::{pg_ts_to_unix_ms, Decoder, Message, TupleValue};
 use super::relation::{Relation, RelationCache};
@@ -106,6 +106,9 @@ pub struct PgSource {
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     /// Incremental re-snapshots, when a signal table is configured.
     incremental: Option<Incremental>,
+    stop: StopPoint,
+    /// The stop point was reached: nothing more is emitted.
+    stopped: bool,
 }
 
 /// How a source start found its slot.
@@ -127,6 +130,8 @@ impl PgSource {
     /// records a created slot durably before calling [`PgSource::open`], so a slot that later
     /// disappears is detected.
     pub async fn prepare(cfg: &PgSourceConfig, create_slot_if_missing: bool) -> Result<SlotOutcome, PgError> {
+        cfg.cdc_start().map_err(config_err)?;
+        cfg.stop_point().map_err(config_err)?;
         let client = cfg.connection.connect().await?;
         slot::ensure_replication_ready(&client).await?;
         slot::ensure_tables_have_keys(&client, cfg).await?;
@@ -163,6 +168,15 @@ impl PgSource {
                 kind: ErrorKind::Fatal,
             });
         };
+        let stop = cfg.stop_point().map_err(config_err)?;
+        // A CDC start point later than the slot's position skips what commits before it.
+        let start = match cfg.cdc_start().map_err(config_err)? {
+            Some(s) if s.0 > start.0 => {
+                tracing::info!(cdc_start_lsn = %s, slot_position = %start, "starting at the CDC start point");
+                s
+            }
+            _ => start,
+        };
         let wal = WalStream::start(
             &cfg.connection,
             &StartOptions {
@@ -170,6 +184,7 @@ impl PgSource {
                 publication: &cfg.publication,
                 streaming: cfg.streaming,
                 work_mem: cfg.logical_decoding_work_mem.as_deref(),
+                start_lsn: start.0,
             },
         )
         .await?;
@@ -194,10 +209,21 @@ impl PgSource {
             last_commit_end: start_lsn,
             heartbeat,
             incremental,
+            stop,
+            stopped: false,
         })
     }
 
+    fn reach_stop(&mut self, why: &str) {
+        if !self.stopped {
+            self.stopped = true;
+            tracing::info!(reason = why, stop_lsn = ?self.stop.lsn.map(|l| Lsn(l).to_string()), stop_at_ms = ?self.stop.at_ms, "reached the CDC stop point");
+        }
+    }
+
     fn checkpoint(&mut self, batch: &mut SourceBatch, lsn: u64) {
+        // Never acknowledge past the stop point: a later run without it resumes right there.
+        let lsn = self.stop.lsn.map_or(lsn, |s| lsn.min(s));
         if lsn > self.last_checkpoint {
             self.last_checkpoint = lsn;
             batch.checkpoint = Some(Position::Postgres(Lsn(lsn)));
@@ -381,6 +407,12 @@ impl PgSource {
                 // Between transactions every commit before the server's send position was sent.
                 if self.txn.is_none() && self.replaying.is_none() {
                     self.checkpoint(batch, wal_end);
+                    // Idle past the stop point: nothing before it is still to come.
+                    if self.stop.lsn.is_some_and(|s| wal_end >= s)
+                        || self.stop.at_ms.is_some_and(|t| now_ms() > t)
+                    {
+                        self.reach_stop("idle past it");
+                    }
                 }
                 return Ok(());
             }
@@ -389,6 +421,11 @@ impl PgSource {
         let msg =
             self.decoder.decode(data).map_err(|e| PgError::Source { reason: e, kind: ErrorKind::Fatal })?;
         match msg {
+            Message::Begin { final_lsn, commit_ts, .. }
+                if self.stop.excludes(final_lsn, pg_ts_to_unix_ms(commit_ts)) =>
+            {
+                self.reach_stop("next transaction commits after it");
+            }
             Message::Begin { final_lsn, commit_ts, xid } => {
                 let txn = OpenTxn {
                     xid,
@@ -441,6 +478,12 @@ impl PgSource {
             }
             Message::StreamStart { xid, .. } => self.stream_xid = Some(xid),
             Message::StreamStop => self.stream_xid = None,
+            Message::StreamCommit { xid, commit_lsn, commit_ts, .. }
+                if self.stop.excludes(commit_lsn, pg_ts_to_unix_ms(commit_ts)) =>
+            {
+                self.streams.remove(&xid);
+                self.reach_stop("next transaction commits after it");
+            }
             Message::StreamCommit { xid, end_lsn, commit_ts, .. } => {
                 let buf =
                     self.streams.remove(&xid).unwrap_or_else(|| TxnBuffer::new(self.cfg.max_buffered_bytes));
@@ -481,6 +524,10 @@ impl PgSource {
         }
         Ok(())
     }
+}
+
+fn config_err(reason: String) -> PgError {
+    PgError::Source { reason, kind: ErrorKind::Fatal }
 }
 
 fn value_err(rel: &Relation, col: usize, why: &str) -> PgError {
@@ -535,7 +582,7 @@ impl PgSource {
         // Wait for the first event, then take whatever is already queued.
         let Some(first) = self.wal.recv(Duration::from_millis(500)).await? else { return Ok(batch) };
         self.handle(first, &mut batch).await?;
-        while batch.events.len() < BATCH_MAX && self.replaying.is_none() {
+        while batch.events.len() < BATCH_MAX && self.replaying.is_none() && !self.stopped {
             match self.wal.try_recv() {
                 Some(ev) => self.handle(ev?, &mut batch).await?,
                 None => break,
@@ -555,10 +602,14 @@ impl Drop for PgSource {
 
 impl Source for PgSource {
     async fn next_batch(&mut self) -> Result<SourceBatch, Error> {
+        if self.stopped {
+            return Ok(SourceBatch { finished: true, ..SourceBatch::default() });
+        }
         let mut batch = self.next_raw_batch().await?;
         if let Some(inc) = self.incremental.as_mut() {
             inc.process(&mut batch).await?;
         }
+        batch.finished = self.stopped;
         Ok(batch)
     }
 

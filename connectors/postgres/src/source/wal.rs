@@ -114,6 +114,9 @@ pub struct StartOptions<'a> {
     pub streaming: bool,
     /// `logical_decoding_work_mem` for the walsender (validated: digits and a unit).
     pub work_mem: Option<&'a str>,
+    /// Where to start: 0 for the slot's confirmed position; a later LSN skips every transaction
+    /// that commits before it.
+    pub start_lsn: u64,
 }
 
 fn conninfo(ep: &PgEndpoint) -> String {
@@ -147,6 +150,7 @@ impl WalStream {
         let slot = opts.slot.to_owned();
         let publication = format!("\"{}\"", opts.publication.replace('"', "\"\""));
         let streaming = opts.streaming;
+        let start_lsn = opts.start_lsn;
         let mut settings: Vec<String> = SESSION_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
         if let Some(m) = opts.work_mem {
             if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -173,7 +177,7 @@ impl WalStream {
                 options.push(("streaming", "on"));
             }
             // 0/0: start at the slot's confirmed_flush_lsn.
-            conn.start_replication(&slot, 0, &options)
+            conn.start_replication(&slot, start_lsn, &options)
                 .map_err(|e| repl_err(&addr, "START_REPLICATION", &e))?;
             Ok(conn)
         })
