@@ -31,7 +31,6 @@
 use std::collections::{HashMap, VecDeque};
 
 use futures::StreamExt;
-use serde_json::{json, Map, Value as Json};
 use sluice_core::{ChangeEvent, ErrorKind, Lsn, Op, Position, SnapshotMarker, SourceBatch, TableId, Value};
 use tokio_postgres::Client;
 
@@ -45,84 +44,15 @@ use crate::error::PgError;
 pub const SIGNAL_EXECUTE_SNAPSHOT: &str = "execute-snapshot";
 const WINDOW_OPEN: &str = "snapshot-window-open";
 const WINDOW_CLOSE: &str = "snapshot-window-close";
-/// Keys Sluice adds to a request's `data` to record its progress.
-const PROGRESS_KEY: &str = "sluice-progress";
-const DONE_KEY: &str = "sluice-done";
 
 /// Counter: rows emitted by incremental snapshots, by table.
 pub const METRIC_INCREMENTAL_ROWS: &str = "sluice_postgres_incremental_snapshot_rows_total";
 
-/// One re-snapshot request.
-#[derive(Debug, Clone)]
-struct Request {
-    id: String,
-    /// The request's `data`, kept to write progress back next to it.
-    data: Map<String, Json>,
-    tables: Vec<TableId>,
-    filters: HashMap<TableId, String>,
-    /// Index into `tables` of the table being read.
-    table: usize,
-    /// Text of the key columns of the last row emitted for `tables[table]`.
-    last_key: Option<Vec<String>>,
-    /// The table's largest key when its re-read began: rows inserted later arrive by streaming,
-    /// so the re-read stops there instead of chasing a growing table.
-    max_key: Option<Vec<String>>,
-}
+mod request;
+mod signal;
 
-impl Request {
-    fn parse(id: String, data: &str) -> Result<Self, String> {
-        let parsed: Json = serde_json::from_str(data).map_err(|e| format!("data is not JSON: {e}"))?;
-        let Json::Object(data) = parsed else { return Err("data is not a JSON object".into()) };
-        let tables: Vec<TableId> = data
-            .get("data-collections")
-            .and_then(Json::as_array)
-            .ok_or("data has no \"data-collections\" array")?
-            .iter()
-            .map(|t| t.as_str().map(parse_table).ok_or("\"data-collections\" holds a non-string"))
-            .collect::<Result<_, _>>()?;
-        let mut filters = HashMap::new();
-        for c in data.get("additional-conditions").and_then(Json::as_array).into_iter().flatten() {
-            let (Some(t), Some(f)) =
-                (c.get("data-collection").and_then(Json::as_str), c.get("filter").and_then(Json::as_str))
-            else {
-                return Err("each additional condition needs \"data-collection\" and \"filter\"".into());
-            };
-            filters.insert(parse_table(t), f.to_owned());
-        }
-        let progress = data.get(PROGRESS_KEY);
-        let table = progress.and_then(|p| p.get("table")).and_then(Json::as_u64).unwrap_or(0) as usize;
-        let key = |name: &str| {
-            progress.and_then(|p| p.get(name)).and_then(|k| serde_json::from_value(k.clone()).ok())
-        };
-        let (last_key, max_key) = (key("last_key"), key("max_key"));
-        Ok(Self { id, data, tables, filters, table, last_key, max_key })
-    }
-
-    fn done(&self) -> bool {
-        self.data.get(DONE_KEY).and_then(Json::as_bool).unwrap_or(false) || self.table >= self.tables.len()
-    }
-
-    /// `data` with the current progress recorded.
-    fn progress_data(&self) -> String {
-        let mut d = self.data.clone();
-        d.insert(
-            PROGRESS_KEY.into(),
-            json!({"table": self.table, "last_key": self.last_key, "max_key": self.max_key}),
-        );
-        if self.table >= self.tables.len() {
-            d.insert(DONE_KEY.into(), Json::Bool(true));
-        }
-        Json::Object(d).to_string()
-    }
-}
-
-/// `schema.table`, or `table` in `public`.
-fn parse_table(s: &str) -> TableId {
-    match s.split_once('.') {
-        Some((schema, table)) => TableId::new(schema, table),
-        None => TableId::new("public", s),
-    }
-}
+use request::Request;
+pub use signal::{ensure_signal_table_exists, ensure_signal_table_published, request_snapshot};
 
 /// The chunk between a pair of watermarks.
 struct Window {
@@ -188,7 +118,7 @@ impl std::fmt::Debug for Incremental {
     }
 }
 
-fn fatal(reason: String) -> PgError {
+pub(super) fn fatal(reason: String) -> PgError {
     PgError::Source { reason, kind: ErrorKind::Fatal }
 }
 
@@ -612,100 +542,9 @@ impl Incremental {
 }
 
 /// A unique-enough id for watermark rows: time and a process-wide counter.
-fn uuid_like() -> String {
+pub(super) fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
     format!("{:x}-{n}", snapshot::now_ms())
-}
-
-/// Create the signal table when it is configured and missing.
-pub async fn ensure_signal_table_exists(client: &Client, cfg: &PgSourceConfig) -> Result<(), PgError> {
-    let Some(t) = cfg.signal_table_id() else { return Ok(()) };
-    let name = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table));
-    client
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {name} (id varchar(200) PRIMARY KEY, type varchar(64) NOT NULL, data text)"
-        ))
-        .await
-        .map_err(|e| query_err("creating the signal table", &e))
-}
-
-/// The publication must carry the signal table's changes, or signals never arrive.
-pub async fn ensure_signal_table_published(client: &Client, cfg: &PgSourceConfig) -> Result<(), PgError> {
-    let Some(t) = cfg.signal_table_id() else { return Ok(()) };
-    let name = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table));
-    let published = client
-        .query_opt(
-            "SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.puballtables OR EXISTS \
-             (SELECT 1 FROM pg_publication_tables pt WHERE pt.pubname = p.pubname AND pt.schemaname = $2 AND pt.tablename = $3))",
-            &[&cfg.publication, &t.schema, &t.table],
-        )
-        .await
-        .map_err(|e| query_err("reading the publication's tables", &e))?;
-    if published.is_none() {
-        return Err(fatal(format!(
-            "the signal table {t} is not in publication {:?}, so signals would never arrive: \
-             ALTER PUBLICATION {} ADD TABLE {name}",
-            cfg.publication,
-            quote_ident(&cfg.publication)
-        )));
-    }
-    Ok(())
-}
-
-/// Ask a running source to re-read tables: insert an `execute-snapshot` row. Returns its id.
-pub async fn request_snapshot(
-    client: &Client,
-    cfg: &PgSourceConfig,
-    tables: &[String],
-    filter: Option<&str>,
-) -> Result<String, PgError> {
-    let Some(t) = cfg.signal_table_id() else {
-        return Err(fatal("the source has no signal_table configured".into()));
-    };
-    let mut data = json!({"data-collections": tables, "type": "incremental"});
-    if let Some(f) = filter {
-        data["additional-conditions"] =
-            Json::Array(tables.iter().map(|t| json!({"data-collection": t, "filter": f})).collect());
-    }
-    let id = format!("sluice-{}", uuid_like());
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {}.{} (id, type, data) VALUES ($1, $2, $3)",
-                quote_ident(&t.schema),
-                quote_ident(&t.table)
-            ),
-            &[&id, &SIGNAL_EXECUTE_SNAPSHOT, &data.to_string()],
-        )
-        .await
-        .map_err(|e| query_err("inserting the signal", &e))?;
-    Ok(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_parse_debezium_signals_and_progress() {
-        let r = Request::parse(
-            "a".into(),
-            r#"{"data-collections": ["public.t", "u"], "additional-conditions": [{"data-collection": "public.t", "filter": "id > 5"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(r.tables, vec![TableId::new("public", "t"), TableId::new("public", "u")]);
-        assert_eq!(r.filters.get(&TableId::new("public", "t")).map(String::as_str), Some("id > 5"));
-        assert_eq!((r.table, r.last_key.clone(), r.done()), (0, None, false));
-        let mut r2 = r.clone();
-        r2.table = 1;
-        r2.last_key = Some(vec!["7".into()]);
-        let again = Request::parse("a".into(), &r2.progress_data()).unwrap();
-        assert_eq!((again.table, again.last_key), (1, Some(vec!["7".into()])));
-        r2.table = 2;
-        assert!(Request::parse("a".into(), &r2.progress_data()).unwrap().done());
-        assert!(Request::parse("b".into(), "{}").is_err());
-        assert!(Request::parse("b".into(), "nope").is_err());
-    }
 }
