@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-pg bench-sink bench-full-load
+.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-full-load
 
 deps:
 	scripts/install-deps
@@ -35,23 +35,28 @@ demo: deps
 	cargo build --locked --bin sluice
 	scripts/with-testbed scripts/demo
 
-## Benchmarks: encoder micro-benchmark, Sluice's PostgreSQL source vs pg_recvlogical, then
-## `sluice sink` into PostgreSQL vs COPY.
+## Benchmarks: encoder/decoder micro-benchmarks, then the PostgreSQL suite (Sluice vs
+## pg_recvlogical vs Debezium: throughput on four workloads, RSS vs transaction size, latency at a
+## fixed load; docs/bench/pg_suite.*), `sluice sink` vs COPY, full load vs a raw COPY read.
+## Results and charts go to docs/bench/; docs/benchmarks.md explains them.
 bench: deps
 	cargo bench --workspace --locked
 	$(MAKE) bench-pg
 	$(MAKE) bench-sink
 	$(MAKE) bench-full-load
 
-bench-pg: deps
-	cargo build --release --locked --bin sluice
-	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_source.py'
+# The release binary the benches run. BENCH_SKIP_BUILD=1 uses an existing $(SLUICE_BIN) as is.
+SLUICE_BIN ?= $(CARGO_TARGET_DIR)/release/sluice
+bench-build:
+	@if [ -z "$(BENCH_SKIP_BUILD)" ]; then cargo build --release --locked --bin sluice; fi
 
-bench-sink: deps
-	cargo build --release --locked --bin sluice
-	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'
+## PostgreSQL source suite (issue 8): bench/pg_suite.py; BENCH_SCALE=0.05 for a quick try.
+bench-pg: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_suite.py'
+
+bench-sink: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'
 
 ## Full load (migration type full-load) vs a raw `COPY … TO STDOUT` read of the same table.
-bench-full-load: deps
-	cargo build --release --locked --bin sluice
-	SLUICE_BIN=$(CARGO_TARGET_DIR)/release/sluice scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_full_load.py'
+bench-full-load: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_full_load.py'

