@@ -91,3 +91,40 @@ async fn mariadb_changes_reach_the_topic_and_survive_kill_dash_nine() -> anyhow:
     c.disconnect().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_versions_continue_across_restarts_through_the_history_topic() -> anyhow::Result<()> {
+    let tb = testbed();
+    let dir = tb.scratch_dir("mysql_hist")?;
+    let db = tb.mariadb.create_database("myhist").await?;
+    let mut c = tb.mariadb.connect(Some(&db)).await?;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20))").await?;
+    let prefix = unique("myh");
+    let port = free_port()?;
+    let cfg = config(&db, &prefix, port);
+    let mut src = common::start_source(&dir, "run1", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", T).await?;
+    c.query_drop("INSERT INTO t VALUES (1, 'v1')").await?;
+    c.query_drop("ALTER TABLE t ADD COLUMN note TEXT").await?;
+    c.query_drop("INSERT INTO t VALUES (2, 'v2', 'with note')").await?;
+    common::wait_log(&mut src, "version=2", T).await?;
+    let url = format!("http://127.0.0.1:{port}");
+    let topic = format!("{prefix}.{db}.t");
+    common::read_topic(&url, &topic, 2, T).await?;
+    src.child.kill()?;
+    src.child.wait()?;
+
+    // The restarted source knows version 2 from the history topic: same columns, same version.
+    let mut src = common::start_source(&dir, "run2", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", T).await?;
+    c.query_drop("INSERT INTO t VALUES (3, 'v2 again', 'after restart')").await?;
+    let recs =
+        common::read_topic_until(&url, &topic, |r| r.iter().any(|r| id_of(r, "after") == Some(3)), T).await?;
+    let log = src.log_text();
+    assert!(log.contains("schema history loaded") && log.contains("tables=1"), "{log}");
+    assert!(!log.contains("version=1") && !log.contains("version=3"), "version continues at 2:\n{log}");
+    let last = recs.iter().rev().find(|r| id_of(r, "after") == Some(3)).unwrap();
+    assert_eq!(last.column("after", "note"), Some(&AV::String("after restart".into())));
+    c.disconnect().await?;
+    Ok(())
+}

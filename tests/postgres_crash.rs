@@ -18,37 +18,6 @@ const TXNS: i32 = 200;
 const ROWS_PER_TXN: i32 = 1000;
 const UPDATES_PER_TXN: i32 = 50;
 
-fn zigzag(b: &mut &[u8]) -> i64 {
-    let (mut v, mut shift) = (0u64, 0);
-    loop {
-        let byte = b[0];
-        *b = &b[1..];
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// The `after` image `(id, v)` of an envelope for `t (id int NOT NULL, v int NULL)`.
-fn after_of(value: &[u8]) -> Option<(i64, i64)> {
-    let mut b = &value[5..];
-    if zigzag(&mut b) == 1 {
-        let _ = zigzag(&mut b); // before.id
-        if zigzag(&mut b) == 1 {
-            let _ = zigzag(&mut b);
-        }
-    }
-    if zigzag(&mut b) != 1 {
-        return None;
-    }
-    let id = zigzag(&mut b);
-    let v = if zigzag(&mut b) == 1 { zigzag(&mut b) } else { -1 };
-    Some((id, v))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
     let tb = testbed();
@@ -119,7 +88,7 @@ async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
         };
         let m = m?;
         records += 1;
-        let Some((id, v)) = m.payload().and_then(after_of) else { continue };
+        let Some((id, v)) = m.payload().and_then(common::after_id_v) else { continue };
         let prev = last.insert(id, v);
         // Per key, commit order: each update adds exactly 1, so the next event may repeat or
         // rewind (a replay after a crash) but never skip ahead of a change it did not see.

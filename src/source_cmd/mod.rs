@@ -19,6 +19,7 @@ use sluice_postgres::source::{MigrationType, PgSource, PgSourceConfig, SlotOutco
 
 mod mysql;
 mod progress;
+mod schema_history;
 mod snapshot;
 
 use crate::config::{Config, SourceConfig};

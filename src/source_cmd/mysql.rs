@@ -14,6 +14,7 @@ use sluice_kafka::state::StateTopic;
 use sluice_kafka::KafkaConfig;
 use sluice_mysql::{MySqlSource, MySqlSourceConfig};
 
+use super::schema_history::{KafkaHistory, Pending};
 use crate::pipeline::publish;
 use crate::service::Service;
 
@@ -39,16 +40,24 @@ pub fn position_from_json(v: &serde_json::Value) -> anyhow::Result<BinlogPositio
     Ok(BinlogPosition { file, pos, gtid_set })
 }
 
-/// Persists every acknowledged position before acknowledging it to the reader.
+/// Persists every acknowledged position before acknowledging it to the reader, and every new
+/// table definition before the batch that first uses it.
 struct PersistingSource<'a> {
     inner: MySqlSource,
     state: &'a StateTopic,
     key: &'a str,
+    history: &'a StateTopic,
+    pending: Pending,
 }
 
 impl Source for PersistingSource<'_> {
     async fn next_batch(&mut self) -> sluice_core::Result<SourceBatch> {
-        self.inner.next_batch().await
+        let batch = self.inner.next_batch().await?;
+        self.pending
+            .flush(self.history)
+            .await
+            .map_err(|e| sluice_core::Error::retriable("schema history", format!("{e:#}")))?;
+        Ok(batch)
     }
 
     async fn acknowledge(&mut self, position: Position) -> sluice_core::Result<()> {
@@ -78,14 +87,16 @@ pub(super) async fn run_once(
     };
     tracing::info!(resume = ?resume.as_ref().map(ToString::to_string), "starting binlog source");
     let first_start = resume.is_none();
-    let inner = MySqlSource::start(my.clone(), resume).await?;
+    let history_topic = StateTopic::open(kafka, &my.history_topic()).await?;
+    let (history, pending) = KafkaHistory::load(&history_topic).await?;
+    let inner = MySqlSource::start_with_history(my.clone(), resume, Box::new(history)).await?;
     if first_start {
         // Record where this source starts before streaming, so a crash before the first
         // acknowledgement resumes here instead of at a later "current" position.
         let record = position_to_json(inner.committed_position()).to_string();
         state.store(key, Some(record.as_bytes())).await?;
     }
-    let mut source = PersistingSource { inner, state, key };
+    let mut source = PersistingSource { inner, state, key, history: &history_topic, pending };
     let mut publisher = super::publisher(kafka, url, subject_strategy, &my.topic_prefix, SourceKind::MySql)?;
     service.ready.set_ready();
     tracing::info!("streaming");

@@ -7,7 +7,9 @@
 //! Debezium consumer ignores it, Sluice's sinks keep the target value of those columns).
 //!
 //! Column types follow Debezium's precise modes: `decimal` bytes with precision and scale,
-//! `io.debezium.data.VariableScaleDecimal` for unconstrained numerics, `date`, `time-micros`,
+//! `io.debezium.data.VariableScaleDecimal` for unconstrained numerics, `date`, times as plain
+//! `long` µs (`io.debezium.time.MicroTime` without a logical type, as Debezium writes them:
+//! MySQL TIME ranges over ±838 hours, which `time-micros` readers reject),
 //! `timestamp-micros` (UTC instants), `local-timestamp-micros` (wall-clock timestamps), `uuid`
 //! strings, JSON as `io.debezium.data.Json` strings, intervals as ISO-8601 strings. Every column
 //! type carries `connect.parameters` with `__debezium.source.column.type` (and length/scale
@@ -121,7 +123,7 @@ fn data_type_schema(dt: &DataType) -> Json {
             json!({"type": "int", "connect.version": 1, "connect.name": "io.debezium.time.Date", "logicalType": "date"})
         }
         DataType::Time => {
-            json!({"type": "long", "connect.version": 1, "connect.name": "io.debezium.time.MicroTime", "logicalType": "time-micros"})
+            json!({"type": "long", "connect.version": 1, "connect.name": "io.debezium.time.MicroTime"})
         }
         DataType::TimeTz => {
             json!({"type": "string", "connect.version": 1, "connect.name": "io.debezium.time.ZonedTime"})

@@ -9,8 +9,10 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// `<schema>.<table>`; for MySQL/MariaDB the schema is the database.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TableId {
     pub schema: String,
     pub table: String,
@@ -29,7 +31,7 @@ impl fmt::Display for TableId {
 }
 
 /// Logical type of a column: what a consumer must get back exactly.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DataType {
     Boolean,
     Int16,
@@ -63,7 +65,7 @@ pub enum DataType {
     Array(Box<DataType>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub data_type: DataType,
@@ -83,7 +85,7 @@ impl Column {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSchema {
     pub id: TableId,
     pub columns: Vec<Column>,

@@ -80,6 +80,11 @@ pub struct MySqlSourceConfig {
     /// metadata topic). Default false.
     #[serde(default)]
     pub provide_transaction_metadata: bool,
+    /// The compacted topic holding the latest definition of every captured table (Debezium's
+    /// schema history topic), so version numbers continue across restarts. Default
+    /// `<topic_prefix>.schema-history`.
+    #[serde(default)]
+    pub schema_history_topic: Option<String>,
 }
 
 impl MySqlSourceConfig {
@@ -96,7 +101,13 @@ impl MySqlSourceConfig {
             max_transaction_bytes: default_max_transaction_bytes(),
             max_batch_events: default_max_batch_events(),
             provide_transaction_metadata: false,
+            schema_history_topic: None,
         }
+    }
+
+    /// The schema history topic's name.
+    pub fn history_topic(&self) -> String {
+        self.schema_history_topic.clone().unwrap_or_else(|| format!("{}.schema-history", self.topic_prefix))
     }
 
     pub fn validate(&self) -> Result<(), MySqlError> {

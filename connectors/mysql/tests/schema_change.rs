@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{bench, collect, config, current_position, exec};
 use sluice_core::{TableId, TableSchema, Value};
+use sluice_mysql::schema::history::same_definition;
 use sluice_mysql::{MySqlError, MySqlSource, SchemaChange, SchemaHistory};
 
 const T: Duration = Duration::from_secs(20);
@@ -27,6 +28,11 @@ impl SchemaHistory for Recording {
 
     fn latest(&self, table: &TableId) -> Option<Arc<TableSchema>> {
         self.0.lock().unwrap().iter().rev().find(|c| &c.schema.id == table).map(|c| c.schema.clone())
+    }
+
+    fn matching(&self, schema: &TableSchema) -> Option<Arc<TableSchema>> {
+        let changes = self.0.lock().unwrap();
+        changes.iter().rev().map(|c| &c.schema).find(|s| same_definition(s, schema)).cloned()
     }
 }
 

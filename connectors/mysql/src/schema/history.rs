@@ -1,10 +1,10 @@
 //! The schema history seam: where each new version of a table definition is recorded, and where
 //! the version sequence continues from after a restart.
 //!
-//! Today only [`InMemoryHistory`] exists, so versions restart at 1 when the process restarts.
-//! Issue 7 asks for a history persisted in a compacted Kafka topic (like Debezium's schema
-//! history topic); that implementation belongs with the Kafka wiring and plugs in here through
-//! [`SchemaHistory`] (`MySqlSource::start_with_history`). With `binlog_row_metadata=FULL` the
+//! [`InMemoryHistory`] lives as long as the process (tests, embedding); `sluice source` uses the
+//! compacted Kafka topic of `src/source_cmd/schema_history.rs` (like Debezium's schema history
+//! topic), plugged in through [`SchemaHistory`] (`MySqlSource::start_with_history`), so version
+//! numbers continue across restarts. With `binlog_row_metadata=FULL` the
 //! binlog itself carries every definition, so the history is needed for stable version numbers
 //! across restarts; with MINIMAL metadata a persisted history would also let events that precede
 //! a DDL decode with the column list that was valid when they were written.
@@ -34,6 +34,15 @@ pub trait SchemaHistory: Send {
 
     /// The latest recorded version of a table.
     fn latest(&self, table: &TableId) -> Option<Arc<TableSchema>>;
+
+    /// A recorded version of `schema.id` with exactly these columns and key: events replayed
+    /// after a restart (written before a later DDL) get the version they had the first time.
+    fn matching(&self, schema: &TableSchema) -> Option<Arc<TableSchema>>;
+}
+
+/// Same columns and key (the version is what is being looked up).
+pub fn same_definition(a: &TableSchema, b: &TableSchema) -> bool {
+    a.id == b.id && a.columns == b.columns && a.key == b.key
 }
 
 /// Keeps every change in memory for the life of the process.
@@ -54,6 +63,10 @@ impl SchemaHistory for InMemoryHistory {
         self.latest.insert(change.schema.id.clone(), change.schema.clone());
         self.changes.push(change.clone());
         Ok(())
+    }
+
+    fn matching(&self, schema: &TableSchema) -> Option<Arc<TableSchema>> {
+        self.changes.iter().rev().map(|c| &c.schema).find(|s| same_definition(s, schema)).cloned()
     }
 
     fn latest(&self, table: &TableId) -> Option<Arc<TableSchema>> {

@@ -185,13 +185,18 @@ impl SchemaTracker {
         let same = |p: &TableSchema| p.columns == schema.columns && p.key == schema.key;
         let table = match previous {
             Some(p) if same(&p) => Arc::new(TrackedTable { schema: p, kinds }),
-            p => {
-                schema.version = p.map_or(1, |p| p.version + 1);
-                let schema = Arc::new(schema);
-                self.history.record(&SchemaChange { schema: schema.clone(), position: position.clone() })?;
-                tracing::debug!(table = %id, version = schema.version, "new table definition");
-                Arc::new(TrackedTable { schema, kinds })
-            }
+            p => match self.history.matching(&schema) {
+                // Seen before (e.g. events replayed after a restart, written before a later DDL).
+                Some(m) => Arc::new(TrackedTable { schema: m, kinds }),
+                None => {
+                    schema.version = p.map_or(1, |p| p.version + 1);
+                    let schema = Arc::new(schema);
+                    self.history
+                        .record(&SchemaChange { schema: schema.clone(), position: position.clone() })?;
+                    tracing::debug!(table = %id, version = schema.version, "new table definition");
+                    Arc::new(TrackedTable { schema, kinds })
+                }
+            },
         };
         self.known.insert(id, Known { table: table.clone(), fingerprint });
         Ok(table)

@@ -1,0 +1,122 @@
+//! Every MariaDB type of issue 7, written by SQL, read from the binlog by `sluice source`, and
+//! decoded by `confluent-kafka`'s AvroDeserializer to the exact value written (value by value).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use serde_json::{json, Value as Json};
+use sluice_testkit::{free_port, testbed, unique};
+
+const SCHEMA: &str = "CREATE TABLE all_types (
+    id INT PRIMARY KEY,
+    c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
+    c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED,
+    c_bigint BIGINT, c_bigint_u BIGINT UNSIGNED,
+    c_decimal DECIMAL(12,3), c_float FLOAT, c_double DOUBLE,
+    c_bit1 BIT(1), c_bit10 BIT(10), c_year YEAR,
+    c_date DATE, c_time TIME(3), c_time_neg TIME(6), c_datetime DATETIME(6), c_datetime0 DATETIME,
+    c_timestamp TIMESTAMP(6) NULL,
+    c_char CHAR(5), c_varchar VARCHAR(20), c_text TEXT,
+    c_latin1 VARCHAR(20) CHARACTER SET latin1,
+    c_binary BINARY(4), c_varbinary VARBINARY(10), c_blob BLOB,
+    c_enum ENUM('sad','ok','happy'), c_set SET('a','b','c'),
+    c_json JSON, c_geom POINT,
+    c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
+) DEFAULT CHARSET = utf8mb4";
+
+const ROW: &str = "INSERT INTO all_types VALUES (
+    1,
+    -128, 255, -32768, 65535,
+    -8388608, 16777215, -2147483648, 4294967295,
+    -9223372036854775808, 18446744073709551615,
+    -123456789.123, 1.5, 1.2345678901234567,
+    b'1', b'1000000011', 2024,
+    '2024-02-29', '12:34:56.789', '-838:59:59.000001', '2024-01-02 03:04:05.123456', '1999-12-31 23:59:59',
+    '2024-01-02 03:04:05.123456',
+    'ab', 'héllo ✓', '😀 emoji',
+    'café €',
+    x'00FF10', x'DEADBEEF00', x'FF00FE',
+    'happy', 'c,a',
+    '{\"a\": [1, 2]}', ST_GeomFromText('POINT(1 2)'),
+    'not null'
+)";
+
+fn expected_row_1() -> Json {
+    json!({
+        "id": 1,
+        "c_tinyint": -128, "c_tinyint_u": 255, "c_smallint": -32768, "c_smallint_u": 65535,
+        "c_mediumint": -8388608, "c_mediumint_u": 16777215, "c_int": -2147483648i64, "c_int_u": 4294967295i64,
+        "c_bigint": -9223372036854775808i64, "c_bigint_u": {"decimal": "18446744073709551615"},
+        "c_decimal": {"decimal": "-123456789.123"}, "c_float": 1.5, "c_double": 1.2345678901234567,
+        "c_bit1": true, "c_bit10": {"hex": "0302"}, "c_year": 2024,
+        "c_date": "2024-02-29",
+        "c_time": 45_296_789_000i64,
+        "c_time_neg": -3_020_399_000_001i64,
+        "c_datetime": "2024-01-02T03:04:05.123456",
+        "c_datetime0": "1999-12-31T23:59:59",
+        "c_timestamp": "2024-01-02T03:04:05.123456+00:00",
+        "c_char": "ab", "c_varchar": "héllo ✓", "c_text": "😀 emoji",
+        "c_latin1": "café €",
+        "c_binary": {"hex": "00ff1000"}, "c_varbinary": {"hex": "deadbeef00"}, "c_blob": {"hex": "ff00fe"},
+        "c_enum": "happy", "c_set": "a,c",
+        "c_json": "{\"a\": [1, 2]}",
+        "c_geom": {"hex": "0101000000000000000000f03f0000000000000040"},
+        "c_not_null": "not null"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mariadb_type_decodes_to_the_exact_value_with_confluent_kafka() -> anyhow::Result<()> {
+    let tb = testbed();
+    let dir = tb.scratch_dir("my_types")?;
+    let db = tb.mariadb.create_database("mytypes").await?;
+    let mut c = tb.mariadb.connect(Some(&db)).await?;
+    c.query_drop("SET time_zone = '+00:00'").await?;
+    c.query_drop(SCHEMA).await?;
+    let prefix = unique("mytypes");
+    let port = free_port()?;
+    let cfg = format!(
+        "[source]\ntype = \"mysql\"\ntopic_prefix = \"{prefix}\"\ninclude_tables = [\"{db}.*\"]\n\
+         [source.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\
+         [kafka]\nbootstrap_servers = \"{}\"\nstate_topic = \"{prefix}.state\"\n\
+         [registry]\nlisten = \"127.0.0.1:{port}\"\ntopic = \"{prefix}._schemas\"\n",
+        tb.mariadb.host, tb.mariadb.port, tb.kafka.bootstrap
+    );
+    let mut src = common::start_source(&dir, "source", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
+    c.query_drop(ROW).await?;
+    c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
+
+    let topic = format!("{prefix}.{db}.all_types");
+    let out = tb
+        .python(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/decode_topic.py"),
+            &[&tb.kafka.bootstrap, &format!("http://127.0.0.1:{port}"), &topic, "2"],
+        )
+        .map_err(|e| anyhow::anyhow!("{e}\nsource log:\n{}", src.log_text()))?;
+    let records: Vec<Json> = out.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let after = &records[0]["value"]["after"];
+    let mut wrong = Vec::new();
+    for (k, want) in expected_row_1().as_object().unwrap() {
+        if &after[k] != want {
+            wrong.push(format!("{k}: got {} want {want}", after[k]));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(records[0]["key"], json!({"id": 1}));
+    assert_eq!(records[0]["value"]["source"]["connector"], "mysql");
+    let after2 = &records[1]["value"]["after"];
+    for (k, _) in expected_row_1().as_object().unwrap() {
+        match k.as_str() {
+            "id" => assert_eq!(after2[k], 2),
+            "c_not_null" => assert_eq!(after2[k], "x"),
+            _ => assert_eq!(after2[k], Json::Null, "column {k}"),
+        }
+    }
+    c.disconnect().await?;
+    Ok(())
+}
