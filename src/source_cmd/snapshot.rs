@@ -157,7 +157,10 @@ pub async fn run(
     let mut seq = 0u64;
     let mut in_flight: Vec<(u64, usize, usize, u64)> = Vec::new();
     let mut received = 0usize;
+    // The newest row is held back so the load's last row can be marked `last`; chunks that
+    // finish while it is held wait in `deferred` for their checkpoint until it is published.
     let mut held: Option<ChangeEvent> = None;
+    let mut deferred: Vec<(usize, usize, u64)> = Vec::new();
     let mut first = true;
     let mut last_persist = Instant::now();
     let mut reporter = Reporter::new(&progress.plan);
@@ -181,23 +184,26 @@ pub async fn run(
                     }
                     if let Some(prev) = held.replace(ev) {
                         publisher.publish(&prev).await?;
+                        checkpoint_chunks(publisher, &mut deferred, &mut seq, &mut in_flight);
                     }
                 }
             }
             Some(SnapshotMsg::ChunkDone { table, chunk, rows }) => {
                 received += 1;
-                if let Some(mut last) = held.take() {
-                    if received == running.pending {
-                        last.source.snapshot = SnapshotMarker::Last;
-                    }
-                    publisher.publish(&last).await?;
-                }
                 if let Some(s) = stats.get_mut(table) {
                     s.sent += rows;
                 }
-                seq += 1;
-                publisher.producer().checkpoint(Position::Postgres(Lsn(seq)));
-                in_flight.push((seq, table, chunk, rows));
+                deferred.push((table, chunk, rows));
+                let last_chunk = received == running.pending;
+                if last_chunk || held.is_none() {
+                    if let Some(mut last) = held.take() {
+                        if last_chunk {
+                            last.source.snapshot = SnapshotMarker::Last;
+                        }
+                        publisher.publish(&last).await?;
+                    }
+                    checkpoint_chunks(publisher, &mut deferred, &mut seq, &mut in_flight);
+                }
             }
             Some(SnapshotMsg::Failed(e)) => {
                 for s in &stats {
@@ -210,7 +216,14 @@ pub async fn run(
                     persist_released(publisher, &mut in_flight, &mut progress, &mut stats, state, key).await;
                 return Err(e.into());
             }
-            None => break Outcome::Complete,
+            None => {
+                // Workers that stopped early: what they finished is still finished.
+                if let Some(last) = held.take() {
+                    publisher.publish(&last).await?;
+                }
+                checkpoint_chunks(publisher, &mut deferred, &mut seq, &mut in_flight);
+                break Outcome::Complete;
+            }
         }
         publisher.producer().check_failed()?;
         if last_persist.elapsed() >= PERSIST_EVERY {
@@ -253,6 +266,20 @@ pub async fn run(
         "full load complete"
     );
     Ok(Outcome::Complete)
+}
+
+/// Register a producer checkpoint for each finished chunk whose rows are all published.
+fn checkpoint_chunks(
+    publisher: &Publisher,
+    deferred: &mut Vec<(usize, usize, u64)>,
+    seq: &mut u64,
+    in_flight: &mut Vec<(u64, usize, usize, u64)>,
+) {
+    for (table, chunk, rows) in deferred.drain(..) {
+        *seq += 1;
+        publisher.producer().checkpoint(Position::Postgres(Lsn(*seq)));
+        in_flight.push((*seq, table, chunk, rows));
+    }
 }
 
 /// Record every chunk whose records the broker acknowledged.
