@@ -14,17 +14,6 @@ use sluice_testkit::{free_port, testbed, unique};
 
 const T: Duration = Duration::from_secs(60);
 
-fn config(db: &str, prefix: &str, port: u16) -> String {
-    let tb = testbed();
-    format!(
-        "[source]\ntype = \"mysql\"\ntopic_prefix = \"{prefix}\"\ninclude_tables = [\"{db}.*\"]\n\
-         [source.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\
-         [kafka]\nbootstrap_servers = \"{}\"\nstate_topic = \"{prefix}.state\"\n\
-         [registry]\nlisten = \"127.0.0.1:{port}\"\ntopic = \"{prefix}._schemas\"\n",
-        tb.mariadb.host, tb.mariadb.port, tb.kafka.bootstrap
-    )
-}
-
 fn id_of(r: &common::Record, image: &str) -> Option<i64> {
     match r.column(image, "id")? {
         AV::Int(i) => Some(i64::from(*i)),
@@ -45,7 +34,7 @@ async fn mariadb_changes_reach_the_topic_and_survive_kill_dash_nine() -> anyhow:
     .await?;
     let prefix = unique("my");
     let port = free_port()?;
-    let cfg = config(&db, &prefix, port);
+    let cfg = common::mysql_source_config(&db, &prefix, port);
     let mut src = common::start_source(&dir, "run1", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", T).await?;
     c.query_drop(
@@ -101,7 +90,7 @@ async fn schema_versions_continue_across_restarts_through_the_history_topic() ->
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20))").await?;
     let prefix = unique("myh");
     let port = free_port()?;
-    let cfg = config(&db, &prefix, port);
+    let cfg = common::mysql_source_config(&db, &prefix, port);
     let mut src = common::start_source(&dir, "run1", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", T).await?;
     c.query_drop("INSERT INTO t VALUES (1, 'v1')").await?;

@@ -79,13 +79,7 @@ async fn every_mariadb_type_decodes_to_the_exact_value_with_confluent_kafka() ->
     c.query_drop(SCHEMA).await?;
     let prefix = unique("mytypes");
     let port = free_port()?;
-    let cfg = format!(
-        "[source]\ntype = \"mysql\"\ntopic_prefix = \"{prefix}\"\ninclude_tables = [\"{db}.*\"]\n\
-         [source.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\
-         [kafka]\nbootstrap_servers = \"{}\"\nstate_topic = \"{prefix}.state\"\n\
-         [registry]\nlisten = \"127.0.0.1:{port}\"\ntopic = \"{prefix}._schemas\"\n",
-        tb.mariadb.host, tb.mariadb.port, tb.kafka.bootstrap
-    );
+    let cfg = common::mysql_source_config(&db, &prefix, port);
     let mut src = common::start_source(&dir, "source", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
     c.query_drop(ROW).await?;

@@ -7,11 +7,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::Message;
 use sluice_testkit::{free_port, testbed, unique};
 
 const TXNS: i32 = 200;
@@ -62,40 +60,8 @@ async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
         rows.iter().map(|r| (i64::from(r.get::<_, i32>(0)), i64::from(r.get::<_, i32>(1)))).collect();
     assert_eq!(want.len(), (TXNS * ROWS_PER_TXN) as usize);
 
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &tb.kafka.bootstrap)
-        .set("group.id", unique("crashcheck"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
     let topic = format!("{prefix}.public.t");
-    common::wait_for_topic(&consumer, &topic, Duration::from_secs(600)).await?;
-    consumer.subscribe(&[&topic])?;
-    let mut last: HashMap<i64, i64> = HashMap::new();
-    let mut records = 0u64;
-    let start = Instant::now();
-    while last != want {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "after {records} records: {} of {} keys, {} differ\n{}",
-            last.len(),
-            want.len(),
-            want.iter().filter(|(k, v)| last.get(k) != Some(v)).count(),
-            src.log_text()
-        );
-        let Some(m) = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(500))) else {
-            continue;
-        };
-        let m = m?;
-        records += 1;
-        let Some((id, v)) = m.payload().and_then(common::after_id_v) else { continue };
-        let prev = last.insert(id, v);
-        // Per key, commit order: each update adds exactly 1, so the next event may repeat or
-        // rewind (a replay after a crash) but never skip ahead of a change it did not see.
-        if let Some(p) = prev {
-            assert!(v <= p + 1, "key {id}: v went from {p} to {v} at offset {}", m.offset());
-        }
-    }
+    let (records, last) = common::replay_until_last_values(&topic, &want, &|| src.log_text()).await?;
     let dup = records as f64 / (TXNS * (ROWS_PER_TXN + UPDATES_PER_TXN)) as f64;
     eprintln!(
         "crash test: {records} records for {} row changes (x{dup:.2} with replays)",

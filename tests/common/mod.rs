@@ -202,6 +202,19 @@ pub fn pg_source_config(db: &str, prefix: &str, registry_port: u16, extra: &str)
     )
 }
 
+/// A `[source]` MariaDB config capturing database `db` on the bench, with the built-in registry
+/// on its own port and topic.
+pub fn mysql_source_config(db: &str, prefix: &str, registry_port: u16) -> String {
+    let tb = testbed();
+    format!(
+        "[source]\ntype = \"mysql\"\ntopic_prefix = \"{prefix}\"\ninclude_tables = [\"{db}.*\"]\n\
+         [source.connection]\nhost = \"{}\"\nport = {}\nuser = \"root\"\n\
+         [kafka]\nbootstrap_servers = \"{}\"\nstate_topic = \"{prefix}.state\"\n\
+         [registry]\nlisten = \"127.0.0.1:{registry_port}\"\ntopic = \"{prefix}._schemas\"\n",
+        tb.mariadb.host, tb.mariadb.port, tb.kafka.bootstrap
+    )
+}
+
 /// Start `sluice source` with `config`; waits until its embedded registry answers.
 pub async fn start_source(
     dir: &Path,
@@ -319,4 +332,49 @@ pub fn after_id_v(value: &[u8]) -> Option<(i64, i64)> {
     let id = zigzag(&mut b);
     let v = if zigzag(&mut b) == 1 { zigzag(&mut b) } else { -1 };
     Some((id, v))
+}
+
+/// Read `topic` from the beginning until the last `(id, v)` per key equals `want`, checking
+/// commit order per key on the way (each update adds 1 to v, so a later event may repeat or
+/// rewind — a replay after a crash — but never skip ahead). Returns the records read and the
+/// replayed state.
+pub async fn replay_until_last_values(
+    topic: &str,
+    want: &std::collections::HashMap<i64, i64>,
+    log: &dyn Fn() -> String,
+) -> anyhow::Result<(u64, std::collections::HashMap<i64, i64>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &testbed().kafka.bootstrap)
+        .set("group.id", sluice_testkit::unique("crashcheck"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    wait_for_topic(&consumer, topic, Duration::from_secs(600)).await?;
+    consumer.subscribe(&[topic])?;
+    let mut last: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    let mut records = 0u64;
+    let start = Instant::now();
+    while &last != want {
+        if start.elapsed() > Duration::from_secs(300) {
+            anyhow::bail!(
+                "after {records} records: {} of {} keys, {} differ\n{}",
+                last.len(),
+                want.len(),
+                want.iter().filter(|(k, v)| last.get(k) != Some(v)).count(),
+                log()
+            );
+        }
+        let Some(m) = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(500))) else {
+            continue;
+        };
+        let m = m?;
+        records += 1;
+        let Some((id, v)) = m.payload().and_then(after_id_v) else { continue };
+        if let Some(p) = last.insert(id, v) {
+            anyhow::ensure!(v <= p + 1, "key {id}: v went from {p} to {v} at offset {}", m.offset());
+        }
+    }
+    Ok((records, last))
 }

@@ -378,9 +378,7 @@ impl Incremental {
         let Some((_, r)) = self.reader.as_ref() else { return Ok(None) };
         let Split::Key { columns, .. } = &r.plan.split else { return Ok(None) };
         let keys: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-        // Aliased: `ORDER BY "id"` would otherwise sort by the text column named like the key.
-        let texts: Vec<String> =
-            keys.iter().enumerate().map(|(i, k)| format!("{k}::text AS sluice_key_{i}")).collect();
+        let texts = key_texts(&keys);
         let desc: Vec<String> = keys.iter().map(|k| format!("{k} DESC")).collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1",
@@ -455,8 +453,7 @@ impl Incremental {
         let Some((_, r)) = self.reader.as_mut() else { return Ok((Vec::new(), None)) };
         let Split::Key { columns, .. } = &r.plan.split else { return Ok((Vec::new(), None)) };
         let keys: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-        let key_texts: Vec<String> =
-            keys.iter().enumerate().map(|(i, k)| format!("{k}::text AS sluice_key_{i}")).collect();
+        let key_texts = key_texts(&keys);
         // Chunk 1 of bounds [last, max] is `key > last AND key <= max`; chunk 0 of [max] is
         // `key <= max`.
         let range = if let Split::Key { bounds, .. } = &mut r.plan.split {
@@ -539,6 +536,12 @@ impl Incremental {
         }
         Ok(())
     }
+}
+
+/// The quoted key columns as text, aliased: `ORDER BY "id"` would otherwise sort by the text
+/// column named like the key.
+fn key_texts(keys: &[String]) -> Vec<String> {
+    keys.iter().enumerate().map(|(i, k)| format!("{k}::text AS sluice_key_{i}")).collect()
 }
 
 /// A unique-enough id for watermark rows: time and a process-wide counter.
