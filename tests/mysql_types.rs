@@ -1,5 +1,6 @@
-//! Every MariaDB type of issue 7, written by SQL, read from the binlog by `sluice source`, and
-//! decoded by `confluent-kafka`'s AvroDeserializer to the exact value written (value by value).
+//! Every MariaDB type of issue 7, written by SQL, read by `sluice source` — from the binlog, and
+//! by the full load — and decoded by `confluent-kafka`'s AvroDeserializer to the exact value
+//! written (value by value): both paths produce the same values and the same schema.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -71,6 +72,17 @@ fn expected_row_1() -> Json {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_mariadb_type_decodes_to_the_exact_value_with_confluent_kafka() -> anyhow::Result<()> {
+    round_trip(false).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_full_load_reads_every_mariadb_type_to_the_same_value() -> anyhow::Result<()> {
+    round_trip(true).await
+}
+
+/// Write the two rows after the source started streaming (binlog), or before it starts (full
+/// load), and check what a Confluent client reads.
+async fn round_trip(loaded: bool) -> anyhow::Result<()> {
     let tb = testbed();
     let dir = tb.scratch_dir("my_types")?;
     let db = tb.mariadb.create_database("mytypes").await?;
@@ -80,10 +92,16 @@ async fn every_mariadb_type_decodes_to_the_exact_value_with_confluent_kafka() ->
     let prefix = unique("mytypes");
     let port = free_port()?;
     let cfg = common::mysql_source_config(&db, &prefix, port);
+    if loaded {
+        c.query_drop(ROW).await?;
+        c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
+    }
     let mut src = common::start_source(&dir, "source", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
-    c.query_drop(ROW).await?;
-    c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
+    if !loaded {
+        c.query_drop(ROW).await?;
+        c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
+    }
 
     let topic = format!("{prefix}.{db}.all_types");
     let out = tb
@@ -103,6 +121,9 @@ async fn every_mariadb_type_decodes_to_the_exact_value_with_confluent_kafka() ->
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(records[0]["key"], json!({"id": 1}));
     assert_eq!(records[0]["value"]["source"]["connector"], "mysql");
+    let (op, snapshot) = if loaded { ("r", "first") } else { ("c", "false") };
+    assert_eq!(records[0]["value"]["op"], op);
+    assert_eq!(records[0]["value"]["source"]["snapshot"], snapshot);
     let after2 = &records[1]["value"]["after"];
     for (k, _) in expected_row_1().as_object().unwrap() {
         match k.as_str() {

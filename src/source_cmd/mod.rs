@@ -48,10 +48,8 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
     let key = task_name(&source_cfg);
     if reset_state {
         state.store(&key, None).await?;
-        if matches!(source_cfg, SourceConfig::Postgres(_)) {
-            state.store(&snapshot_key(&key), None).await?;
-            state.store(&full_load_key(&key), None).await?;
-        }
+        state.store(&snapshot_key(&key), None).await?;
+        state.store(&full_load_key(&key), None).await?;
         tracing::warn!(key, "source state reset");
     }
 
@@ -138,7 +136,7 @@ async fn run_full_load(
     let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
     service.ready.set_ready();
     tokio::pin!(stop);
-    let outcome = snapshot::run(
+    let outcome = snapshot::run_pg(
         pg,
         SnapshotOrigin::Fresh,
         Lsn(0),
@@ -220,7 +218,7 @@ async fn run_once(
             None => SnapshotOrigin::Fresh,
         };
         let done =
-            snapshot::run(pg, origin, lsn, exported, &mut publisher, state, &snapshot_key(key), &mut stop)
+            snapshot::run_pg(pg, origin, lsn, exported, &mut publisher, state, &snapshot_key(key), &mut stop)
                 .await?;
         if done == snapshot::Outcome::Stopped {
             return Ok(());

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sluice_postgres::source::snapshot::TablePlan;
+use sluice_core::ChunkedTable;
 
 /// How often log lines are written.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -36,7 +36,7 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 impl Reporter {
-    pub fn new(plan: &[TablePlan]) -> Self {
+    pub fn new(plan: &[impl ChunkedTable]) -> Self {
         let bars = match std::env::var("SLUICE_PROGRESS").as_deref() {
             Ok("bars") => true,
             Ok("log") => false,
@@ -52,13 +52,13 @@ impl Reporter {
         let tables = plan
             .iter()
             .map(|p| {
-                let b = multi.add(ProgressBar::new(p.estimated_rows.max(1)));
+                let b = multi.add(ProgressBar::new(p.estimated_rows().max(1)));
                 b.set_style(table_style.clone().progress_chars("=> "));
                 b.set_prefix(p.name());
                 b
             })
             .collect();
-        let total = multi.add(ProgressBar::new(plan.iter().map(|p| p.estimated_rows).sum::<u64>().max(1)));
+        let total = multi.add(ProgressBar::new(plan.iter().map(|p| p.estimated_rows()).sum::<u64>().max(1)));
         total.set_style(
             style("{prefix:>30!} [{bar:30.green/blue}] {human_pos:>11}/{human_len:<11} {per_sec:>12} eta {eta} ({elapsed})")
                 .progress_chars("=> "),
@@ -68,7 +68,7 @@ impl Reporter {
     }
 
     /// Show `tables` (in plan order) if it is time to.
-    pub fn update(&mut self, plan: &[TablePlan], tables: &[TableProgress], started: Instant) {
+    pub fn update(&mut self, plan: &[impl ChunkedTable], tables: &[TableProgress], started: Instant) {
         match self {
             Reporter::Bars { tables: bars, total, last, .. } => {
                 if last.elapsed() < DRAW_EVERY {
@@ -110,7 +110,7 @@ impl Reporter {
 }
 
 /// One line per table still loading, and one overall.
-fn log_lines(plan: &[TablePlan], tables: &[TableProgress], started: Instant) {
+fn log_lines(plan: &[impl ChunkedTable], tables: &[TableProgress], started: Instant) {
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let (mut rows, mut est, mut sent) = (0u64, 0u64, 0u64);
     for (p, t) in plan.iter().zip(tables) {

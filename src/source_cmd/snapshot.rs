@@ -1,12 +1,15 @@
-//! The full load of a PostgreSQL source: publish the snapshot's `op = r` events through the same
+//! The full load of any source: publish the snapshot's `op = r` events through the same
 //! publisher as streamed changes, record finished chunks in the state topic, report progress.
+//! A source plugs in through [`FullLoad`] (PostgreSQL: [`PgLoad`]; MySQL/MariaDB: in
+//! `mysql.rs`): it plans its tables into chunks inside its snapshot and starts readers that send
+//! [`LoadMsg`]s.
 //!
 //! Invariants:
 //! - A chunk is recorded as finished only after the broker acknowledged every record of it: its
 //!   "done" message is registered as a producer checkpoint after its last row was sent, and the
 //!   producer releases checkpoints only once every earlier record is acknowledged. (The
 //!   checkpoint position is a chunk sequence number wrapped in `Position::Postgres`; it never
-//!   reaches the replication slot.)
+//!   reaches the source.)
 //! - The plan (chunk bounds) is stored before the first row is read, so a resumed load reads
 //!   exactly the chunks that were not finished — key ranges partition the key space whatever
 //!   snapshot they are read from.
@@ -21,13 +24,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sluice_core::stats::{LoadState, TableStats as LiveStats};
-use sluice_core::{ChangeEvent, Lsn, Position, SnapshotMarker, TableId};
+use sluice_core::{ChangeEvent, ChunkedTable, LoadMsg, Lsn, Position, SnapshotMarker};
 use sluice_kafka::state::StateTopic;
-use sluice_postgres::source::snapshot::{Snapshot, SnapshotMsg, SnapshotOrigin, TablePlan};
+use sluice_postgres::source::snapshot::{Snapshot, SnapshotOrigin, TablePlan};
 use sluice_postgres::source::wal::ExportedSlot;
 use sluice_postgres::source::PgSourceConfig;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::progress::{Reporter, TableProgress};
 use crate::pipeline::publish::Publisher;
@@ -35,16 +41,63 @@ use crate::pipeline::publish::Publisher;
 /// How often released chunks are stored in the state topic.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
 
+/// Readers started by [`FullLoad::start`]: their channel, the chunks queued, and the tasks (which
+/// stop when this is dropped).
+pub type Started<E> = (mpsc::Receiver<LoadMsg<E>>, usize, JoinSet<()>);
+
+/// A source's full load, opened inside its snapshot.
+pub trait FullLoad {
+    type Plan: ChunkedTable + Serialize + DeserializeOwned;
+    type Error: Into<anyhow::Error>;
+    /// Where the snapshot stands, for log lines.
+    fn snapshot_point(&self) -> String;
+    /// Split every captured table into chunks (inside the snapshot).
+    async fn plan(&mut self) -> anyhow::Result<Vec<Self::Plan>>;
+    /// Start reading every chunk of `plan` not in `finished` (pairs of table and chunk index).
+    async fn start(
+        self,
+        plan: &[Self::Plan],
+        finished: &HashSet<(usize, usize)>,
+    ) -> anyhow::Result<Started<Self::Error>>;
+}
+
+/// PostgreSQL's full load: workers sharing one exported snapshot.
+pub struct PgLoad<'a> {
+    pg: &'a PgSourceConfig,
+    snapshot: Snapshot,
+}
+
+impl FullLoad for PgLoad<'_> {
+    type Plan = TablePlan;
+    type Error = sluice_postgres::PgError;
+
+    fn snapshot_point(&self) -> String {
+        self.snapshot.lsn.to_string()
+    }
+
+    async fn plan(&mut self) -> anyhow::Result<Vec<TablePlan>> {
+        Ok(self.snapshot.plan(self.pg).await?)
+    }
+
+    async fn start(
+        self,
+        plan: &[TablePlan],
+        finished: &HashSet<(usize, usize)>,
+    ) -> anyhow::Result<Started<Self::Error>> {
+        Ok(self.snapshot.start(self.pg, plan, finished).await?.into_parts())
+    }
+}
+
 /// What the state topic remembers of a full load.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Progress {
-    pub plan: Vec<TablePlan>,
+pub struct Progress<P> {
+    pub plan: Vec<P>,
     /// Finished chunks: (table index, chunk index, rows).
     pub done: Vec<(usize, usize, u64)>,
     pub complete: bool,
 }
 
-impl Progress {
+impl<P: Serialize + DeserializeOwned> Progress<P> {
     pub async fn load(state: &StateTopic, key: &str) -> anyhow::Result<Option<Self>> {
         match state.load(key).await? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading full-load progress")?)),
@@ -80,15 +133,15 @@ struct TableStats {
 }
 
 impl TableStats {
-    fn matches(&self, id: &TableId) -> bool {
+    fn matches(&self, id: &sluice_core::TableId) -> bool {
         Arc::ptr_eq(&self.live, &sluice_core::stats::table(id))
     }
 }
 
-/// Run (or resume) the full load recorded under `key`. `exporter`, when given, is the slot's
-/// exporting connection: it is closed as soon as every worker imported its snapshot.
+/// Run (or resume) the PostgreSQL full load recorded under `key`. `exporter`, when given, is the
+/// slot's exporting connection: it is closed as soon as every worker imported its snapshot.
 #[allow(clippy::too_many_arguments)]
-pub async fn run(
+pub async fn run_pg(
     pg: &PgSourceConfig,
     origin: SnapshotOrigin<'_>,
     slot_lsn: Lsn,
@@ -96,20 +149,36 @@ pub async fn run(
     publisher: &mut Publisher,
     state: &StateTopic,
     key: &str,
+    stop: impl std::future::Future<Output = ()> + Unpin,
+) -> anyhow::Result<Outcome> {
+    let open = async {
+        let snapshot = Snapshot::open(pg, origin, slot_lsn).await?;
+        drop(exporter);
+        Ok(PgLoad { pg, snapshot })
+    };
+    run(open, publisher, state, key, stop).await
+}
+
+/// Run (or resume) the full load recorded under `key`; `open` opens the snapshot (not awaited
+/// when the record says the load is complete).
+pub async fn run<D: FullLoad>(
+    open: impl std::future::Future<Output = anyhow::Result<D>>,
+    publisher: &mut Publisher,
+    state: &StateTopic,
+    key: &str,
     mut stop: impl std::future::Future<Output = ()> + Unpin,
 ) -> anyhow::Result<Outcome> {
-    let stored = Progress::load(state, key).await?;
+    let stored = Progress::<D::Plan>::load(state, key).await?;
     if stored.as_ref().is_some_and(|p| p.complete) {
         tracing::info!("full load already complete");
         return Ok(Outcome::Complete);
     }
-    let snapshot = Snapshot::open(pg, origin, slot_lsn).await?;
-    drop(exporter);
-    let snapshot_lsn = snapshot.lsn;
+    let mut load = open.await?;
+    let snapshot_point = load.snapshot_point();
     let mut progress = match stored {
         Some(p) if !p.plan.is_empty() => p,
         _ => {
-            let p = Progress { plan: snapshot.plan(pg).await?, done: Vec::new(), complete: false };
+            let p = Progress { plan: load.plan().await?, done: Vec::new(), complete: false };
             p.store(state, key).await?;
             p
         }
@@ -119,12 +188,12 @@ pub async fn run(
         .plan
         .iter()
         .map(|p| TableStats {
-            estimated: p.estimated_rows,
+            estimated: p.estimated_rows(),
             resumed: 0,
             acked: 0,
             sent: 0,
             chunks_left: p.chunks(),
-            live: sluice_core::stats::table(&TableId::new(p.schema.as_str(), p.table.as_str())),
+            live: sluice_core::stats::table(&p.table_id()),
         })
         .collect();
     for (t, c, rows) in &progress.done {
@@ -140,16 +209,16 @@ pub async fn run(
         s.live.set_state(if s.chunks_left == 0 { LoadState::Loaded } else { LoadState::Pending });
     }
     sluice_core::stats::set_phase("full-load");
-    let total_chunks: usize = progress.plan.iter().map(TablePlan::chunks).sum();
-    let mut running = snapshot.start(pg, &progress.plan, &finished).await?;
+    let total_chunks: usize = progress.plan.iter().map(ChunkedTable::chunks).sum();
+    let (mut rx, pending, _readers) = load.start(&progress.plan, &finished).await?;
     // Chunks skipped because their table no longer exists count as finished.
-    let vanished = total_chunks - finished.len() - running.pending;
+    let vanished = total_chunks - finished.len() - pending;
     tracing::info!(
-        snapshot_lsn = %snapshot_lsn,
+        snapshot = %snapshot_point,
         tables = progress.plan.len(),
         chunks = total_chunks,
         finished = finished.len(),
-        to_read = running.pending,
+        to_read = pending,
         "full load started"
     );
 
@@ -166,11 +235,11 @@ pub async fn run(
     let mut reporter = Reporter::new(&progress.plan);
     let outcome = loop {
         let msg = tokio::select! {
-            m = running.rx.recv() => m,
+            m = rx.recv() => m,
             () = &mut stop => break Outcome::Stopped,
         };
         match msg {
-            Some(SnapshotMsg::Rows(events)) => {
+            Some(LoadMsg::Rows(events)) => {
                 if let Some(s) = events.first().and_then(|e| stats.iter().find(|s| s.matches(&e.table.id))) {
                     if s.live.state() == LoadState::Pending {
                         s.live.set_state(LoadState::Loading);
@@ -188,13 +257,13 @@ pub async fn run(
                     }
                 }
             }
-            Some(SnapshotMsg::ChunkDone { table, chunk, rows }) => {
+            Some(LoadMsg::ChunkDone { table, chunk, rows }) => {
                 received += 1;
                 if let Some(s) = stats.get_mut(table) {
                     s.sent += rows;
                 }
                 deferred.push((table, chunk, rows));
-                let last_chunk = received == running.pending;
+                let last_chunk = received == pending;
                 if last_chunk || held.is_none() {
                     if let Some(mut last) = held.take() {
                         if last_chunk {
@@ -205,7 +274,7 @@ pub async fn run(
                     checkpoint_chunks(publisher, &mut deferred, &mut seq, &mut in_flight);
                 }
             }
-            Some(SnapshotMsg::Failed(e)) => {
+            Some(LoadMsg::Failed(e)) => {
                 for s in &stats {
                     if s.chunks_left > 0 {
                         s.live.set_state(LoadState::Error);
@@ -283,10 +352,10 @@ fn checkpoint_chunks(
 }
 
 /// Record every chunk whose records the broker acknowledged.
-async fn persist_released(
+async fn persist_released<P: ChunkedTable + Serialize + DeserializeOwned>(
     publisher: &Publisher,
     in_flight: &mut Vec<(u64, usize, usize, u64)>,
-    progress: &mut Progress,
+    progress: &mut Progress<P>,
     stats: &mut [TableStats],
     state: &StateTopic,
     key: &str,

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod error;
 pub mod event;
+pub mod load;
 pub mod position;
 pub mod schema;
 pub mod secret;
@@ -22,6 +23,7 @@ pub use event::{
     ChangeEvent, Op, SnapshotMarker, SourceDetail, SourceInfo, TransactionEvent, TransactionInfo,
     TransactionStatus,
 };
+pub use load::{ChunkedTable, LoadMsg, MigrationType};
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, TableId, TableSchema};
 pub use secret::Secret;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use sluice_core::MigrationType;
 
 use crate::endpoint::MySqlEndpoint;
 use crate::error::MySqlError;
@@ -24,6 +25,30 @@ pub enum ZeroDateRule {
     Epoch,
     /// Stop with a fatal error naming the table and column.
     Error,
+}
+
+/// How the full load gets one binlog position consistent with its snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotLocking {
+    /// No lock. MariaDB: each worker's `START TRANSACTION WITH CONSISTENT SNAPSHOT` reports the
+    /// binlog position it is consistent with (`binlog_snapshot_file/position`); streaming starts
+    /// at the earliest, so it is exact when the workers agree (always with one worker) and
+    /// otherwise replays a few changes the load already saw. MySQL: the position is read before
+    /// the snapshots start, with the same replay.
+    #[default]
+    None,
+    /// `FLUSH TABLES WITH READ LOCK` held only while the workers open their snapshots and the
+    /// position is read (milliseconds; needs the RELOAD privilege): one exact position.
+    Minimal,
+}
+
+fn default_snapshot_workers() -> usize {
+    2
+}
+
+fn default_snapshot_chunk_rows() -> u64 {
+    50_000
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -85,6 +110,19 @@ pub struct MySqlSourceConfig {
     /// `<topic_prefix>.schema-history`.
     #[serde(default)]
     pub schema_history_topic: Option<String>,
+    /// `full-load-and-cdc` (default), `full-load` or `cdc` (docs/mysql.md, "Full load").
+    #[serde(default)]
+    pub migration_type: MigrationType,
+    /// Connections reading the full load in parallel, each in its own consistent snapshot.
+    /// Default 2.
+    #[serde(default = "default_snapshot_workers")]
+    pub snapshot_workers: usize,
+    /// Rows per full-load chunk (key range); a chunk is the unit of resume. Default 50000.
+    #[serde(default = "default_snapshot_chunk_rows")]
+    pub snapshot_chunk_rows: u64,
+    /// `"none"` (default) or `"minimal"`; see [`SnapshotLocking`].
+    #[serde(default)]
+    pub snapshot_locking: SnapshotLocking,
 }
 
 impl MySqlSourceConfig {
@@ -102,6 +140,10 @@ impl MySqlSourceConfig {
             max_batch_events: default_max_batch_events(),
             provide_transaction_metadata: false,
             schema_history_topic: None,
+            migration_type: MigrationType::default(),
+            snapshot_workers: default_snapshot_workers(),
+            snapshot_chunk_rows: default_snapshot_chunk_rows(),
+            snapshot_locking: SnapshotLocking::default(),
         }
     }
 
@@ -123,9 +165,15 @@ impl MySqlSourceConfig {
                 self.heartbeat_interval_ms
             )));
         }
-        if self.max_transaction_bytes == 0 || self.max_batch_events == 0 {
+        if self.max_transaction_bytes == 0
+            || self.max_batch_events == 0
+            || self.snapshot_workers == 0
+            || self.snapshot_chunk_rows == 0
+        {
             return Err(MySqlError::Config(
-                "max_transaction_bytes and max_batch_events must be positive".into(),
+                "max_transaction_bytes, max_batch_events, snapshot_workers and snapshot_chunk_rows \
+                 must be positive"
+                    .into(),
             ));
         }
         Ok(())

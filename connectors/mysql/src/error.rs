@@ -34,6 +34,9 @@ pub enum MySqlError {
     Unsupported { what: String, hint: String },
     #[error("invalid MySQL source configuration: {0}")]
     Config(String),
+    /// The full load cannot read a row or a table (a value that does not decode, a worker gone).
+    #[error("full load: {reason}")]
+    Load { reason: String, kind: ErrorKind },
     #[error(
         "transaction at {position} buffers more than {limit_bytes} bytes of row events; raise \
          `max_transaction_bytes` (rows are held in memory until the commit)"
@@ -51,7 +54,8 @@ impl MySqlError {
             MySqlError::Connect { kind, .. }
             | MySqlError::Query { kind, .. }
             | MySqlError::Stream { kind, .. }
-            | MySqlError::Sink { kind, .. } => *kind,
+            | MySqlError::Sink { kind, .. }
+            | MySqlError::Load { kind, .. } => *kind,
             MySqlError::BinlogUnavailable { .. }
             | MySqlError::Decode { .. }
             | MySqlError::Unsupported { .. }

@@ -22,11 +22,12 @@ pub mod preflight;
 pub mod schema;
 pub mod server;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod stream;
 pub mod txn;
 
-pub use config::{MySqlSourceConfig, ZeroDateRule};
+pub use config::{MigrationType, MySqlSourceConfig, SnapshotLocking, ZeroDateRule};
 pub use endpoint::MySqlEndpoint;
 pub use error::MySqlError;
 pub use schema::history::{InMemoryHistory, SchemaChange, SchemaHistory};

@@ -60,7 +60,7 @@ pub fn decode_image(
     Ok(row)
 }
 
-fn zero_value(kind: &ColumnKind, nullable: bool, rule: ZeroDateRule) -> Result<Value, String> {
+pub(crate) fn zero_value(kind: &ColumnKind, nullable: bool, rule: ZeroDateRule) -> Result<Value, String> {
     let epoch = match kind {
         ColumnKind::Date => Value::Date(0),
         ColumnKind::Timestamp | ColumnKind::Timestamp2 { .. } => Value::TimestampTz(0),

@@ -24,7 +24,7 @@ use tokio_postgres::{Client, Statement};
 
 use crate::error::PgError;
 use crate::sink::ddl::TargetTable;
-use crate::sink::text::{cell, Cell};
+use crate::sink::text::{cell, typed_cell, Cell};
 
 /// Rows per statement (bounds the size of one Bind message).
 const MAX_ROWS: usize = 5_000;
@@ -81,7 +81,8 @@ impl TablePlan {
                         self.set(old, Final::Delete);
                     }
                 }
-                let mut row: Vec<Cell> = after.iter().map(cell).collect();
+                let mut row: Vec<Cell> =
+                    after.iter().zip(&ev.table.columns).map(|(v, c)| typed_cell(&c.data_type, v)).collect();
                 if let Some(Final::Upsert(prev)) = self.ops.get(&key) {
                     for (c, p) in row.iter_mut().zip(prev) {
                         if *c == Cell::Unchanged {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use sluice_core::Value;
+use sluice_core::{DataType, Value};
 
 /// One column of a row as it will be bound.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,6 +33,29 @@ pub fn cell(v: &Value) -> Cell {
         Value::Unchanged => Cell::Unchanged,
         Value::Null => Cell::Null,
         other => Cell::Text(render(other)),
+    }
+}
+
+/// A value for a column of logical type `ty`. Bit strings (Debezium's `io.debezium.data.Bits`:
+/// little-endian bytes, or a boolean for `BIT(1)`) become `0`/`1` text of the column's width,
+/// which `bit varying` accepts; everything else is [`cell`].
+pub fn typed_cell(ty: &DataType, v: &Value) -> Cell {
+    match (ty, v) {
+        (DataType::Bits(n), Value::Bytes(le)) => Cell::Text(
+            (0..*n)
+                .rev()
+                .map(|i| {
+                    let byte = le.get((i / 8) as usize).copied().unwrap_or(0);
+                    if (byte >> (i % 8)) & 1 == 1 {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect(),
+        ),
+        (DataType::Bits(_), Value::Bool(b)) => Cell::Text(if *b { "1" } else { "0" }.into()),
+        _ => cell(v),
     }
 }
 
@@ -182,6 +205,11 @@ mod tests {
     #[test]
     fn temporal_values_render_as_postgres_input() {
         assert_eq!(render(&Value::Date(0)), "1970-01-01");
+        assert_eq!(
+            typed_cell(&DataType::Bits(10), &Value::Bytes(vec![0x03, 0x02])),
+            Cell::Text("1000000011".into())
+        );
+        assert_eq!(typed_cell(&DataType::Bits(1), &Value::Bool(true)), Cell::Text("1".into()));
         assert_eq!(render(&Value::Date(-719_528)), "0000-01-01".replace("0000", "0001") + " BC");
         assert_eq!(render(&Value::Date(19_000)), "2022-01-08");
         assert_eq!(render(&Value::Timestamp(1_500_000)), "1970-01-01 00:00:01.500000");

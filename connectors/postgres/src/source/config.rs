@@ -32,19 +32,10 @@ fn default_incremental_chunk_rows() -> u64 {
     1024
 }
 
-/// What a source task does, in AWS DMS terms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MigrationType {
-    /// Copy every captured table (`op = r` events) from a snapshot taken at the slot's consistent
-    /// point, then stream changes from that point on.
-    #[default]
-    FullLoadAndCdc,
-    /// Copy every captured table from one snapshot, then exit. No replication slot is used.
-    FullLoad,
-    /// Stream changes only, from the moment the slot is created.
-    Cdc,
-}
+/// What a source task does (shared by every source): with PostgreSQL, `full-load-and-cdc` loads
+/// from the snapshot exported at the slot's consistent point, `full-load` uses no slot, and `cdc`
+/// streams from the moment the slot is created.
+pub use sluice_core::MigrationType;
 
 /// How a missing publication is created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -60,17 +60,7 @@ pub enum SnapshotOrigin<'a> {
 }
 
 /// What the workers send.
-#[derive(Debug)]
-pub enum SnapshotMsg {
-    Rows(Vec<ChangeEvent>),
-    /// Every row of chunk `chunk` of table `table` (indices into the plan) was sent before this.
-    ChunkDone {
-        table: usize,
-        chunk: usize,
-        rows: u64,
-    },
-    Failed(PgError),
-}
+pub type SnapshotMsg = sluice_core::LoadMsg<PgError>;
 
 /// How to read and publish one planned table.
 #[derive(Debug)]
@@ -209,6 +199,13 @@ pub struct Running {
     /// Chunks queued in this run.
     pub pending: usize,
     _tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The channel, the chunks queued and the worker tasks (which stop when dropped).
+    pub fn into_parts(self) -> (mpsc::Receiver<SnapshotMsg>, usize, JoinSet<()>) {
+        (self.rx, self.pending, self._tasks)
+    }
 }
 
 impl std::fmt::Debug for Running {

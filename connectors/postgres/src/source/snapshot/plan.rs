@@ -49,6 +49,24 @@ fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
     PgError::source_query(context, e)
 }
 
+impl sluice_core::ChunkedTable for TablePlan {
+    fn table_id(&self) -> sluice_core::TableId {
+        sluice_core::TableId::new(self.schema.as_str(), self.table.as_str())
+    }
+
+    fn estimated_rows(&self) -> u64 {
+        self.estimated_rows
+    }
+
+    fn chunks(&self) -> usize {
+        TablePlan::chunks(self)
+    }
+
+    fn chunk_range(&self, i: usize) -> String {
+        TablePlan::chunk_range(self, i)
+    }
+}
+
 impl TablePlan {
     pub fn name(&self) -> String {
         format!("{}.{}", self.schema, self.table)
