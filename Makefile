@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-full-load
+.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-full-load bench-mysql
 
 deps:
 	scripts/install-deps
@@ -44,6 +44,7 @@ bench: deps
 	$(MAKE) bench-pg
 	$(MAKE) bench-sink
 	$(MAKE) bench-full-load
+	$(MAKE) bench-mysql
 
 # The release binary the benches run. BENCH_SKIP_BUILD=1 uses an existing $(SLUICE_BIN) as is.
 SLUICE_BIN ?= $(CARGO_TARGET_DIR)/release/sluice
@@ -62,3 +63,7 @@ bench-sink: deps bench-build
 ## Full load (migration type full-load) vs a raw `COPY … TO STDOUT` read of the same table.
 bench-full-load: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_full_load.py'
+
+## MariaDB binlog → broker acknowledgement vs python-mysql-replication on the same binlog (issue 7).
+bench-mysql: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/mysql_source.py'

@@ -15,7 +15,8 @@ pub async fn run_checks(cfg: &Config) -> Vec<Check> {
             checks.extend(sluice_postgres::preflight::check_source("source", &pg.connection).await)
         }
         Some(SourceConfig::Mysql(my)) => {
-            checks.extend(sluice_mysql::preflight::check_source("source", &my.connection).await)
+            let reload = my.snapshot_locking == sluice_mysql::SnapshotLocking::Minimal;
+            checks.extend(sluice_mysql::preflight::check_source("source", &my.connection, reload).await)
         }
         None => {}
     }

@@ -199,7 +199,7 @@ pub(super) async fn run_once(
             Some(position)
         }
         Some(r) => Some(position_from_json(&r)?),
-        None => None,
+        None => my.cdc_start()?,
     };
     tracing::info!(resume = ?resume.as_ref().map(ToString::to_string), "starting binlog source");
     let first_start = resume.is_none();

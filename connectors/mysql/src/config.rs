@@ -123,6 +123,10 @@ pub struct MySqlSourceConfig {
     /// `"none"` (default) or `"minimal"`; see [`SnapshotLocking`].
     #[serde(default)]
     pub snapshot_locking: SnapshotLocking,
+    /// With `migration_type = "cdc"`: where a source with no stored position starts, as
+    /// `"<binlog file>:<offset>"`. Default: the server's current position.
+    #[serde(default)]
+    pub cdc_start_position: Option<String>,
 }
 
 impl MySqlSourceConfig {
@@ -144,6 +148,7 @@ impl MySqlSourceConfig {
             snapshot_workers: default_snapshot_workers(),
             snapshot_chunk_rows: default_snapshot_chunk_rows(),
             snapshot_locking: SnapshotLocking::default(),
+            cdc_start_position: None,
         }
     }
 
@@ -165,6 +170,12 @@ impl MySqlSourceConfig {
                 self.heartbeat_interval_ms
             )));
         }
+        if self.cdc_start_position.is_some() && self.migration_type != MigrationType::Cdc {
+            return Err(MySqlError::Config(
+                "cdc_start_position needs migration_type = \"cdc\" (a full load hands off at its own position)".into(),
+            ));
+        }
+        self.cdc_start()?;
         if self.max_transaction_bytes == 0
             || self.max_batch_events == 0
             || self.snapshot_workers == 0
@@ -177,6 +188,18 @@ impl MySqlSourceConfig {
             ));
         }
         Ok(())
+    }
+
+    /// `cdc_start_position` parsed (file and offset; the GTID state is derived at start).
+    pub fn cdc_start(&self) -> Result<Option<sluice_core::BinlogPosition>, MySqlError> {
+        let Some(s) = self.cdc_start_position.as_deref() else { return Ok(None) };
+        let parsed = s.rsplit_once(':').and_then(|(file, pos)| {
+            let pos = pos.trim().parse::<u64>().ok()?;
+            (!file.trim().is_empty()).then(|| sluice_core::BinlogPosition { file: file.trim().to_owned(), pos, gtid_set: None })
+        });
+        parsed.map(Some).ok_or_else(|| {
+            MySqlError::Config(format!("cdc_start_position must be \"<binlog file>:<offset>\", found {s:?}"))
+        })
     }
 
     /// The replica id to register with: the configured one or the documented default.
@@ -244,6 +267,14 @@ mod tests {
         assert!(c.validate().is_err());
         c.server_id = Some(7);
         c.heartbeat_interval_ms = 10;
+        assert!(c.validate().is_err());
+        c.heartbeat_interval_ms = 1000;
+        c.cdc_start_position = Some("mysql-bin.000003:1234".into());
+        assert!(c.validate().is_err(), "needs migration_type cdc");
+        c.migration_type = MigrationType::Cdc;
+        c.validate().unwrap();
+        assert_eq!(c.cdc_start().unwrap().map(|p| (p.file, p.pos)), Some(("mysql-bin.000003".into(), 1234)));
+        c.cdc_start_position = Some("mysql-bin.000003".into());
         assert!(c.validate().is_err());
     }
 

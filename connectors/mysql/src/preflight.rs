@@ -85,8 +85,9 @@ pub async fn ensure_binlog_row_metadata_full(endpoint: &str, conn: &mut Conn) ->
 }
 
 /// A source needs `REPLICATION SLAVE`, `REPLICATION CLIENT` (MariaDB ≥ 10.5 calls it
-/// `BINLOG MONITOR`) and `SELECT`, or `ALL PRIVILEGES`, granted on `*.*`.
-pub async fn ensure_replication_privileges(endpoint: &str, conn: &mut Conn) -> Check {
+/// `BINLOG MONITOR`) and `SELECT`, or `ALL PRIVILEGES`, granted on `*.*`; with
+/// `snapshot_locking = "minimal"` (`reload`) also `RELOAD` for `FLUSH TABLES WITH READ LOCK`.
+pub async fn ensure_replication_privileges(endpoint: &str, conn: &mut Conn, reload: bool) -> Check {
     let grants: Vec<String> = match conn.query("SHOW GRANTS FOR CURRENT_USER()").await {
         Ok(g) => g,
         Err(e) => return Check::error(endpoint, "privileges", e.to_string(), ""),
@@ -104,7 +105,14 @@ pub async fn ensure_replication_privileges(endpoint: &str, conn: &mut Conn) -> C
     if !has("SELECT") {
         missing.push("SELECT");
     }
-    let required = "REPLICATION SLAVE, REPLICATION CLIENT, SELECT on *.*";
+    if reload && !has("RELOAD") {
+        missing.push("RELOAD");
+    }
+    let required = if reload {
+        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD on *.*"
+    } else {
+        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT on *.*"
+    };
     if missing.is_empty() {
         Check::pass(endpoint, "privileges", required)
     } else {
@@ -113,13 +121,13 @@ pub async fn ensure_replication_privileges(endpoint: &str, conn: &mut Conn) -> C
             "privileges",
             required,
             format!("missing {}", missing.join(", ")),
-            "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO <user>",
+            format!("GRANT {} ON *.* TO <user>", required.trim_end_matches(" on *.*")),
         )
     }
 }
 
-/// Every check a binlog source needs.
-pub async fn check_source(endpoint: &str, ep: &MySqlEndpoint) -> Vec<Check> {
+/// Every check a binlog source needs (`reload`: `snapshot_locking = "minimal"` is configured).
+pub async fn check_source(endpoint: &str, ep: &MySqlEndpoint, reload: bool) -> Vec<Check> {
     let (connect, conn) = ensure_connect(endpoint, ep).await;
     let mut checks = vec![connect];
     if let Some(mut c) = conn {
@@ -127,7 +135,7 @@ pub async fn check_source(endpoint: &str, ep: &MySqlEndpoint) -> Vec<Check> {
         checks.push(ensure_binlog_format_row(endpoint, &mut c).await);
         checks.push(ensure_binlog_row_image_full(endpoint, &mut c).await);
         checks.push(ensure_binlog_row_metadata_full(endpoint, &mut c).await);
-        checks.push(ensure_replication_privileges(endpoint, &mut c).await);
+        checks.push(ensure_replication_privileges(endpoint, &mut c, reload).await);
         let _ = c.disconnect().await;
     }
     checks

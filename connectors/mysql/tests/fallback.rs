@@ -50,7 +50,7 @@ async fn information_schema_matches_full_binlog_metadata() {
 #[tokio::test]
 async fn preflight_reports_binlog_row_metadata() {
     let tb = sluice_testkit::testbed();
-    let checks = sluice_mysql::preflight::check_source("source", &common::endpoint()).await;
+    let checks = sluice_mysql::preflight::check_source("source", &common::endpoint(), false).await;
     let c = checks.iter().find(|c| c.name == "binlog_row_metadata").expect("the check runs");
     assert!(matches!(&c.outcome, CheckOutcome::Pass { detail } if detail == "FULL"), "{c:?}");
 
@@ -61,7 +61,7 @@ async fn preflight_reports_binlog_row_metadata() {
     admin.query_drop("SET GLOBAL binlog_row_metadata = 'MINIMAL'").await.unwrap();
     let mut ep = common::endpoint();
     ep.port = m.port;
-    let checks = sluice_mysql::preflight::check_source("source", &ep).await;
+    let checks = sluice_mysql::preflight::check_source("source", &ep, false).await;
     admin.query_drop("SET GLOBAL binlog_row_metadata = 'FULL'").await.unwrap();
     let c = checks.iter().find(|c| c.name == "binlog_row_metadata").unwrap();
     match &c.outcome {
