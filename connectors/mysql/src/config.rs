@@ -195,7 +195,11 @@ impl MySqlSourceConfig {
         let Some(s) = self.cdc_start_position.as_deref() else { return Ok(None) };
         let parsed = s.rsplit_once(':').and_then(|(file, pos)| {
             let pos = pos.trim().parse::<u64>().ok()?;
-            (!file.trim().is_empty()).then(|| sluice_core::BinlogPosition { file: file.trim().to_owned(), pos, gtid_set: None })
+            (!file.trim().is_empty()).then(|| sluice_core::BinlogPosition {
+                file: file.trim().to_owned(),
+                pos,
+                gtid_set: None,
+            })
         });
         parsed.map(Some).ok_or_else(|| {
             MySqlError::Config(format!("cdc_start_position must be \"<binlog file>:<offset>\", found {s:?}"))
