@@ -61,7 +61,7 @@ async fn kill_dash_nine_three_times_loses_nothing() -> anyhow::Result<()> {
     assert_eq!(want.len(), (TXNS * ROWS_PER_TXN) as usize);
 
     let topic = format!("{prefix}.public.t");
-    let (records, last) = common::replay_until_last_values(&topic, &want, &|| src.log_text()).await?;
+    let (records, last) = common::replay_until_last_values(&topic, &want, &|| src.log_text(), true).await?;
     let dup = records as f64 / (TXNS * (ROWS_PER_TXN + UPDATES_PER_TXN)) as f64;
     eprintln!(
         "crash test: {records} records for {} row changes (x{dup:.2} with replays)",
