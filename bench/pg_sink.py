@@ -145,6 +145,7 @@ level = "warn"
 type = "postgres"
 topic_prefix = "{TAG}"
 slot = "bench"
+migration_type = "cdc"
 publication = "bench"
 heartbeat_interval_secs = 1
 [source.connection]

@@ -102,6 +102,7 @@ level = "warn"
 type = "postgres"
 topic_prefix = "bench{idx}_{os.getpid()}"
 slot = "sluice{idx}"
+migration_type = "cdc"
 publication = "bench"
 heartbeat_interval_secs = 1
 [source.connection]

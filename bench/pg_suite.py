@@ -208,6 +208,7 @@ level = "warn"
 type = "postgres"
 topic_prefix = "{topic_prefix}"
 slot = "{slot}"
+migration_type = "cdc"
 publication = "bench"
 heartbeat_interval_secs = 1
 [source.connection]

@@ -8,10 +8,12 @@
 //!   `confirmed_flush_lsn` never passes what the broker has acknowledged.
 //! - No silent reconnects: a connection error ends the stream with an error; the source is then
 //!   restarted from the slot, which re-sends everything after the last acknowledged LSN.
-//! - Status updates go out on every keepalive that asks for one, at most once a second otherwise
-//!   when the acknowledged LSN moved, and every 10 s while the consumer applies back-pressure
-//!   (the channel is full and no frames are read), so a slow broker never makes the server drop
-//!   the connection for `wal_sender_timeout`.
+//! - Status updates go out on every keepalive that asks for one, otherwise within
+//!   [`STATUS_EVERY`] of the acknowledged LSN moving — also while no frame arrives (the slot's
+//!   `confirmed_flush_lsn` follows the broker's acknowledgements promptly, so the server frees
+//!   WAL early and lag is measured right) — and every 10 s while the consumer applies
+//!   back-pressure (the channel is full and no frames are read), so a slow broker never makes
+//!   the server drop the connection for `wal_sender_timeout`.
 
 use std::time::{Duration, Instant};
 
@@ -240,10 +242,27 @@ impl Drop for WalStream {
     }
 }
 
+/// Least time between two status updates reporting a moved acknowledged LSN.
+const STATUS_EVERY: Duration = Duration::from_millis(200);
+
+/// Resolves when the acknowledged LSN differs from `reported` and `since` is [`STATUS_EVERY`]
+/// ago; never when the sender is gone.
+async fn ack_due(acked: &mut watch::Receiver<u64>, reported: u64, since: Instant) {
+    loop {
+        if *acked.borrow_and_update() != reported {
+            tokio::time::sleep_until((since + STATUS_EVERY).into()).await;
+            return;
+        }
+        if acked.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 async fn run(
     mut conn: PgReplicationConnection,
     tx: mpsc::Sender<Result<WalEvent, PgError>>,
-    acked: watch::Receiver<u64>,
+    mut acked: watch::Receiver<u64>,
     cancel: CancellationToken,
     addr: String,
 ) {
@@ -251,7 +270,23 @@ async fn run(
     let mut reported: u64 = 0;
     let mut last_report = Instant::now();
     loop {
-        let frame = match conn.get_copy_data_async(&cancel).await {
+        // `get_copy_data_async` is cancel-safe (its read buffer and frame queue live in the
+        // connection), so a status update may pre-empt the wait for the next frame.
+        let next = tokio::select! {
+            f = conn.get_copy_data_async(&cancel) => Some(f),
+            () = ack_due(&mut acked, reported, last_report) => None,
+        };
+        let Some(next) = next else {
+            let flush = *acked.borrow();
+            if let Err(e) = conn.send_standby_status_update(received.max(flush), flush, flush, false).await {
+                let _ = tx.send(Err(repl_err(&addr, "standby status update", &e))).await;
+                return;
+            }
+            reported = flush;
+            last_report = Instant::now();
+            continue;
+        };
+        let frame = match next {
             Ok(f) => f,
             Err(e) if e.is_cancelled() => break,
             Err(e) => {
@@ -301,7 +336,7 @@ async fn run(
             permit.send(Ok(ev));
         }
         let flush = *acked.borrow();
-        if reply_requested || (flush != reported && last_report.elapsed() >= Duration::from_secs(1)) {
+        if reply_requested || (flush != reported && last_report.elapsed() >= STATUS_EVERY) {
             if let Err(e) = conn.send_standby_status_update(received.max(flush), flush, flush, false).await {
                 let _ = tx.send(Err(repl_err(&addr, "standby status update", &e))).await;
                 return;
