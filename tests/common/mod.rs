@@ -271,7 +271,11 @@ pub async fn wait_for_topic(
 
 /// A `[sink]` PostgreSQL config writing into database `db` on the bench, reading `topic_regex`
 /// through the registry at `registry_url`. `extra` is appended inside `[sink]`. A short session
-/// timeout lets a restarted sink take over the partitions of a killed one quickly.
+/// timeout lets a restarted sink take over the partitions of a killed one quickly. The test
+/// broker (noida-db) ignores `fetch.max.bytes` and answers a fetch with the whole backlog, so a
+/// sink that finds its topics late (regex subscriptions see new topics at a metadata refresh)
+/// would get a response over librdkafka's 100 MB `receive.message.max.bytes` and fail forever
+/// (seen in CI during the 1M-row migration): the limit is raised for the tests.
 pub fn pg_sink_config(
     db: &str,
     name: &str,
@@ -286,7 +290,7 @@ pub fn pg_sink_config(
          [sink]\ntype = \"postgres\"\nname = \"{name}\"\ngroup_id = \"{group}\"\ntopic_regex = '{topic_regex}'\nbatch_max_ms = 50\n{extra}\n\
          [sink.connection]\nhost = \"{}\"\nport = {}\nuser = \"postgres\"\ndatabase = \"{db}\"\n\
          [kafka]\nbootstrap_servers = \"{}\"\n\
-         [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n\
+         [kafka.properties]\n\"receive.message.max.bytes\" = \"1000000000\"\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"10000\"\n\
          [registry]\nurl = \"{registry_url}\"\n",
         tb.postgres.host,
         tb.postgres.port,
