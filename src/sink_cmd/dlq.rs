@@ -12,13 +12,16 @@ use sluice_kafka::{ConsumedRecord, DeadLetterProducer, FailureClass};
 
 use super::{offsets_through, Batch};
 
+/// Apply `batch` event by event, dead-lettering each event the target refuses; returns the
+/// indices (into `batch.events`) of the events the target took.
 pub(super) async fn apply_one_by_one<S: Sink>(
     sink: &mut S,
     dlq: &DeadLetterProducer,
     records: &[ConsumedRecord],
     batch: &Batch,
-) -> anyhow::Result<()> {
-    for (ev, &i) in batch.events.iter().zip(&batch.record_of) {
+) -> anyhow::Result<Vec<usize>> {
+    let mut applied = Vec::with_capacity(batch.events.len());
+    for (n, (ev, &i)) in batch.events.iter().zip(&batch.record_of).enumerate() {
         if let Err(e) = sink.apply(std::slice::from_ref(ev)).await {
             if e.is_retriable() {
                 return Err(anyhow::Error::new(e).context("applying a record after a refused batch"));
@@ -26,10 +29,12 @@ pub(super) async fn apply_one_by_one<S: Sink>(
             let r = &records[i];
             tracing::warn!(error = %e, topic = %r.topic, partition = r.partition, offset = r.offset, dlq = dlq.topic(), "dead-lettering a record the target refused");
             dlq.send(r, FailureClass::Apply, &e.to_string()).await?;
+        } else {
+            applied.push(n);
         }
         sink.commit(&offsets_through(records, i + 1))
             .await
             .context("committing after a dead-lettered batch")?;
     }
-    Ok(())
+    Ok(applied)
 }

@@ -167,12 +167,16 @@ async fn run_once<S: Sink>(
             }
             None => {
                 let offsets = next_offsets(&records);
-                counted.stage(&batch.events);
                 match (apply_all(&mut sink, &batch.events).await, &dead_letters) {
-                    (Ok(()), _) => offsets,
+                    (Ok(()), _) => {
+                        counted.stage(&batch.events);
+                        offsets
+                    }
                     (Err(e), Some(dlq)) if !e.is_retriable() => {
                         tracing::warn!(error = %e, "batch refused by the target; applying it record by record to find the poison records");
-                        dlq::apply_one_by_one(&mut sink, dlq, &records, &batch).await?;
+                        // Dead-lettered events are not counted as applied changes.
+                        let applied = dlq::apply_one_by_one(&mut sink, dlq, &records, &batch).await?;
+                        counted.stage(applied.iter().filter_map(|&n| batch.events.get(n)));
                         offsets
                     }
                     (Err(e), _) => {
@@ -202,7 +206,7 @@ struct Counted {
 }
 
 impl Counted {
-    fn stage(&mut self, events: &[ChangeEvent]) {
+    fn stage<'a>(&mut self, events: impl IntoIterator<Item = &'a ChangeEvent>) {
         for ev in events {
             let s = match self.tables.get(&ev.table.id) {
                 Some(s) => s.clone(),
