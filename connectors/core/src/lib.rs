@@ -23,7 +23,7 @@ pub use event::{
     ChangeEvent, Op, SnapshotMarker, SourceDetail, SourceInfo, TransactionEvent, TransactionInfo,
     TransactionStatus,
 };
-pub use load::{ChunkedTable, LoadMsg, MigrationType};
+pub use load::{ChunkQueue, ChunkedTable, LoadMsg, MigrationType};
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, TableId, TableSchema};
 pub use secret::Secret;

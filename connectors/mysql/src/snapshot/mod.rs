@@ -27,16 +27,16 @@
 pub mod plan;
 pub mod row;
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use sluice_core::{
-    BinlogPosition, ChangeEvent, ErrorKind, GtidSet, LoadMsg, Op, Position, SnapshotMarker, SourceDetail,
-    SourceInfo, TableId,
+    BinlogPosition, ChangeEvent, ChunkQueue, ErrorKind, GtidSet, LoadMsg, Op, Position, SnapshotMarker,
+    SourceDetail, SourceInfo, TableId,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -253,18 +253,8 @@ impl MySqlSnapshot {
             readers.push(table.map(|t| TableReader::new(p.clone(), t)));
         }
         let readers = Arc::new(readers);
-        let mut queue = VecDeque::new();
-        // Round-robin over tables, so workers spread over tables and each table progresses.
-        let most = plan.iter().map(TablePlan::chunks).max().unwrap_or(0);
-        for c in 0..most {
-            for (t, p) in plan.iter().enumerate() {
-                if c < p.chunks() && !finished.contains(&(t, c)) && readers[t].is_some() {
-                    queue.push_back((t, c));
-                }
-            }
-        }
+        let queue = Arc::new(ChunkQueue::round_robin(plan, finished, |t| readers[t].is_some()));
         let pending = queue.len();
-        let queue = Arc::new(Mutex::new(queue));
         let (tx, rx) = mpsc::channel(64);
         let info = Arc::new(Template {
             name: self.cfg.topic_prefix.clone(),
@@ -310,13 +300,9 @@ struct Template {
     zero: ZeroDateRule,
 }
 
-fn take_chunk(queue: &Mutex<VecDeque<(usize, usize)>>) -> Option<(usize, usize)> {
-    queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
-}
-
 async fn worker(
     conn: &mut Conn,
-    queue: &Mutex<VecDeque<(usize, usize)>>,
+    queue: &ChunkQueue,
     readers: &[Option<TableReader>],
     tx: &mpsc::Sender<LoadMsg<MySqlError>>,
     info: &Template,
@@ -325,7 +311,7 @@ async fn worker(
         reason: "the full load's consumer went away".into(),
         kind: ErrorKind::Retriable,
     };
-    while let Some((t, c)) = take_chunk(queue) {
+    while let Some((t, c)) = queue.take() {
         let Some(r) = readers.get(t).and_then(Option::as_ref) else { continue };
         let (filter, params) = r.plan.chunk_filter(c);
         let sql = format!("{}{filter}", r.select);

@@ -19,13 +19,13 @@
 pub mod copy;
 pub mod plan;
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use sluice_core::{
-    ChangeEvent, ErrorKind, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo, TableId,
+    ChangeEvent, ChunkQueue, ErrorKind, Lsn, Op, Position, SnapshotMarker, SourceDetail, SourceInfo, TableId,
     TableSchema, Value,
 };
 use tokio::sync::mpsc;
@@ -161,18 +161,8 @@ impl Snapshot {
         finished: &HashSet<(usize, usize)>,
     ) -> Result<Running, PgError> {
         let readers = Arc::new(table_readers(&self.clients[0], cfg, plan).await?);
-        let mut queue = VecDeque::new();
-        // Round-robin over tables, so workers spread over tables and each table progresses.
-        let most = plan.iter().map(TablePlan::chunks).max().unwrap_or(0);
-        for c in 0..most {
-            for (t, p) in plan.iter().enumerate() {
-                if c < p.chunks() && !finished.contains(&(t, c)) && readers[t].is_some() {
-                    queue.push_back((t, c));
-                }
-            }
-        }
+        let queue = Arc::new(ChunkQueue::round_robin(plan, finished, |t| readers[t].is_some()));
         let pending = queue.len();
-        let queue = Arc::new(Mutex::new(queue));
         let (tx, rx) = mpsc::channel(64);
         let info = InfoTemplate {
             name: cfg.topic_prefix.clone(),
@@ -292,20 +282,16 @@ pub(crate) async fn table_reader(
     }))
 }
 
-fn take_chunk(queue: &Mutex<VecDeque<(usize, usize)>>) -> Option<(usize, usize)> {
-    queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
-}
-
 async fn worker(
     client: &Client,
-    queue: &Mutex<VecDeque<(usize, usize)>>,
+    queue: &ChunkQueue,
     readers: &[Option<TableReader>],
     tx: &mpsc::Sender<SnapshotMsg>,
     info: &InfoTemplate,
 ) -> Result<(), PgError> {
     let closed =
         || PgError::Source { reason: "snapshot consumer went away".into(), kind: ErrorKind::Retriable };
-    while let Some((t, c)) = take_chunk(queue) {
+    while let Some((t, c)) = queue.take() {
         let Some(r) = readers.get(t).and_then(Option::as_ref) else { continue };
         let sql = format!(
             "COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
