@@ -20,23 +20,6 @@ use sluice_testkit::{free_port, testbed, unique};
 const T: Duration = Duration::from_secs(200);
 const ITEMS: i64 = 60_000;
 
-const SCHEMA: &str = "CREATE TABLE all_types (
-    id INT PRIMARY KEY,
-    c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
-    c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED,
-    c_bigint BIGINT, c_bigint_u BIGINT UNSIGNED,
-    c_decimal DECIMAL(12,3), c_float FLOAT, c_double DOUBLE,
-    c_bit1 BIT(1), c_bit10 BIT(10), c_year YEAR,
-    c_date DATE, c_time TIME(3), c_time_neg TIME(6), c_datetime DATETIME(6), c_datetime0 DATETIME,
-    c_timestamp TIMESTAMP(6) NULL,
-    c_char CHAR(5), c_varchar VARCHAR(20), c_text TEXT,
-    c_latin1 VARCHAR(20) CHARACTER SET latin1,
-    c_binary BINARY(4), c_varbinary VARBINARY(10), c_blob BLOB,
-    c_enum ENUM('sad','ok','happy'), c_set SET('a','b','c'),
-    c_json JSON, c_geom POINT,
-    c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
-) DEFAULT CHARSET = utf8mb4";
-
 /// A fully populated row; `{id}` and `{n}` vary it.
 const ROW: &str = "INSERT INTO all_types VALUES (
     {id},
@@ -196,7 +179,7 @@ async fn mariadb_migrates_to_postgres_under_writes_and_ends_equal_value_by_value
     let db = tb.mariadb.create_database("mig").await?;
     let mut c = tb.mariadb.connect(Some(&db)).await?;
     c.query_drop("SET time_zone = '+00:00'").await?;
-    c.query_drop(SCHEMA).await?;
+    c.query_drop(common::MARIADB_ALL_TYPES).await?;
     c.query_drop("CREATE TABLE items (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(40), c DATETIME(6), d DECIMAL(12,2))")
         .await?;
     c.query_drop(format!(
@@ -239,7 +222,7 @@ async fn mariadb_migrates_to_postgres_under_writes_and_ends_equal_value_by_value
     let cols = |table: &str| -> Vec<String> {
         match table {
             "items" => ["a", "b", "c", "d"].map(String::from).to_vec(),
-            _ => SCHEMA
+            _ => common::MARIADB_ALL_TYPES
                 .lines()
                 .flat_map(|l| l.split(','))
                 .filter_map(|p| p.split_whitespace().next().filter(|w| w.starts_with("c_")).map(String::from))

@@ -12,23 +12,6 @@ use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
 use sluice_testkit::{free_port, testbed, unique};
 
-const SCHEMA: &str = "CREATE TABLE all_types (
-    id INT PRIMARY KEY,
-    c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
-    c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED,
-    c_bigint BIGINT, c_bigint_u BIGINT UNSIGNED,
-    c_decimal DECIMAL(12,3), c_float FLOAT, c_double DOUBLE,
-    c_bit1 BIT(1), c_bit10 BIT(10), c_year YEAR,
-    c_date DATE, c_time TIME(3), c_time_neg TIME(6), c_datetime DATETIME(6), c_datetime0 DATETIME,
-    c_timestamp TIMESTAMP(6) NULL,
-    c_char CHAR(5), c_varchar VARCHAR(20), c_text TEXT,
-    c_latin1 VARCHAR(20) CHARACTER SET latin1,
-    c_binary BINARY(4), c_varbinary VARBINARY(10), c_blob BLOB,
-    c_enum ENUM('sad','ok','happy'), c_set SET('a','b','c'),
-    c_json JSON, c_geom POINT,
-    c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
-) DEFAULT CHARSET = utf8mb4";
-
 const ROW: &str = "INSERT INTO all_types VALUES (
     1,
     -128, 255, -32768, 65535,
@@ -88,7 +71,7 @@ async fn round_trip(loaded: bool) -> anyhow::Result<()> {
     let db = tb.mariadb.create_database("mytypes").await?;
     let mut c = tb.mariadb.connect(Some(&db)).await?;
     c.query_drop("SET time_zone = '+00:00'").await?;
-    c.query_drop(SCHEMA).await?;
+    c.query_drop(common::MARIADB_ALL_TYPES).await?;
     let prefix = unique("mytypes");
     let port = free_port()?;
     let cfg = common::mysql_source_config(&db, &prefix, port);

@@ -389,3 +389,21 @@ pub async fn replay_until_last_values(
     }
     Ok((records, last))
 }
+
+/// A MariaDB table with every type of issue 7 (`tests/mysql_types.rs`, `tests/mysql_migration.rs`).
+pub const MARIADB_ALL_TYPES: &str = "CREATE TABLE all_types (
+    id INT PRIMARY KEY,
+    c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
+    c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED,
+    c_bigint BIGINT, c_bigint_u BIGINT UNSIGNED,
+    c_decimal DECIMAL(12,3), c_float FLOAT, c_double DOUBLE,
+    c_bit1 BIT(1), c_bit10 BIT(10), c_year YEAR,
+    c_date DATE, c_time TIME(3), c_time_neg TIME(6), c_datetime DATETIME(6), c_datetime0 DATETIME,
+    c_timestamp TIMESTAMP(6) NULL,
+    c_char CHAR(5), c_varchar VARCHAR(20), c_text TEXT,
+    c_latin1 VARCHAR(20) CHARACTER SET latin1,
+    c_binary BINARY(4), c_varbinary VARBINARY(10), c_blob BLOB,
+    c_enum ENUM('sad','ok','happy'), c_set SET('a','b','c'),
+    c_json JSON, c_geom POINT,
+    c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
+) DEFAULT CHARSET = utf8mb4";
