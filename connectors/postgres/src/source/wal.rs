@@ -18,6 +18,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
+use futures::FutureExt;
 use pg_walstream::{CancellationToken, PgReplicationConnection};
 use sluice_core::ErrorKind;
 use tokio::sync::{mpsc, watch};
@@ -271,10 +272,14 @@ async fn run(
     let mut last_report = Instant::now();
     loop {
         // `get_copy_data_async` is cancel-safe (its read buffer and frame queue live in the
-        // connection), so a status update may pre-empt the wait for the next frame.
-        let next = tokio::select! {
-            f = conn.get_copy_data_async(&cancel) => Some(f),
-            () = ack_due(&mut acked, reported, last_report) => None,
+        // connection), so a status update may pre-empt the wait for the next frame. A frame
+        // already received is taken without that race (no timer per frame while streaming).
+        let next = match conn.get_copy_data_async(&cancel).now_or_never() {
+            Some(f) => Some(f),
+            None => tokio::select! {
+                f = conn.get_copy_data_async(&cancel) => Some(f),
+                () = ack_due(&mut acked, reported, last_report) => None,
+            },
         };
         let Some(next) = next else {
             let flush = *acked.borrow();
