@@ -15,10 +15,11 @@
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use sluice_core::{ChangeEvent, Column, DataType, SourceDetail, TableSchema, Value};
+use sluice_core::{ChangeEvent, Column, SourceDetail, TableSchema, Value};
 
 use crate::decimal;
 use crate::error::AvroError;
+use crate::repr::{Repr, PG_INFINITY_MILLIS, PG_NEG_INFINITY_MILLIS};
 use crate::schema_gen::{self, EnvelopeOptions, SourceKind};
 use crate::wire;
 
@@ -37,6 +38,8 @@ pub struct TableCodec {
     value_schema: Json,
     key_id: Option<u32>,
     value_id: Option<u32>,
+    /// Each column's wire representation, in column order.
+    reprs: Vec<Repr>,
 }
 
 impl TableCodec {
@@ -48,6 +51,7 @@ impl TableCodec {
             value_schema: schema_gen::value_schema(&table, opts),
             key_id: None,
             value_id: None,
+            reprs: table.columns.iter().map(|c| Repr::of(c, opts.source)).collect(),
             table,
         }
     }
@@ -83,7 +87,7 @@ impl TableCodec {
         wire::begin(buf, id);
         for &i in &self.table.key {
             let (col, v) = self.column_value(row, i)?;
-            write_field(buf, col, v, &self.table)?;
+            write_field(buf, col, &self.reprs[i], v, &self.table)?;
         }
         Ok(true)
     }
@@ -111,8 +115,9 @@ impl TableCodec {
             }
         }
         write_str(buf, ev.op.code());
-        write_long(buf, 1);
-        write_long(buf, ev.ts_ms);
+        write_opt_long(buf, Some(ev.ts_ms));
+        write_opt_long(buf, Some(ev.ts_ms.saturating_mul(1_000)));
+        write_opt_long(buf, Some(ev.ts_ms.saturating_mul(1_000_000)));
         let unchanged =
             ev.after.as_deref().map(|r| r.iter().filter(|v| v.is_unchanged()).count()).unwrap_or(0);
         if unchanged == 0 {
@@ -160,8 +165,8 @@ impl TableCodec {
             });
         }
         write_long(buf, 1);
-        for (col, v) in self.table.columns.iter().zip(row) {
-            write_field(buf, col, v, &self.table)?;
+        for ((col, repr), v) in self.table.columns.iter().zip(&self.reprs).zip(row) {
+            write_field(buf, col, repr, v, &self.table)?;
         }
         Ok(())
     }
@@ -178,6 +183,7 @@ impl TableCodec {
         match (&s.detail, self.source) {
             (SourceDetail::Postgres { lsn, tx_id, xmin, sequence }, SourceKind::Postgres) => {
                 write_opt_str(buf, sequence.as_deref());
+                write_source_micros(buf, s.ts_ms);
                 write_str(buf, s.schema.as_deref().unwrap_or(""));
                 write_str(buf, &s.table);
                 write_opt_long(buf, *tx_id);
@@ -186,6 +192,7 @@ impl TableCodec {
             }
             (SourceDetail::MySql { server_id, gtid, file, pos, row, thread, query }, SourceKind::MySql) => {
                 write_long(buf, 0); // sequence
+                write_source_micros(buf, s.ts_ms);
                 write_opt_str(buf, Some(&s.table));
                 write_long(buf, i64::from(*server_id));
                 write_opt_str(buf, gtid.as_deref());
@@ -208,17 +215,27 @@ impl TableCodec {
 }
 
 /// One column: the union branch when nullable, then the value.
-fn write_field(buf: &mut Vec<u8>, col: &Column, v: &Value, table: &TableSchema) -> Result<(), AvroError> {
+fn write_field(
+    buf: &mut Vec<u8>,
+    col: &Column,
+    repr: &Repr,
+    v: &Value,
+    table: &TableSchema,
+) -> Result<(), AvroError> {
     let err =
         |reason: String| AvroError::Value { table: table.id.to_string(), column: col.name.clone(), reason };
     let v = match v {
-        Value::Unchanged => match &col.data_type {
-            DataType::Text | DataType::Json => &Value::Text(UNAVAILABLE_VALUE.to_owned()),
-            DataType::Bytes => &Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec()),
+        Value::Unchanged => match repr {
+            Repr::String(_) => &Value::Text(UNAVAILABLE_VALUE.to_owned()),
+            Repr::Bytes => &Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec()),
             _ if col.nullable => &Value::Null,
-            dt => return write_zero(buf, dt).map_err(err),
+            r => {
+                write_zero(buf, r);
+                return Ok(());
+            }
         },
-        // PostgreSQL numeric NaN/Infinity have no Avro decimal form.
+        // PostgreSQL numeric NaN/Infinity have no decimal form (Debezium's precise mode sends
+        // null too); `decimal_handling_mode = "string"` carries them.
         Value::Decimal(t) if col.nullable && decimal::scale_of(t).is_err() => &Value::Null,
         other => other,
     };
@@ -231,71 +248,97 @@ fn write_field(buf: &mut Vec<u8>, col: &Column, v: &Value, table: &TableSchema) 
     } else if v.is_null() {
         return Err(err("NULL in a NOT NULL column".into()));
     }
-    write_value(buf, &col.data_type, v).map_err(err)
+    write_value(buf, repr, v).map_err(err)
 }
 
-fn write_zero(buf: &mut Vec<u8>, dt: &DataType) -> Result<(), String> {
-    let zero = match dt {
-        DataType::Boolean | DataType::Bits(1) => Value::Bool(false),
-        DataType::Int16 | DataType::Int32 => Value::Int16(0),
-        DataType::Int64 => Value::Int64(0),
-        DataType::Float32 => Value::Float32(0.0),
-        DataType::Float64 => Value::Float64(0.0),
-        DataType::Decimal { .. } | DataType::UInt64 => Value::Decimal("0".into()),
-        DataType::Uuid => Value::Uuid([0; 16]),
-        DataType::Text | DataType::Json | DataType::Enum(_) | DataType::Set(_) => Value::Text(String::new()),
-        DataType::TimeTz => Value::TimeTz { micros: 0, offset_seconds: 0 },
-        DataType::Interval => Value::Interval { months: 0, days: 0, micros: 0 },
-        DataType::Bytes | DataType::Bits(_) => Value::Bytes(Vec::new()),
-        DataType::Array(_) => Value::Array(Vec::new()),
-        DataType::Date => Value::Date(0),
-        DataType::Time => Value::Time(0),
-        DataType::Timestamp => Value::Timestamp(0),
-        DataType::TimestampTz => Value::TimestampTz(0),
-    };
-    write_value(buf, dt, &zero)
-}
-
-/// A non-null value of a logical type.
-fn write_value(buf: &mut Vec<u8>, dt: &DataType, v: &Value) -> Result<(), String> {
-    let mismatch = || format!("a {} value does not fit type {dt:?}", v.kind_name());
-    match (dt, v) {
-        (DataType::Boolean | DataType::Bits(1), Value::Bool(b)) => buf.push(u8::from(*b)),
-        (DataType::Int16 | DataType::Int32, Value::Int16(i)) => write_long(buf, i64::from(*i)),
-        (DataType::Int32, Value::Int32(i)) => write_long(buf, i64::from(*i)),
-        (DataType::Int64, Value::Int16(i)) => write_long(buf, i64::from(*i)),
-        (DataType::Int64, Value::Int32(i)) => write_long(buf, i64::from(*i)),
-        (DataType::Int64, Value::Int64(i)) => write_long(buf, *i),
-        (DataType::Float32, Value::Float32(f)) => buf.extend_from_slice(&f.to_le_bytes()),
-        (DataType::Float64, Value::Float64(f)) => buf.extend_from_slice(&f.to_le_bytes()),
-        (DataType::Float64, Value::Float32(f)) => buf.extend_from_slice(&f64::from(*f).to_le_bytes()),
-        (DataType::UInt64, Value::UInt64(u)) => write_decimal(buf, &u.to_string(), 0)?,
-        (DataType::UInt64, Value::Decimal(t)) => write_decimal(buf, t, 0)?,
-        (DataType::Decimal { precision: Some(_), scale }, Value::Decimal(t)) => {
-            write_decimal(buf, t, scale.unwrap_or(0))?
+/// The zero value of a representation (an unchanged NOT NULL column that is not a string).
+fn write_zero(buf: &mut Vec<u8>, repr: &Repr) {
+    match repr {
+        Repr::Boolean => buf.push(0),
+        Repr::Int16 | Repr::Int32 | Repr::Int64 | Repr::Year | Repr::Date => write_long(buf, 0),
+        Repr::TimeMillis | Repr::MicroTime | Repr::TimestampMillis | Repr::MicroTimestamp => write_long(buf, 0),
+        Repr::Float32 => buf.extend_from_slice(&0f32.to_le_bytes()),
+        Repr::Float64 => buf.extend_from_slice(&0f64.to_le_bytes()),
+        Repr::Decimal { .. } | Repr::Money => write_bytes(buf, &[0]),
+        Repr::VariableScaleDecimal => {
+            write_long(buf, 0);
+            write_bytes(buf, &[0]);
         }
-        (DataType::Decimal { precision: None, .. }, Value::Decimal(t)) => {
+        Repr::String(_) | Repr::Enum { .. } | Repr::Bytes | Repr::Bits(_) | Repr::Interval => write_str(buf, ""),
+        Repr::ZonedTimestamp => write_str(buf, "1970-01-01T00:00:00Z"),
+        Repr::ZonedTime => write_str(buf, "00:00:00Z"),
+        Repr::Point => {
+            buf.extend_from_slice(&0f64.to_le_bytes());
+            buf.extend_from_slice(&0f64.to_le_bytes());
+            write_long(buf, 0);
+            write_long(buf, 0);
+        }
+        Repr::Array(_) => write_long(buf, 0),
+    }
+}
+
+/// A non-null value in its column's representation.
+fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> {
+    let mismatch = || format!("a {} value does not fit representation {repr:?}", v.kind_name());
+    match (repr, v) {
+        (Repr::Boolean, Value::Bool(b)) => buf.push(u8::from(*b)),
+        // PostgreSQL bit(1), sent as text.
+        (Repr::Boolean, Value::Text(t)) => buf.push(u8::from(t == "1")),
+        (Repr::Int16 | Repr::Int32 | Repr::Year | Repr::Int64, Value::Int16(i)) => write_long(buf, i64::from(*i)),
+        (Repr::Int32 | Repr::Year | Repr::Int64, Value::Int32(i)) => write_long(buf, i64::from(*i)),
+        (Repr::Int64, Value::Int64(i)) => write_long(buf, *i),
+        (Repr::Float32, Value::Float32(f)) => buf.extend_from_slice(&f.to_le_bytes()),
+        (Repr::Float64, Value::Float64(f)) => buf.extend_from_slice(&f.to_le_bytes()),
+        (Repr::Float64, Value::Float32(f)) => buf.extend_from_slice(&f64::from(*f).to_le_bytes()),
+        (Repr::Decimal { scale, .. }, Value::UInt64(u)) => write_decimal(buf, &u.to_string(), *scale)?,
+        (Repr::Decimal { scale, .. }, Value::Decimal(t)) => write_decimal(buf, t, *scale)?,
+        (Repr::Money, Value::Text(t) | Value::Decimal(t)) => write_decimal(buf, &money_decimal(t)?, 2)?,
+        (Repr::VariableScaleDecimal, Value::Decimal(t)) => {
             let scale = decimal::scale_of(t)?;
             write_long(buf, i64::from(scale));
             write_decimal(buf, t, scale)?;
         }
-        (DataType::Text | DataType::Enum(_) | DataType::Set(_), Value::Text(s)) => write_str(buf, s),
-        (DataType::Json, Value::Json(s) | Value::Text(s)) => write_str(buf, s),
-        (DataType::Uuid, Value::Uuid(u)) => write_str(buf, &format_uuid(u)),
-        (DataType::Uuid, Value::Text(s)) => write_str(buf, s),
-        (DataType::Bytes | DataType::Bits(_), Value::Bytes(b)) => write_bytes(buf, b),
-        (DataType::Date, Value::Date(d)) => write_long(buf, i64::from(*d)),
-        (DataType::Time, Value::Time(t)) => write_long(buf, *t),
-        (DataType::TimeTz, Value::TimeTz { micros, offset_seconds }) => {
+        (Repr::String(_) | Repr::Enum { .. }, Value::Text(s) | Value::Json(s)) => write_str(buf, s),
+        (Repr::String(_), Value::Uuid(u)) => write_str(buf, &format_uuid(u)),
+        (Repr::Bytes, Value::Bytes(b)) => write_bytes(buf, b),
+        (Repr::Bits(_), Value::Bytes(b)) => write_bytes(buf, b),
+        (Repr::Bits(n), Value::Text(t)) => write_bytes(buf, &bits_le(t, *n)?),
+        (Repr::Date, Value::Date(d)) => write_long(buf, i64::from(*d)),
+        (Repr::TimeMillis, Value::Time(t)) => write_long(buf, t.div_euclid(1000)),
+        (Repr::MicroTime, Value::Time(t)) => write_long(buf, *t),
+        (Repr::TimestampMillis, Value::Timestamp(t)) => write_long(
+            buf,
+            match *t {
+                i64::MAX => PG_INFINITY_MILLIS,
+                i64::MIN => PG_NEG_INFINITY_MILLIS,
+                t => t.div_euclid(1000),
+            },
+        ),
+        (Repr::MicroTimestamp, Value::Timestamp(t)) => write_long(
+            buf,
+            match *t {
+                i64::MAX => PG_INFINITY_MILLIS,
+                i64::MIN => PG_NEG_INFINITY_MILLIS,
+                t => t,
+            },
+        ),
+        (Repr::ZonedTimestamp, Value::TimestampTz(t)) => write_str(buf, &format_zoned_timestamp(*t)),
+        (Repr::ZonedTime, Value::TimeTz { micros, offset_seconds }) => {
             write_str(buf, &format_timetz(*micros, *offset_seconds))
         }
-        (DataType::Timestamp, Value::Timestamp(t)) => write_long(buf, *t),
-        (DataType::TimestampTz, Value::TimestampTz(t)) => write_long(buf, *t),
-        (DataType::Interval, Value::Interval { months, days, micros }) => {
+        (Repr::Interval, Value::Interval { months, days, micros }) => {
             write_str(buf, &format_interval(*months, *days, *micros))
         }
-        (DataType::Interval, Value::Text(s)) => write_str(buf, s),
-        (DataType::Array(inner), Value::Array(items)) => {
+        (Repr::Interval, Value::Text(s)) => write_str(buf, s),
+        (Repr::Point, Value::Text(t)) => {
+            let (x, y) = parse_point(t)?;
+            buf.extend_from_slice(&x.to_le_bytes());
+            buf.extend_from_slice(&y.to_le_bytes());
+            write_long(buf, 1);
+            write_bytes(buf, &point_wkb(x, y));
+            write_long(buf, 0);
+        }
+        (Repr::Array(inner), Value::Array(items)) => {
             if !items.is_empty() {
                 write_long(buf, items.len() as i64);
                 for item in items {
@@ -312,6 +355,79 @@ fn write_value(buf: &mut Vec<u8>, dt: &DataType, v: &Value) -> Result<(), String
         _ => return Err(mismatch()),
     }
     Ok(())
+}
+
+/// PostgreSQL `money` text (`$1,234.56`, `-$0.50`, with `lc_monetary=C`) as a plain decimal.
+pub fn money_decimal(t: &str) -> Result<String, String> {
+    let neg = t.contains('-') || (t.starts_with('(') && t.ends_with(')'));
+    let body: String = t.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+    if body.is_empty() {
+        return Err("money value without digits".into());
+    }
+    Ok(if neg { format!("-{body}") } else { body })
+}
+
+/// A bit string (`'10110'`, most significant bit first) as Debezium's little-endian bytes of a
+/// `length`-bit column: bit i (counted from the right) is bit i % 8 of byte i / 8.
+pub fn bits_le(text: &str, length: u32) -> Result<Vec<u8>, String> {
+    let n = (length as usize).max(text.len());
+    let mut out = vec![0u8; n.div_ceil(8)];
+    for (i, c) in text.bytes().rev().enumerate() {
+        match c {
+            b'1' => out[i / 8] |= 1 << (i % 8),
+            b'0' => {}
+            _ => return Err("bit string with a character other than 0 or 1".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// PostgreSQL's `(x,y)`.
+pub fn parse_point(t: &str) -> Result<(f64, f64), String> {
+    let inner = t.trim().trim_start_matches('(').trim_end_matches(')');
+    let (x, y) = inner.split_once(',').ok_or("point is not (x,y)")?;
+    let f = |s: &str| s.trim().parse::<f64>().map_err(|_| "point coordinate is not a number".to_owned());
+    Ok((f(x)?, f(y)?))
+}
+
+/// The OGC well-known binary of a point (little-endian), as Debezium's `Point.wkb`.
+pub fn point_wkb(x: f64, y: f64) -> Vec<u8> {
+    let mut w = Vec::with_capacity(21);
+    w.push(1);
+    w.extend_from_slice(&1u32.to_le_bytes());
+    w.extend_from_slice(&x.to_le_bytes());
+    w.extend_from_slice(&y.to_le_bytes());
+    w
+}
+
+/// An instant as Debezium's `ZonedTimestamp`: ISO-8601 in UTC with the fraction trimmed of
+/// trailing zeros (`2024-01-02T01:04:05.1234Z`); years beyond 9999 get a `+`, years before 1 AD
+/// are proleptic (`-0043` is 44 BC); `i64::MAX`/`MIN` are `infinity`/`-infinity`.
+pub fn format_zoned_timestamp(micros: i64) -> String {
+    match micros {
+        i64::MAX => return "infinity".into(),
+        i64::MIN => return "-infinity".into(),
+        _ => {}
+    }
+    let days = micros.div_euclid(86_400_000_000);
+    let tod = micros.rem_euclid(86_400_000_000);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
+    let year = if y > 9999 {
+        format!("+{y}")
+    } else if y < 0 {
+        format!("-{:04}", -y)
+    } else {
+        format!("{y:04}")
+    };
+    let (h, mi, s, us) = (tod / 3_600_000_000, tod / 60_000_000 % 60, tod / 1_000_000 % 60, tod % 1_000_000);
+    let mut out = format!("{year}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+    if us != 0 {
+        let frac = format!("{us:06}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
 }
 
 fn write_decimal(buf: &mut Vec<u8>, text: &str, scale: u32) -> Result<(), String> {
@@ -352,6 +468,12 @@ fn write_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
             write_str(buf, s);
         }
     }
+}
+
+/// The source block's `ts_us` and `ts_ns` (Debezium 2.6+), from its `ts_ms`.
+fn write_source_micros(buf: &mut Vec<u8>, ts_ms: i64) {
+    write_opt_long(buf, Some(ts_ms.saturating_mul(1_000)));
+    write_opt_long(buf, Some(ts_ms.saturating_mul(1_000_000)));
 }
 
 fn write_opt_long(buf: &mut Vec<u8>, v: Option<i64>) {

@@ -8,12 +8,14 @@
 //! is only ever used with the schema it was registered for (the cache key includes the schema's
 //! full text, so an evolved table registers a new version and old events stay decodable).
 
+pub mod connect;
 pub mod decimal;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod naming;
 pub mod registry_client;
+pub mod repr;
 pub mod schema_gen;
 pub mod wire;
 

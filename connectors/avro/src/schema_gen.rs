@@ -15,10 +15,12 @@
 //! type carries `connect.parameters` with `__debezium.source.column.type` (and length/scale
 //! where the source type has them) so a sink can convert types across engines.
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use sluice_core::{Column, DataType, TableSchema};
 
+use crate::connect::{self, Field, Kind, Schema};
 use crate::naming::{sanitize, sanitize_namespace};
+use crate::repr::Repr;
 
 /// Which connector's `source` block the envelope carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ pub fn field_name(col: &Column) -> String {
 }
 
 /// `VARCHAR`, `NUMERIC`, ... with the length and scale split out of `varchar(20)`/`numeric(10,2)`.
-fn source_type_parameters(col: &Column) -> Map<String, Json> {
+fn source_type_parameters(col: &Column) -> Vec<(String, String)> {
     let st = col.source_type.trim();
     let (head, args, tail) = match (st.find('('), st.find(')')) {
         (Some(a), Some(b)) if b > a => (&st[..a], &st[a + 1..b], st[b + 1..].trim()),
@@ -72,308 +74,206 @@ fn source_type_parameters(col: &Column) -> Map<String, Json> {
     if !tail.is_empty() {
         type_name = format!("{type_name} {}", tail.to_ascii_uppercase());
     }
-    let mut m = Map::new();
-    m.insert("__debezium.source.column.type".into(), Json::String(type_name));
+    let mut m = vec![("__debezium.source.column.type".to_owned(), type_name)];
     let mut parts = args.split(',').map(str::trim).filter(|s| !s.is_empty());
     if let Some(len) = parts.next() {
         if len.chars().all(|c| c.is_ascii_digit()) {
-            m.insert("__debezium.source.column.length".into(), Json::String(len.into()));
+            m.push(("__debezium.source.column.length".into(), len.into()));
         }
     }
     if let Some(scale) = parts.next() {
         if scale.chars().all(|c| c.is_ascii_digit()) {
-            m.insert("__debezium.source.column.scale".into(), Json::String(scale.into()));
+            m.push(("__debezium.source.column.scale".into(), scale.into()));
         }
     }
     if field_name(col) != col.name {
-        m.insert("__sluice.source.column.name".into(), Json::String(col.name.clone()));
+        m.push(("__sluice.source.column.name".into(), col.name.clone()));
     }
     m
 }
 
-/// The non-null Avro type of a logical type, as a JSON object or primitive name.
-fn data_type_schema(dt: &DataType) -> Json {
-    match dt {
-        DataType::Boolean => json!("boolean"),
-        DataType::Int16 => json!({"type": "int", "connect.type": "int16"}),
-        DataType::Int32 => json!("int"),
-        DataType::Int64 => json!("long"),
-        DataType::UInt64 => decimal_schema(20, 0),
-        DataType::Float32 => json!("float"),
-        DataType::Float64 => json!("double"),
-        DataType::Decimal { precision: Some(p), scale } => decimal_schema(*p, scale.unwrap_or(0)),
-        DataType::Decimal { precision: None, .. } => json!({
-            "type": "record",
-            "name": "VariableScaleDecimal",
-            "namespace": "io.debezium.data",
-            "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}],
-            "connect.doc": "Variable scaled decimal",
-            "connect.version": 1,
-            "connect.name": "io.debezium.data.VariableScaleDecimal"
-        }),
-        DataType::Text => json!("string"),
-        DataType::Bytes => json!("bytes"),
-        DataType::Json => {
-            json!({"type": "string", "connect.version": 1, "connect.name": "io.debezium.data.Json"})
-        }
-        DataType::Uuid => {
-            json!({"type": "string", "connect.version": 1, "connect.name": "io.debezium.data.Uuid", "logicalType": "uuid"})
-        }
-        DataType::Date => {
-            json!({"type": "int", "connect.version": 1, "connect.name": "io.debezium.time.Date", "logicalType": "date"})
-        }
-        DataType::Time => {
-            json!({"type": "long", "connect.version": 1, "connect.name": "io.debezium.time.MicroTime"})
-        }
-        DataType::TimeTz => {
-            json!({"type": "string", "connect.version": 1, "connect.name": "io.debezium.time.ZonedTime"})
-        }
-        DataType::Timestamp => {
-            json!({"type": "long", "connect.version": 1, "connect.name": "io.debezium.time.MicroTimestamp", "logicalType": "local-timestamp-micros"})
-        }
-        DataType::TimestampTz => {
-            json!({"type": "long", "connect.version": 1, "connect.name": "io.debezium.time.MicroTimestampUtc", "logicalType": "timestamp-micros"})
-        }
-        DataType::Interval => {
-            json!({"type": "string", "connect.version": 1, "connect.name": "io.debezium.time.Interval"})
-        }
-        DataType::Enum(values) => json!({
-            "type": "string", "connect.version": 1,
-            "connect.parameters": {"allowed": values.join(",")},
-            "connect.name": "io.debezium.data.Enum"
-        }),
-        DataType::Set(values) => json!({
-            "type": "string", "connect.version": 1,
-            "connect.parameters": {"allowed": values.join(",")},
-            "connect.name": "io.debezium.data.EnumSet"
-        }),
-        DataType::Bits(1) => json!("boolean"),
-        DataType::Bits(n) => json!({
-            "type": "bytes", "connect.version": 1,
-            "connect.parameters": {"length": n.to_string()},
-            "connect.name": "io.debezium.data.Bits"
-        }),
-        DataType::Array(inner) => json!({"type": "array", "items": ["null", data_type_schema(inner)]}),
+/// The Connect schema of a column: its [`Repr`]'s type, optional when the column is nullable,
+/// with the source-type parameters merged into its parameters.
+pub fn column_connect_schema(col: &Column, kind: SourceKind) -> Schema {
+    let mut s = Repr::of(col, kind).connect_schema();
+    if !matches!(s.kind, Kind::Struct(_)) {
+        s.params.extend(source_type_parameters(col));
     }
+    s.with_optional(col.nullable)
 }
 
-fn decimal_schema(precision: u32, scale: u32) -> Json {
-    json!({
-        "type": "bytes",
-        "scale": scale,
-        "precision": precision,
-        "connect.version": 1,
-        "connect.parameters": {"scale": scale.to_string(), "connect.decimal.precision": precision.to_string()},
-        "connect.name": "org.apache.kafka.connect.data.Decimal",
-        "logicalType": "decimal"
-    })
+fn row_struct<'a>(columns: impl Iterator<Item = &'a Column>, kind: SourceKind, name: String) -> Schema {
+    let fields = columns.map(|c| Field::new(field_name(c), column_connect_schema(c, kind))).collect();
+    Schema::named(Kind::Struct(fields), &name)
 }
 
-/// The column's type with its source-type parameters merged into `connect.parameters`.
-///
-/// A named record type (VariableScaleDecimal) may only be defined once per schema; `defined`
-/// tracks that, and later uses refer to it by full name.
-fn column_schema(col: &Column, defined: &mut Vec<String>) -> Json {
-    let mut t = data_type_schema(&col.data_type);
-    if let Some(name) =
-        t.get("connect.name").and_then(Json::as_str).filter(|_| t.get("type") == Some(&json!("record")))
-    {
-        let name = name.to_owned();
-        if defined.contains(&name) {
-            return Json::String(name);
-        }
-        defined.push(name);
-        return t;
-    }
-    if let Json::String(prim) = &t {
-        t = json!({"type": prim});
-    }
-    if let Json::Object(obj) = &mut t {
-        let params = obj.entry("connect.parameters").or_insert_with(|| Json::Object(Map::new()));
-        if let Json::Object(p) = params {
-            p.extend(source_type_parameters(col));
-        }
-    }
-    t
-}
-
-fn field(col: &Column, defined: &mut Vec<String>) -> Json {
-    let t = column_schema(col, defined);
-    if col.nullable {
-        json!({"name": field_name(col), "type": ["null", t], "default": null})
-    } else {
-        json!({"name": field_name(col), "type": t})
-    }
-}
-
-/// The key schema, or `None` for a table without key columns (events then have a null key).
-pub fn key_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Option<Json> {
+/// The key's Connect schema, or `None` for a table without key columns.
+pub fn key_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Option<Schema> {
     if table.key.is_empty() {
         return None;
     }
     let ns = opts.record_namespace(table);
-    let mut defined = Vec::new();
-    let fields: Vec<Json> = table.key_columns().map(|c| field(c, &mut defined)).collect();
-    Some(json!({
-        "type": "record",
-        "name": "Key",
-        "namespace": ns,
-        "fields": fields,
-        "connect.name": format!("{ns}.Key")
-    }))
+    Some(row_struct(table.key_columns(), opts.source, format!("{ns}.Key")))
 }
 
-/// The `Value` record: every column in source order.
-fn value_record(table: &TableSchema, ns: &str) -> Json {
-    let mut defined = Vec::new();
-    let fields: Vec<Json> = table.columns.iter().map(|c| field(c, &mut defined)).collect();
-    json!({
-        "type": "record",
-        "name": "Value",
-        "namespace": ns,
-        "fields": fields,
-        "connect.name": format!("{ns}.Value")
-    })
+/// The key schema, or `None` for a table without key columns (events then have a null key).
+pub fn key_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Option<Json> {
+    key_connect_schema(table, opts).map(|s| connect::to_avro(&s))
+}
+
+fn string() -> Schema {
+    Schema::of(Kind::String)
+}
+
+fn long() -> Schema {
+    Schema::of(Kind::Int64)
 }
 
 /// Debezium's `source` block for the connector kind.
-pub fn source_schema(kind: SourceKind) -> Json {
-    let common = vec![
-        json!({"name": "version", "type": "string"}),
-        json!({"name": "connector", "type": "string"}),
-        json!({"name": "name", "type": "string"}),
-        json!({"name": "ts_ms", "type": "long"}),
-        json!({"name": "snapshot", "type": [{
-            "type": "string", "connect.version": 1,
-            "connect.parameters": {"allowed": "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},
-            "connect.default": "false", "connect.name": "io.debezium.data.Enum"
-        }, "null"], "default": "false"}),
-        json!({"name": "db", "type": "string"}),
-        json!({"name": "sequence", "type": ["null", "string"], "default": null}),
+pub fn source_connect_schema(kind: SourceKind) -> Schema {
+    let snapshot = Schema::semantic(Kind::String, "io.debezium.data.Enum")
+        .param("allowed", "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental")
+        .optional()
+        .default(json!("false"));
+    let mut fields = vec![
+        Field::new("version", string()),
+        Field::new("connector", string()),
+        Field::new("name", string()),
+        Field::new("ts_ms", long()),
+        Field::new("snapshot", snapshot),
+        Field::new("db", string()),
+        Field::new("sequence", string().optional()),
+        Field::new("ts_us", long().optional()),
+        Field::new("ts_ns", long().optional()),
     ];
-    let specific = match kind {
-        SourceKind::Postgres => vec![
-            json!({"name": "schema", "type": "string"}),
-            json!({"name": "table", "type": "string"}),
-            json!({"name": "txId", "type": ["null", "long"], "default": null}),
-            json!({"name": "lsn", "type": ["null", "long"], "default": null}),
-            json!({"name": "xmin", "type": ["null", "long"], "default": null}),
-        ],
-        SourceKind::MySql => vec![
-            json!({"name": "table", "type": ["null", "string"], "default": null}),
-            json!({"name": "server_id", "type": "long"}),
-            json!({"name": "gtid", "type": ["null", "string"], "default": null}),
-            json!({"name": "file", "type": "string"}),
-            json!({"name": "pos", "type": "long"}),
-            json!({"name": "row", "type": "int"}),
-            json!({"name": "thread", "type": ["null", "long"], "default": null}),
-            json!({"name": "query", "type": ["null", "string"], "default": null}),
-        ],
-    };
-    let ns = format!("io.debezium.connector.{}", kind.connector());
-    json!({
-        "type": "record",
-        "name": "Source",
-        "namespace": ns,
-        "fields": common.into_iter().chain(specific).collect::<Vec<_>>(),
-        "connect.name": format!("{ns}.Source")
-    })
+    match kind {
+        SourceKind::Postgres => fields.extend([
+            Field::new("schema", string()),
+            Field::new("table", string()),
+            Field::new("txId", long().optional()),
+            Field::new("lsn", long().optional()),
+            Field::new("xmin", long().optional()),
+        ]),
+        SourceKind::MySql => fields.extend([
+            Field::new("table", string().optional()),
+            Field::new("server_id", long()),
+            Field::new("gtid", string().optional()),
+            Field::new("file", string()),
+            Field::new("pos", long()),
+            Field::new("row", Schema::of(Kind::Int32)),
+            Field::new("thread", long().optional()),
+            Field::new("query", string().optional()),
+        ]),
+    }
+    Schema::named(Kind::Struct(fields), &format!("io.debezium.connector.{}.Source", kind.connector()))
+}
+
+/// Debezium's `source` block for the connector kind, as Avro.
+pub fn source_schema(kind: SourceKind) -> Json {
+    connect::to_avro(&source_connect_schema(kind))
 }
 
 /// Debezium's per-event `transaction` block.
+pub fn transaction_block_connect_schema() -> Schema {
+    Schema::named(
+        Kind::Struct(vec![
+            Field::new("id", string()),
+            Field::new("total_order", long()),
+            Field::new("data_collection_order", long()),
+        ]),
+        "event.block",
+    )
+    .version(1)
+}
+
+/// Debezium's per-event `transaction` block, as Avro.
 pub fn transaction_block_schema() -> Json {
-    json!({
-        "type": "record",
-        "name": "block",
-        "namespace": "event",
-        "fields": [
-            {"name": "id", "type": "string"},
-            {"name": "total_order", "type": "long"},
-            {"name": "data_collection_order", "type": "long"}
-        ],
-        "connect.version": 1,
-        "connect.name": "event.block"
-    })
+    connect::to_avro(&transaction_block_connect_schema())
+}
+
+/// The envelope's Connect schema: `before`/`after` rows, `source`, `transaction`, `op`, the
+/// timestamps, and Sluice's `unchanged` list.
+pub fn envelope_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Schema {
+    let ns = opts.record_namespace(table);
+    let row = row_struct(table.columns.iter(), opts.source, format!("{ns}.Value")).optional();
+    let unchanged = Schema::of(Kind::Array(Box::new(string()))).optional().doc(
+        "Sluice: columns the source did not send because they did not change (unchanged TOAST); keep the target's value",
+    );
+    Schema::named(
+        Kind::Struct(vec![
+            Field::new("before", row.clone()),
+            Field::new("after", row),
+            Field::new("source", source_connect_schema(opts.source)),
+            Field::new("transaction", transaction_block_connect_schema().optional()),
+            Field::new("op", string()),
+            Field::new("ts_ms", long().optional()),
+            Field::new("ts_us", long().optional()),
+            Field::new("ts_ns", long().optional()),
+            Field::new("unchanged", unchanged),
+        ]),
+        &format!("{ns}.Envelope"),
+    )
+    .version(2)
 }
 
 /// The value schema: the Debezium envelope around the table's `Value` record.
 pub fn value_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Json {
-    let ns = opts.record_namespace(table);
-    json!({
-        "type": "record",
-        "name": "Envelope",
-        "namespace": ns,
-        "fields": [
-            {"name": "before", "type": ["null", value_record(table, &ns)], "default": null},
-            {"name": "after", "type": ["null", format!("{ns}.Value")], "default": null},
-            {"name": "source", "type": source_schema(opts.source)},
-            {"name": "transaction", "type": ["null", transaction_block_schema()], "default": null},
-            {"name": "op", "type": "string"},
-            {"name": "ts_ms", "type": ["null", "long"], "default": null},
-            {"name": "unchanged", "type": ["null", {"type": "array", "items": "string"}], "default": null,
-             "doc": "Sluice: columns the source did not send because they did not change (unchanged TOAST); keep the target's value"}
-        ],
-        "connect.version": 2,
-        "connect.name": format!("{ns}.Envelope")
-    })
+    connect::to_avro(&envelope_connect_schema(table, opts))
 }
 
 /// Key of the transaction metadata topic (`<prefix>.transaction`).
-pub fn transaction_key_schema() -> Json {
-    json!({
-        "type": "record",
-        "name": "TransactionMetadataKey",
-        "namespace": "io.debezium.connector.common",
-        "fields": [{"name": "id", "type": "string"}],
-        "connect.name": "io.debezium.connector.common.TransactionMetadataKey"
-    })
+pub fn transaction_key_connect_schema() -> Schema {
+    Schema::named(
+        Kind::Struct(vec![Field::new("id", string())]),
+        "io.debezium.connector.common.TransactionMetadataKey",
+    )
 }
 
 /// Value of the transaction metadata topic: one `BEGIN` and one `END` event per transaction.
+pub fn transaction_value_connect_schema() -> Schema {
+    let collection = Schema::of(Kind::Struct(vec![
+        Field::new("data_collection", string()),
+        Field::new("event_count", long()),
+    ]));
+    Schema::named(
+        Kind::Struct(vec![
+            Field::new("status", string()),
+            Field::new("id", string()),
+            Field::new("event_count", long().optional()),
+            Field::new("data_collections", Schema::of(Kind::Array(Box::new(collection))).optional()),
+            Field::new("ts_ms", long()),
+        ]),
+        "io.debezium.connector.common.TransactionMetadataValue",
+    )
+}
+
+pub fn transaction_key_schema() -> Json {
+    connect::to_avro(&transaction_key_connect_schema())
+}
+
 pub fn transaction_value_schema() -> Json {
-    json!({
-        "type": "record",
-        "name": "TransactionMetadataValue",
-        "namespace": "io.debezium.connector.common",
-        "fields": [
-            {"name": "status", "type": "string"},
-            {"name": "id", "type": "string"},
-            {"name": "event_count", "type": ["null", "long"], "default": null},
-            {"name": "data_collections", "type": ["null", {"type": "array", "items": {
-                "type": "record",
-                "name": "ConnectDefault",
-                "namespace": "io.confluent.connect.avro",
-                "fields": [
-                    {"name": "data_collection", "type": "string"},
-                    {"name": "event_count", "type": "long"}
-                ]
-            }}], "default": null},
-            {"name": "ts_ms", "type": "long"}
-        ],
-        "connect.name": "io.debezium.connector.common.TransactionMetadataValue"
-    })
+    connect::to_avro(&transaction_value_connect_schema())
 }
 
 /// Key of heartbeat events (`__debezium-heartbeat.<prefix>`).
-pub fn heartbeat_key_schema() -> Json {
-    json!({
-        "type": "record",
-        "name": "ServerNameKey",
-        "namespace": "io.debezium.connector.common",
-        "fields": [{"name": "serverName", "type": "string"}],
-        "connect.name": "io.debezium.connector.common.ServerNameKey"
-    })
+pub fn heartbeat_key_connect_schema() -> Schema {
+    Schema::named(
+        Kind::Struct(vec![Field::new("serverName", string())]),
+        "io.debezium.connector.common.ServerNameKey",
+    )
 }
 
 /// Value of heartbeat events.
+pub fn heartbeat_value_connect_schema() -> Schema {
+    Schema::named(Kind::Struct(vec![Field::new("ts_ms", long())]), "io.debezium.connector.common.Heartbeat")
+}
+
+pub fn heartbeat_key_schema() -> Json {
+    connect::to_avro(&heartbeat_key_connect_schema())
+}
+
 pub fn heartbeat_value_schema() -> Json {
-    json!({
-        "type": "record",
-        "name": "Heartbeat",
-        "namespace": "io.debezium.connector.common",
-        "fields": [{"name": "ts_ms", "type": "long"}],
-        "connect.name": "io.debezium.connector.common.Heartbeat"
-    })
+    connect::to_avro(&heartbeat_value_connect_schema())
 }
 
 /// The files under `schemas/`: name and content. The table envelope is shown for an example

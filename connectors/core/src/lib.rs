@@ -6,6 +6,7 @@
 //! crate is the only thing every stage imports. It has no I/O of its own.
 
 pub mod check;
+pub mod civil;
 pub mod error;
 pub mod event;
 pub mod load;

@@ -485,6 +485,10 @@ fn column_type(names: &Names<'_>, ty: Ty<'_>, depth: usize) -> Result<(DataType,
             }
             (DataType::Decimal { precision: None, scale: None }, Reader::VarDecimal)
         }
+        // PostgreSQL's geometric point: back to its text form.
+        ty @ Ty::Record { .. } if cname == "io.debezium.data.geometry.Point" => {
+            (DataType::Text, Reader::PointText(names.node(ty, depth + 1)?))
+        }
         // Geometry records, hstore maps, …: kept whole as JSON text.
         ty @ (Ty::Record { .. } | Ty::Map(..)) => {
             (DataType::Json, Reader::AsJson(names.node(ty, depth + 1)?))
@@ -654,6 +658,12 @@ mod tests {
                        {"name": "wkb", "type": ["null", "bytes"]}, {"name": "srid", "type": ["null", "int"]}],
             "connect.name": "io.debezium.data.geometry.Point"});
         let (c, plan) = col(point, DEBEZIUM).unwrap();
+        assert_eq!(c.data_type, DataType::Text);
+        assert!(matches!(plan.reader, Reader::PointText(_)));
+        let geometry = json!({"type": "record", "name": "Geometry", "namespace": "io.debezium.data.geometry",
+            "fields": [{"name": "wkb", "type": "bytes"}, {"name": "srid", "type": ["null", "int"]}],
+            "connect.name": "io.debezium.data.geometry.Geometry"});
+        let (c, plan) = col(geometry, DEBEZIUM).unwrap();
         assert_eq!(c.data_type, DataType::Json);
         assert!(matches!(plan.reader, Reader::AsJson(_)));
         let list =

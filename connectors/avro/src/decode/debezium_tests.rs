@@ -313,7 +313,7 @@ async fn postgres_insert_decodes_every_column() {
         ("doc", &DataType::Bytes, "BYTEA", true),
         ("flags", &DataType::Bits(4), "BIT(4)", true),
         ("ttl", &DataType::Interval, "INTERVAL", true),
-        ("location", &DataType::Json, "JSON", true),
+        ("location", &DataType::Text, "TEXT", true),
     ];
     assert_eq!(types, expected_types);
 
@@ -343,11 +343,8 @@ async fn postgres_insert_decodes_every_column() {
         Value::Interval { months: 0, days: 0, micros: 90_061_000_000 },
     ];
     assert_eq!(&after[..expected.len()], &expected);
-    let Value::Json(point) = &after[20] else { panic!("{:?}", after[20]) };
-    assert_eq!(
-        serde_json::from_str::<Json>(point).unwrap(),
-        json!({"x": 1.5, "y": -2.0, "wkb": null, "srid": 4326})
-    );
+    // PostgreSQL's point comes back as its own text form.
+    assert_eq!(after[20], Value::Text("(1.5,-2)".into()));
 
     assert_eq!(ev.op, Op::Create);
     assert_eq!(ev.before, None);

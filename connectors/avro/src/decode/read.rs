@@ -287,6 +287,16 @@ pub(super) enum TimeUnit {
     Nanos,
 }
 
+/// A timestamp in `unit` as microseconds; Debezium's stand-ins for PostgreSQL `±infinity`
+/// (`crate::repr::PG_INFINITY_MILLIS`, in any unit) become `i64::MAX`/`i64::MIN`.
+fn timestamp_micros(unit: TimeUnit, v: i64) -> ReadResult<i64> {
+    match v {
+        crate::repr::PG_INFINITY_MILLIS => Ok(i64::MAX),
+        crate::repr::PG_NEG_INFINITY_MILLIS => Ok(i64::MIN),
+        v => unit.to_micros(v),
+    }
+}
+
 impl TimeUnit {
     fn to_micros(self, v: i64) -> ReadResult<i64> {
         match self {
@@ -349,6 +359,8 @@ pub(super) enum Reader {
     Array(Box<ColumnPlan>),
     /// A structure Sluice has no type for (geometry, hstore as map), rendered as JSON text.
     AsJson(Node),
+    /// `io.debezium.data.geometry.Point` `{x, y, …}` as PostgreSQL's point text `(x,y)`.
+    PointText(Node),
 }
 
 /// One column (or array item): optionality, reader, and whether Debezium's
@@ -465,8 +477,8 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
         Reader::Date => Value::Date(cur.int()?),
         Reader::Time(TimeUnit::Millis) => Value::Time(i64::from(cur.int()?) * 1000),
         Reader::Time(unit) => Value::Time(unit.to_micros(cur.long()?)?),
-        Reader::Timestamp { unit, tz: true } => Value::TimestampTz(unit.to_micros(cur.long()?)?),
-        Reader::Timestamp { unit, tz: false } => Value::Timestamp(unit.to_micros(cur.long()?)?),
+        Reader::Timestamp { unit, tz: true } => Value::TimestampTz(timestamp_micros(*unit, cur.long()?)?),
+        Reader::Timestamp { unit, tz: false } => Value::Timestamp(timestamp_micros(*unit, cur.long()?)?),
         Reader::ZonedTimestamp => Value::TimestampTz(text::parse_zoned_timestamp(cur.str()?)?),
         Reader::ZonedTime => {
             let (micros, offset_seconds) = text::parse_zoned_time(cur.str()?)?;
@@ -508,6 +520,13 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
         Reader::AsJson(node) => {
             let j = read_json(cur, node)?;
             Value::Json(j.to_string())
+        }
+        Reader::PointText(node) => {
+            let j = read_json(cur, node)?;
+            match (j.get("x").and_then(serde_json::Value::as_f64), j.get("y").and_then(serde_json::Value::as_f64)) {
+                (Some(x), Some(y)) => Value::Text(format!("({x},{y})")),
+                _ => return Err("a Point without numeric x and y".into()),
+            }
         }
     })
 }

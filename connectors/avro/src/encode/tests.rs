@@ -176,12 +176,13 @@ fn every_type_decodes_with_apache_avro() {
     assert_eq!(f("txt"), AV::String("héllo".into()));
     assert_eq!(f("bin"), AV::Bytes(vec![0, 255, 1]));
     assert_eq!(f("js"), AV::String("{\"a\": 1}".into()));
-    assert!(matches!(f("u"), AV::Uuid(u) if u.to_string() == "12345678-9abc-def0-1234-56789abcdef0"));
-    assert_eq!(f("d"), AV::Date(19_000));
+    assert_eq!(f("u"), AV::String("12345678-9abc-def0-1234-56789abcdef0".into()));
+    // Debezium's semantic types carry no Avro logical type: Connect's AvroConverter refuses one.
+    assert_eq!(f("d"), AV::Int(19_000));
     assert_eq!(f("t"), AV::Long(3_723_000_004));
     assert_eq!(f("ttz"), AV::String("01:02:03+01:00".into()));
-    assert_eq!(f("ts"), AV::LocalTimestampMicros(1_700_000_000_123_456));
-    assert_eq!(f("tstz"), AV::TimestampMicros(-1_000_001));
+    assert_eq!(f("ts"), AV::Long(1_700_000_000_123_456));
+    assert_eq!(f("tstz"), AV::String("1969-12-31T23:59:58.999999Z".into()));
     assert_eq!(f("iv"), AV::String("P1Y2M3DT4H5M6.000007S".into()));
     assert_eq!(f("e"), AV::String("green".into()));
     let AV::Array(items) = f("arr") else { panic!("array") };
