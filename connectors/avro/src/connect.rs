@@ -59,7 +59,15 @@ const AVRO_DEFAULT_DECIMAL_PRECISION: u32 = 64;
 
 impl Schema {
     pub fn of(kind: Kind) -> Self {
-        Self { kind, optional: false, default: None, name: None, version: None, doc: None, params: Vec::new() }
+        Self {
+            kind,
+            optional: false,
+            default: None,
+            name: None,
+            version: None,
+            doc: None,
+            params: Vec::new(),
+        }
     }
 
     pub fn named(kind: Kind, name: &str) -> Self {
@@ -160,7 +168,8 @@ fn avro_non_null(schema: &Schema, defined: &mut Vec<String>) -> Json {
             return Json::Object(o);
         }
         Kind::Struct(fields) => {
-            let full = schema.name.clone().unwrap_or_else(|| "io.confluent.connect.avro.ConnectDefault".into());
+            let full =
+                schema.name.clone().unwrap_or_else(|| "io.confluent.connect.avro.ConnectDefault".into());
             if defined.contains(&full) {
                 return Json::String(full);
             }
@@ -315,7 +324,10 @@ mod tests {
     #[test]
     fn semantic_primitives_render_like_avro_data() {
         let date = Schema::semantic(Kind::Int32, "io.debezium.time.Date");
-        assert_eq!(to_avro(&date), json!({"type": "int", "connect.version": 1, "connect.name": "io.debezium.time.Date"}));
+        assert_eq!(
+            to_avro(&date),
+            json!({"type": "int", "connect.version": 1, "connect.name": "io.debezium.time.Date"})
+        );
         assert_eq!(to_avro(&Schema::of(Kind::Int16)), json!({"type": "int", "connect.type": "int16"}));
         assert_eq!(to_avro(&Schema::of(Kind::String).optional()), json!(["null", "string"]));
         let dec = Schema::decimal(Some(10), 2);

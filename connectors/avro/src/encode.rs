@@ -189,6 +189,8 @@ impl TableCodec {
                 write_opt_long(buf, *tx_id);
                 write_opt_long(buf, Some(*lsn as i64));
                 write_opt_long(buf, *xmin);
+                write_long(buf, 0); // origin
+                write_long(buf, 0); // origin_lsn
             }
             (SourceDetail::MySql { server_id, gtid, file, pos, row, thread, query }, SourceKind::MySql) => {
                 write_long(buf, 0); // sequence
@@ -256,7 +258,9 @@ fn write_zero(buf: &mut Vec<u8>, repr: &Repr) {
     match repr {
         Repr::Boolean => buf.push(0),
         Repr::Int16 | Repr::Int32 | Repr::Int64 | Repr::Year | Repr::Date => write_long(buf, 0),
-        Repr::TimeMillis | Repr::MicroTime | Repr::TimestampMillis | Repr::MicroTimestamp => write_long(buf, 0),
+        Repr::TimeMillis | Repr::MicroTime | Repr::TimestampMillis | Repr::MicroTimestamp => {
+            write_long(buf, 0)
+        }
         Repr::Float32 => buf.extend_from_slice(&0f32.to_le_bytes()),
         Repr::Float64 => buf.extend_from_slice(&0f64.to_le_bytes()),
         Repr::Decimal { .. } | Repr::Money => write_bytes(buf, &[0]),
@@ -264,7 +268,9 @@ fn write_zero(buf: &mut Vec<u8>, repr: &Repr) {
             write_long(buf, 0);
             write_bytes(buf, &[0]);
         }
-        Repr::String(_) | Repr::Enum { .. } | Repr::Bytes | Repr::Bits(_) | Repr::Interval => write_str(buf, ""),
+        Repr::String(_) | Repr::Enum { .. } | Repr::Bytes | Repr::Bits(_) | Repr::Interval => {
+            write_str(buf, "")
+        }
         Repr::ZonedTimestamp => write_str(buf, "1970-01-01T00:00:00Z"),
         Repr::ZonedTime => write_str(buf, "00:00:00Z"),
         Repr::Point => {
@@ -284,7 +290,9 @@ fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> 
         (Repr::Boolean, Value::Bool(b)) => buf.push(u8::from(*b)),
         // PostgreSQL bit(1), sent as text.
         (Repr::Boolean, Value::Text(t)) => buf.push(u8::from(t == "1")),
-        (Repr::Int16 | Repr::Int32 | Repr::Year | Repr::Int64, Value::Int16(i)) => write_long(buf, i64::from(*i)),
+        (Repr::Int16 | Repr::Int32 | Repr::Year | Repr::Int64, Value::Int16(i)) => {
+            write_long(buf, i64::from(*i))
+        }
         (Repr::Int32 | Repr::Year | Repr::Int64, Value::Int32(i)) => write_long(buf, i64::from(*i)),
         (Repr::Int64, Value::Int64(i)) => write_long(buf, *i),
         (Repr::Float32, Value::Float32(f)) => buf.extend_from_slice(&f.to_le_bytes()),
@@ -566,6 +574,7 @@ pub fn encode_transaction(
         if !ev.data_collections.is_empty() {
             write_long(value, ev.data_collections.len() as i64);
             for (name, n) in &ev.data_collections {
+                write_long(value, 1); // the record branch of ["null", event.collection]
                 write_str(value, name);
                 write_long(value, *n as i64);
             }

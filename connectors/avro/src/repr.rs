@@ -28,7 +28,10 @@ pub enum Repr {
     Float32,
     Float64,
     /// `org.apache.kafka.connect.data.Decimal` bytes at a fixed scale.
-    Decimal { precision: Option<u32>, scale: u32 },
+    Decimal {
+        precision: Option<u32>,
+        scale: u32,
+    },
     /// PostgreSQL `money` as a decimal at scale 2 (the source's text is `$1,234.56`).
     Money,
     /// `io.debezium.data.VariableScaleDecimal` `{scale, value}`.
@@ -36,7 +39,10 @@ pub enum Repr {
     /// A string, plain or with a Debezium semantic name (`io.debezium.data.Json`, `…Xml`, `…Uuid`).
     String(Option<&'static str>),
     /// `io.debezium.data.Enum` / `io.debezium.data.EnumSet` with its `allowed` values.
-    Enum { set: bool, allowed: String },
+    Enum {
+        set: bool,
+        allowed: String,
+    },
     Bytes,
     /// `io.debezium.data.Bits` bytes (little-endian bit order) with its `length`.
     Bits(u32),
@@ -168,7 +174,9 @@ impl Repr {
             )
             .param("allowed", allowed.clone()),
             Repr::Bytes => Schema::of(Kind::Bytes),
-            Repr::Bits(n) => Schema::semantic(Kind::Bytes, "io.debezium.data.Bits").param("length", n.to_string()),
+            Repr::Bits(n) => {
+                Schema::semantic(Kind::Bytes, "io.debezium.data.Bits").param("length", n.to_string())
+            }
             Repr::Date => Schema::semantic(Kind::Int32, "io.debezium.time.Date"),
             Repr::Year => Schema::semantic(Kind::Int32, "io.debezium.time.Year"),
             Repr::TimeMillis => Schema::semantic(Kind::Int32, "io.debezium.time.Time"),
@@ -205,7 +213,10 @@ mod tests {
     fn temporal_precision_follows_debezium_adaptive_modes() {
         use SourceKind::{MySql, Postgres};
         assert_eq!(repr(DataType::Timestamp, "timestamp without time zone", Postgres), Repr::MicroTimestamp);
-        assert_eq!(repr(DataType::Timestamp, "timestamp(3) without time zone", Postgres), Repr::TimestampMillis);
+        assert_eq!(
+            repr(DataType::Timestamp, "timestamp(3) without time zone", Postgres),
+            Repr::TimestampMillis
+        );
         assert_eq!(repr(DataType::Time, "time(2) without time zone", Postgres), Repr::TimeMillis);
         assert_eq!(repr(DataType::Time, "time without time zone", Postgres), Repr::MicroTime);
         assert_eq!(repr(DataType::Time, "time(0)", MySql), Repr::MicroTime);

@@ -63,47 +63,111 @@ pub fn field_name(col: &Column) -> String {
     sanitize(&col.name)
 }
 
-/// `VARCHAR`, `NUMERIC`, ... with the length and scale split out of `varchar(20)`/`numeric(10,2)`.
-fn source_type_parameters(col: &Column) -> Vec<(String, String)> {
-    let st = col.source_type.trim();
-    let (head, args, tail) = match (st.find('('), st.find(')')) {
-        (Some(a), Some(b)) if b > a => (&st[..a], &st[a + 1..b], st[b + 1..].trim()),
-        _ => (st, "", ""),
+/// Debezium's `column.propagate.source.type` parameters of a column — the type name, length and
+/// scale Debezium reports — plus `__debezium.source.column.name`, and Sluice's exact source type
+/// (`__sluice.source.column.type`: `format_type` or MySQL's column type) from which its sinks
+/// create target columns.
+fn source_type_parameters(col: &Column, kind: SourceKind) -> Vec<(String, String)> {
+    let (type_name, length, scale) = match kind {
+        SourceKind::Postgres => pg_debezium_type(&col.source_type),
+        SourceKind::MySql => mysql_debezium_type(&col.source_type),
     };
-    let mut type_name = head.trim().to_ascii_uppercase();
-    if !tail.is_empty() {
-        type_name = format!("{type_name} {}", tail.to_ascii_uppercase());
-    }
     let mut m = vec![("__debezium.source.column.type".to_owned(), type_name)];
-    let mut parts = args.split(',').map(str::trim).filter(|s| !s.is_empty());
-    if let Some(len) = parts.next() {
-        if len.chars().all(|c| c.is_ascii_digit()) {
-            m.push(("__debezium.source.column.length".into(), len.into()));
-        }
+    if let Some(l) = length {
+        m.push(("__debezium.source.column.length".into(), l.to_string()));
     }
-    if let Some(scale) = parts.next() {
-        if scale.chars().all(|c| c.is_ascii_digit()) {
-            m.push(("__debezium.source.column.scale".into(), scale.into()));
-        }
+    if let Some(s) = scale {
+        m.push(("__debezium.source.column.scale".into(), s.to_string()));
     }
-    if field_name(col) != col.name {
-        m.push(("__sluice.source.column.name".into(), col.name.clone()));
-    }
+    m.push(("__debezium.source.column.name".into(), col.name.clone()));
+    m.push(("__sluice.source.column.type".into(), col.source_type.clone()));
     m
+}
+
+/// `(base, modifiers)` of `numeric(10,2)` / `timestamp(3) without time zone`: the type without
+/// its parenthesised modifiers, and the modifiers as numbers.
+fn split_modifiers(source_type: &str) -> (String, Vec<u64>) {
+    let st = source_type.trim().to_ascii_lowercase();
+    match (st.find('('), st.find(')')) {
+        (Some(a), Some(b)) if b > a => {
+            let mods = st[a + 1..b].split(',').filter_map(|m| m.trim().parse().ok()).collect();
+            let base = format!("{} {}", st[..a].trim(), st[b + 1..].trim());
+            (base.trim().to_owned(), mods)
+        }
+        _ => (st, Vec::new()),
+    }
+}
+
+const PG_UNBOUNDED: u64 = 2_147_483_647;
+
+/// The type name, length and scale Debezium's PostgreSQL connector reports for a column whose
+/// `format_type` is `source_type` (its names are `pg_type.typname`, its sizes pgjdbc's).
+fn pg_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) {
+    let (base, mods) = split_modifiers(source_type);
+    let (elem, array) = match base.strip_suffix("[]") {
+        Some(e) => (e.trim().to_owned(), true),
+        None => (base, false),
+    };
+    let m0 = mods.first().copied();
+    // Fractional-second precision; temporal lengths are pgjdbc's (measured: 9 + p for time).
+    let p = m0.unwrap_or(6);
+    let (name, length, scale) = match elem.as_str() {
+        "smallint" | "int2" => ("int2", 5, 0),
+        "integer" | "int4" | "int" => ("int4", 10, 0),
+        "bigint" | "int8" => ("int8", 19, 0),
+        "real" | "float4" => ("float4", 8, 8),
+        "double precision" | "float8" => ("float8", 17, 17),
+        "numeric" | "decimal" => ("numeric", m0.unwrap_or(131_089), mods.get(1).copied().unwrap_or(0)),
+        "boolean" | "bool" => ("bool", 1, 0),
+        "character varying" | "varchar" => ("varchar", m0.unwrap_or(PG_UNBOUNDED), 0),
+        "character" | "char" | "bpchar" => ("bpchar", m0.unwrap_or(1), 0),
+        "bit" => ("bit", m0.unwrap_or(1), 0),
+        "bit varying" | "varbit" => ("varbit", m0.unwrap_or(PG_UNBOUNDED), 0),
+        "date" => ("date", 13, 0),
+        "time without time zone" | "time" => ("time", 9 + p, p),
+        "time with time zone" | "timetz" => ("timetz", 15 + p, p),
+        "timestamp without time zone" | "timestamp" => ("timestamp", 23 + p, p),
+        "timestamp with time zone" | "timestamptz" => ("timestamptz", 29 + p, p),
+        "interval" => ("interval", 49, p),
+        other => {
+            // User types (enums, domains) are reported without their schema.
+            let name = other.rsplit('.').next().unwrap_or(other).trim_matches('"');
+            return (
+                format!("{}{}", if array { "_" } else { "" }, name.to_ascii_uppercase()),
+                Some(PG_UNBOUNDED),
+                Some(0),
+            );
+        }
+    };
+    let name = if array { format!("_{name}") } else { name.to_owned() };
+    (name.to_ascii_uppercase(), Some(length), Some(scale))
+}
+
+/// MySQL/MariaDB: the type name upper-cased with its length and scale.
+fn mysql_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) {
+    let (base, mods) = split_modifiers(source_type);
+    (base.to_ascii_uppercase(), mods.first().copied(), mods.get(1).copied())
 }
 
 /// The Connect schema of a column: its [`Repr`]'s type, optional when the column is nullable,
 /// with the source-type parameters merged into its parameters.
 pub fn column_connect_schema(col: &Column, kind: SourceKind) -> Schema {
     let mut s = Repr::of(col, kind).connect_schema();
-    if !matches!(s.kind, Kind::Struct(_)) {
-        s.params.extend(source_type_parameters(col));
-    }
+    s.params.extend(source_type_parameters(col, kind));
     s.with_optional(col.nullable)
 }
 
-fn row_struct<'a>(columns: impl Iterator<Item = &'a Column>, kind: SourceKind, name: String) -> Schema {
-    let fields = columns.map(|c| Field::new(field_name(c), column_connect_schema(c, kind))).collect();
+/// A key column: as Debezium's keys, without source-type parameters.
+fn key_column_schema(col: &Column, kind: SourceKind) -> Schema {
+    Repr::of(col, kind).connect_schema().with_optional(col.nullable)
+}
+
+fn row_struct<'a>(
+    columns: impl Iterator<Item = &'a Column>,
+    name: String,
+    schema_of: impl Fn(&Column) -> Schema,
+) -> Schema {
+    let fields = columns.map(|c| Field::new(field_name(c), schema_of(c))).collect();
     Schema::named(Kind::Struct(fields), &name)
 }
 
@@ -113,7 +177,7 @@ pub fn key_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Option
         return None;
     }
     let ns = opts.record_namespace(table);
-    Some(row_struct(table.key_columns(), opts.source, format!("{ns}.Key")))
+    Some(row_struct(table.key_columns(), format!("{ns}.Key"), |c| key_column_schema(c, opts.source)))
 }
 
 /// The key schema, or `None` for a table without key columns (events then have a null key).
@@ -132,7 +196,10 @@ fn long() -> Schema {
 /// Debezium's `source` block for the connector kind.
 pub fn source_connect_schema(kind: SourceKind) -> Schema {
     let snapshot = Schema::semantic(Kind::String, "io.debezium.data.Enum")
-        .param("allowed", "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental")
+        .param(
+            "allowed",
+            "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental",
+        )
         .optional()
         .default(json!("false"));
     let mut fields = vec![
@@ -153,6 +220,8 @@ pub fn source_connect_schema(kind: SourceKind) -> Schema {
             Field::new("txId", long().optional()),
             Field::new("lsn", long().optional()),
             Field::new("xmin", long().optional()),
+            Field::new("origin", string().optional()),
+            Field::new("origin_lsn", long().optional()),
         ]),
         SourceKind::MySql => fields.extend([
             Field::new("table", string().optional()),
@@ -166,6 +235,7 @@ pub fn source_connect_schema(kind: SourceKind) -> Schema {
         ]),
     }
     Schema::named(Kind::Struct(fields), &format!("io.debezium.connector.{}.Source", kind.connector()))
+        .version(1)
 }
 
 /// Debezium's `source` block for the connector kind, as Avro.
@@ -195,7 +265,9 @@ pub fn transaction_block_schema() -> Json {
 /// timestamps, and Sluice's `unchanged` list.
 pub fn envelope_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Schema {
     let ns = opts.record_namespace(table);
-    let row = row_struct(table.columns.iter(), opts.source, format!("{ns}.Value")).optional();
+    let row =
+        row_struct(table.columns.iter(), format!("{ns}.Value"), |c| column_connect_schema(c, opts.source))
+            .optional();
     let unchanged = Schema::of(Kind::Array(Box::new(string()))).optional().doc(
         "Sluice: columns the source did not send because they did not change (unchanged TOAST); keep the target's value",
     );
@@ -227,14 +299,17 @@ pub fn transaction_key_connect_schema() -> Schema {
         Kind::Struct(vec![Field::new("id", string())]),
         "io.debezium.connector.common.TransactionMetadataKey",
     )
+    .version(1)
 }
 
 /// Value of the transaction metadata topic: one `BEGIN` and one `END` event per transaction.
 pub fn transaction_value_connect_schema() -> Schema {
-    let collection = Schema::of(Kind::Struct(vec![
-        Field::new("data_collection", string()),
-        Field::new("event_count", long()),
-    ]));
+    let collection = Schema::named(
+        Kind::Struct(vec![Field::new("data_collection", string()), Field::new("event_count", long())]),
+        "event.collection",
+    )
+    .version(1)
+    .optional();
     Schema::named(
         Kind::Struct(vec![
             Field::new("status", string()),
@@ -245,6 +320,7 @@ pub fn transaction_value_connect_schema() -> Schema {
         ]),
         "io.debezium.connector.common.TransactionMetadataValue",
     )
+    .version(1)
 }
 
 pub fn transaction_key_schema() -> Json {
@@ -261,11 +337,13 @@ pub fn heartbeat_key_connect_schema() -> Schema {
         Kind::Struct(vec![Field::new("serverName", string())]),
         "io.debezium.connector.common.ServerNameKey",
     )
+    .version(1)
 }
 
 /// Value of heartbeat events.
 pub fn heartbeat_value_connect_schema() -> Schema {
     Schema::named(Kind::Struct(vec![Field::new("ts_ms", long())]), "io.debezium.connector.common.Heartbeat")
+        .version(1)
 }
 
 pub fn heartbeat_key_schema() -> Json {
@@ -370,6 +448,25 @@ mod tests {
     }
 
     #[test]
+    fn postgres_types_are_reported_as_debezium_does() {
+        assert_eq!(pg_debezium_type("integer"), ("INT4".into(), Some(10), Some(0)));
+        assert_eq!(pg_debezium_type("character varying(20)"), ("VARCHAR".into(), Some(20), Some(0)));
+        assert_eq!(pg_debezium_type("character(5)"), ("BPCHAR".into(), Some(5), Some(0)));
+        assert_eq!(pg_debezium_type("numeric"), ("NUMERIC".into(), Some(131_089), Some(0)));
+        assert_eq!(pg_debezium_type("time(3) without time zone"), ("TIME".into(), Some(12), Some(3)));
+        assert_eq!(pg_debezium_type("time with time zone"), ("TIMETZ".into(), Some(21), Some(6)));
+        assert_eq!(
+            pg_debezium_type("timestamp(3) without time zone"),
+            ("TIMESTAMP".into(), Some(26), Some(3))
+        );
+        assert_eq!(pg_debezium_type("timestamp with time zone"), ("TIMESTAMPTZ".into(), Some(35), Some(6)));
+        assert_eq!(pg_debezium_type("integer[]"), ("_INT4".into(), Some(10), Some(0)));
+        assert_eq!(pg_debezium_type("text[]"), ("_TEXT".into(), Some(2_147_483_647), Some(0)));
+        assert_eq!(pg_debezium_type("public.mood"), ("MOOD".into(), Some(2_147_483_647), Some(0)));
+        assert_eq!(pg_debezium_type("money"), ("MONEY".into(), Some(2_147_483_647), Some(0)));
+    }
+
+    #[test]
     fn columns_carry_source_types() {
         let v = value_schema(&table(), &opts());
         let fields = &v["fields"][0]["type"][1]["fields"];
@@ -377,8 +474,9 @@ mod tests {
         assert_eq!(fields[1]["type"][1]["connect.parameters"]["__debezium.source.column.length"], "10");
         assert_eq!(fields[1]["type"][1]["connect.parameters"]["__debezium.source.column.scale"], "2");
         assert_eq!(fields[4]["name"], "note_text");
-        assert_eq!(fields[4]["type"][1]["connect.parameters"]["__sluice.source.column.name"], "note-text");
+        assert_eq!(fields[4]["type"][1]["connect.parameters"]["__debezium.source.column.name"], "note-text");
         assert_eq!(fields[4]["type"][1]["connect.parameters"]["__debezium.source.column.length"], "20");
+        assert_eq!(fields[4]["type"][1]["connect.parameters"]["__sluice.source.column.type"], "varchar(20)");
         // The second unconstrained numeric refers to the first definition by name.
         assert_eq!(fields[3]["type"][1], "io.debezium.data.VariableScaleDecimal");
     }

@@ -303,7 +303,10 @@ pub(super) fn column(
     let attrs = ty.attrs();
     let (data_type, reader) = column_type(names, ty, 0)?;
     let p = params(attrs);
-    let name = str_attr(p, "__sluice.source.column.name").unwrap_or(field).to_owned();
+    let name = str_attr(p, "__debezium.source.column.name")
+        .or_else(|| str_attr(p, "__sluice.source.column.name"))
+        .unwrap_or(field)
+        .to_owned();
     let source_type = source_type(p, &data_type, rules);
     let placeholder = rules.placeholders
         && matches!(reader, Reader::Text | Reader::Json | Reader::Bytes | Reader::Array(_));
@@ -506,6 +509,10 @@ fn takes_modifiers(t: &str) -> Option<bool> {
 }
 
 fn source_type(p: Option<&Obj>, dt: &DataType, rules: ColumnRules) -> String {
+    // Sluice's exact source type (`format_type`, MySQL's column type), when it sent one.
+    if let Some(exact) = str_attr(p, "__sluice.source.column.type") {
+        return exact.to_owned();
+    }
     let Some(t) = str_attr(p, "__debezium.source.column.type") else {
         return default_source_type(dt);
     };

@@ -523,7 +523,10 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
         }
         Reader::PointText(node) => {
             let j = read_json(cur, node)?;
-            match (j.get("x").and_then(serde_json::Value::as_f64), j.get("y").and_then(serde_json::Value::as_f64)) {
+            match (
+                j.get("x").and_then(serde_json::Value::as_f64),
+                j.get("y").and_then(serde_json::Value::as_f64),
+            ) {
                 (Some(x), Some(y)) => Value::Text(format!("({x},{y})")),
                 _ => return Err("a Point without numeric x and y".into()),
             }

@@ -286,7 +286,7 @@ fn transaction_events_decode() {
     assert_eq!(field(&val, "status"), &AV::String("END".into()));
     assert_eq!(unwrap_union(field(&val, "event_count")), &AV::Long(3));
     let AV::Array(dc) = unwrap_union(field(&val, "data_collections")) else { panic!() };
-    assert_eq!(field(&dc[1], "data_collection"), &AV::String("public.b".into()));
+    assert_eq!(field(unwrap_union(&dc[1]), "data_collection"), &AV::String("public.b".into()));
     let begin = sluice_core::TransactionEvent {
         status: sluice_core::TransactionStatus::Begin,
         event_count: None,
