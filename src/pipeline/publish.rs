@@ -39,12 +39,18 @@ pub struct PublishOptions {
     pub topic_partitions: i32,
     /// Send a tombstone after each delete.
     pub tombstones: bool,
+    /// Publish a Debezium heartbeat event to `__debezium-heartbeat.<prefix>` at most this often
+    /// (when the source returns a batch, which it does at least every source heartbeat).
+    pub heartbeat_interval: Option<Duration>,
 }
 
 pub struct Publisher {
     producer: EventProducer,
     /// Registry ids of the transaction topic's key and value schemas, once registered.
     transaction_ids: Option<(u32, u32)>,
+    /// Registry ids of the heartbeat schemas, and when the last heartbeat was published.
+    heartbeat_ids: Option<(u32, u32)>,
+    last_heartbeat: Option<Instant>,
     admin: TopicAdmin,
     registry: RegistryClient,
     opts: PublishOptions,
@@ -66,6 +72,8 @@ impl Publisher {
         Self {
             producer,
             transaction_ids: None,
+            heartbeat_ids: None,
+            last_heartbeat: None,
             admin,
             registry,
             opts,
@@ -188,6 +196,50 @@ impl Publisher {
         Ok(())
     }
 
+    /// Publish a heartbeat (key `{serverName: <prefix>}`, value `{ts_ms}`) to
+    /// `__debezium-heartbeat.<prefix>` when the interval has passed since the last one, as
+    /// Debezium's `heartbeat.interval.ms` does: consumers see the source alive while idle.
+    pub async fn maybe_heartbeat(&mut self) -> anyhow::Result<()> {
+        let Some(every) = self.opts.heartbeat_interval else { return Ok(()) };
+        if self.last_heartbeat.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.last_heartbeat = Some(Instant::now());
+        let prefix = self.opts.envelope.topic_prefix.clone();
+        let topic = format!("__debezium-heartbeat.{prefix}");
+        let (key_id, value_id) = match self.heartbeat_ids {
+            Some(ids) => ids,
+            None => {
+                self.admin.ensure_topic(&topic, 1, &[]).await?;
+                let s = self.opts.subject_strategy;
+                let k = self
+                    .registry
+                    .register(
+                        &s.subject(&topic, true, "io.debezium.connector.common.ServerNameKey"),
+                        &sluice_avro::schema_gen::heartbeat_key_schema(),
+                    )
+                    .await?;
+                let v = self
+                    .registry
+                    .register(
+                        &s.subject(&topic, false, "io.debezium.connector.common.Heartbeat"),
+                        &sluice_avro::schema_gen::heartbeat_value_schema(),
+                    )
+                    .await?;
+                self.heartbeat_ids = Some((k, v));
+                (k, v)
+            }
+        };
+        let ts_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        sluice_avro::encode_heartbeat(&prefix, ts_ms, key_id, value_id, &mut key, &mut value);
+        self.producer.send(&topic, Some(&key), Some(&value)).await?;
+        Ok(())
+    }
+
     pub fn producer(&self) -> &EventProducer {
         &self.producer
     }
@@ -224,6 +276,7 @@ pub async fn run<S: Source>(
             tracing::info!("source reached its stop point; finishing");
             break;
         }
+        publisher.maybe_heartbeat().await?;
         publisher.producer().check_failed()?;
         // Acknowledge at most every 100 ms: the source may batch status updates anyway.
         if last_ack.elapsed() >= Duration::from_millis(100) {

@@ -89,6 +89,7 @@ pub(crate) fn publisher(
     subject_strategy: sluice_avro::SubjectNameStrategy,
     topic_prefix: &str,
     kind: SourceKind,
+    heartbeat_interval: Option<std::time::Duration>,
 ) -> anyhow::Result<Publisher> {
     let producer = EventProducer::new(kafka, &kafka.producer)?;
     let admin = TopicAdmin::new(kafka)?;
@@ -98,6 +99,7 @@ pub(crate) fn publisher(
         subject_strategy,
         topic_partitions: kafka.topic_partitions,
         tombstones: true,
+        heartbeat_interval,
     };
     Ok(Publisher::new(producer, admin, registry, opts))
 }
@@ -133,7 +135,7 @@ async fn run_full_load(
     let client = pg.connection.connect().await?;
     sluice_postgres::source::slot::ensure_tables_have_keys(&client, pg).await?;
     drop(client);
-    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
+    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres, None)?;
     service.ready.set_ready();
     tokio::pin!(stop);
     let outcome = snapshot::run_pg(
@@ -203,7 +205,14 @@ async fn run_once(
             (None, r, pending && wants_snapshot)
         }
     };
-    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres)?;
+    let mut publisher = publisher(
+        kafka,
+        url,
+        subject_strategy,
+        &pg.topic_prefix,
+        SourceKind::Postgres,
+        Some(std::time::Duration::from_secs(pg.heartbeat_interval_secs)),
+    )?;
     service.ready.set_ready();
     tokio::pin!(stop);
     if snapshot_pending {

@@ -152,7 +152,14 @@ pub(super) async fn run_once(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let history_topic = StateTopic::open(kafka, &my.history_topic()).await?;
-    let mut publisher = super::publisher(kafka, url, subject_strategy, &my.topic_prefix, SourceKind::MySql)?;
+    let mut publisher = super::publisher(
+        kafka,
+        url,
+        subject_strategy,
+        &my.topic_prefix,
+        SourceKind::MySql,
+        Some(std::time::Duration::from_millis(my.heartbeat_interval_ms)),
+    )?;
     tokio::pin!(stop);
     if my.migration_type == MigrationType::FullLoad {
         service.ready.set_ready();

@@ -586,6 +586,16 @@ pub fn encode_transaction(
     write_long(value, ev.ts_ms);
 }
 
+/// The Confluent-framed key (`{serverName}`) and value (`{ts_ms}`) of a heartbeat event, for
+/// schemas `schema_gen::heartbeat_key_schema` / `heartbeat_value_schema` registered as ids
+/// `key_id` / `value_id`.
+pub fn encode_heartbeat(server_name: &str, ts_ms: i64, key_id: u32, value_id: u32, key: &mut Vec<u8>, value: &mut Vec<u8>) {
+    wire::begin(key, key_id);
+    write_str(key, server_name);
+    wire::begin(value, value_id);
+    write_long(value, ts_ms);
+}
+
 /// Encodes events of many tables; holds one reusable buffer pair.
 #[derive(Debug, Default)]
 pub struct EventEncoder {

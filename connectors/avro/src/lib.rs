@@ -22,7 +22,7 @@ pub mod wire;
 pub use decode::{
     Decoded, DecodedSchema, EventDecoder, Flavor, KeyRow, KeySchema, SchemaSource, StaticSchemas,
 };
-pub use encode::{encode_transaction, EventEncoder, TableCodec};
+pub use encode::{encode_heartbeat, encode_transaction, EventEncoder, TableCodec};
 pub use error::AvroError;
 pub use naming::SubjectNameStrategy;
 pub use registry_client::RegistryClient;

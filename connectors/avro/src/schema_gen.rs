@@ -143,10 +143,41 @@ fn pg_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) {
     (name.to_ascii_uppercase(), Some(length), Some(scale))
 }
 
-/// MySQL/MariaDB: the type name upper-cased with its length and scale.
+/// The type name, length and scale Debezium's MySQL/MariaDB connectors report for a column of
+/// MySQL type `source_type` (`bigint unsigned`, `decimal(10,2)`, `enum('a','b')`): integers get
+/// their default display width, character and binary types their declared length, temporal
+/// types their fractional-second precision when it is not 0; a scale only for decimals.
 fn mysql_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) {
+    let lower = source_type.trim().to_ascii_lowercase();
+    if let Some(values) = lower.strip_prefix("set(").and_then(|v| v.strip_suffix(')')) {
+        // The length of the longest value: every member, comma-separated.
+        let joined: Vec<&str> = values.split(',').map(|v| v.trim().trim_matches('\'')).collect();
+        return ("SET".into(), Some(joined.join(",").len() as u64), None);
+    }
+    if lower.starts_with("enum(") {
+        return ("ENUM".into(), Some(1), None);
+    }
     let (base, mods) = split_modifiers(source_type);
-    (base.to_ascii_uppercase(), mods.first().copied(), mods.get(1).copied())
+    let width = match base.as_str() {
+        "tinyint" => Some(4),
+        "tinyint unsigned" => Some(3),
+        "smallint" => Some(6),
+        "smallint unsigned" => Some(5),
+        "mediumint" => Some(9),
+        "mediumint unsigned" => Some(8),
+        "int" => Some(11),
+        "int unsigned" => Some(10),
+        "bigint" | "bigint unsigned" => Some(20),
+        "year" => Some(4),
+        _ => None,
+    };
+    let length = width.or_else(|| mods.first().copied().filter(|&l| l > 0));
+    let scale = if matches!(base.as_str(), "decimal" | "decimal unsigned" | "numeric") {
+        Some(mods.get(1).copied().unwrap_or(0))
+    } else {
+        None
+    };
+    (base.to_ascii_uppercase(), length, scale)
 }
 
 /// The Connect schema of a column: its [`Repr`]'s type, optional when the column is nullable,
@@ -464,6 +495,14 @@ mod tests {
         assert_eq!(pg_debezium_type("text[]"), ("_TEXT".into(), Some(2_147_483_647), Some(0)));
         assert_eq!(pg_debezium_type("public.mood"), ("MOOD".into(), Some(2_147_483_647), Some(0)));
         assert_eq!(pg_debezium_type("money"), ("MONEY".into(), Some(2_147_483_647), Some(0)));
+        assert_eq!(mysql_debezium_type("int"), ("INT".into(), Some(11), None));
+        assert_eq!(mysql_debezium_type("bigint unsigned"), ("BIGINT UNSIGNED".into(), Some(20), None));
+        assert_eq!(mysql_debezium_type("decimal(10,2)"), ("DECIMAL".into(), Some(10), Some(2)));
+        assert_eq!(mysql_debezium_type("datetime"), ("DATETIME".into(), None, None));
+        assert_eq!(mysql_debezium_type("datetime(3)"), ("DATETIME".into(), Some(3), None));
+        assert_eq!(mysql_debezium_type("varbinary(10)"), ("VARBINARY".into(), Some(10), None));
+        assert_eq!(mysql_debezium_type("set('a','b','c')"), ("SET".into(), Some(5), None));
+        assert_eq!(mysql_debezium_type("enum('sad','ok')"), ("ENUM".into(), Some(1), None));
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub fn parse(kind: &PgKind, text: &str) -> R<Value> {
             let (local, off) = parse_timestamp(text)?;
             match local {
                 i64::MAX | i64::MIN => Value::TimestampTz(local),
-                _ => Value::TimestampTz(local - i64::from(off.unwrap_or(0)) * 1_000_000),
+                _ => Value::TimestampTz(
+                    local.checked_sub(i64::from(off.unwrap_or(0)) * 1_000_000).ok_or(TIMESTAMP_RANGE)?,
+                ),
             }
         }
         PgKind::Interval => {
@@ -190,8 +192,19 @@ fn parse_timestamp(text: &str) -> R<(i64, Option<i32>)> {
         None => (rest, None),
     };
     let days = parse_ymd(date, bc)?;
-    Ok((days * 86_400_000_000 + parse_time(time)?, off))
+    let tod = parse_time(time)?;
+    let micros = days
+        .checked_mul(86_400_000_000)
+        .and_then(|d| d.checked_add(tod))
+        .filter(|m| *m != i64::MAX && *m != i64::MIN)
+        .ok_or(TIMESTAMP_RANGE)?;
+    Ok((micros, off))
 }
+
+/// PostgreSQL accepts timestamps up to 294276 AD; microseconds since 1970 in 64 bits reach
+/// 294247 AD (and ±infinity take the extremes).
+const TIMESTAMP_RANGE: &str = "timestamp beyond 294247 AD or before 290308 BC, which 64-bit microseconds \
+    since 1970 cannot hold: exclude the column (`exclude_columns`) or update the value";
 
 /// The `postgres` interval style: `1 year 2 mons -3 days -04:05:06.000007`, or `00:00:00`.
 pub fn parse_interval(text: &str) -> R<(i32, i32, i64)> {
@@ -233,6 +246,14 @@ pub fn parse_interval(text: &str) -> R<(i32, i32, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_beyond_64_bit_microseconds_are_a_named_error() {
+        let err = parse(&PgKind::Timestamp, "294276-12-31 23:59:59.999999").unwrap_err();
+        assert!(err.contains("exclude_columns"), "{err}");
+        assert!(parse(&PgKind::TimestampTz, "294276-12-31 23:59:59+00").is_err());
+        assert_eq!(parse(&PgKind::Timestamp, "10000-01-01 00:00:00").unwrap(), Value::Timestamp(253_402_300_800_000_000));
+    }
 
     #[test]
     fn civil_days() {
