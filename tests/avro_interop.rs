@@ -162,7 +162,7 @@ async fn confluent_client_decodes_every_logical_type_across_an_evolution() -> an
     let dir = tb.scratch_dir("interop")?;
     let (_registry, url) = common::start_registry(&dir, &unique("_schemas")).await?;
     let reg = RegistryClient::new(&url)?;
-    let opts = EnvelopeOptions { topic_prefix: "interop".into(), source: SourceKind::Postgres };
+    let opts = EnvelopeOptions::new("interop", SourceKind::Postgres);
     let table_name = unique("t");
     let v1 = Arc::new(table(1, &table_name));
     let mut c1 = TableCodec::new(v1.clone(), &opts);

@@ -42,6 +42,8 @@ pub struct PublishOptions {
     /// Publish a Debezium heartbeat event to `__debezium-heartbeat.<prefix>` at most this often
     /// (when the source returns a batch, which it does at least every source heartbeat).
     pub heartbeat_interval: Option<Duration>,
+    /// `Some(schemas_enabled)`: write Kafka Connect JSON instead of registry-framed Avro.
+    pub json: Option<bool>,
 }
 
 pub struct Publisher {
@@ -103,6 +105,11 @@ impl Publisher {
                     .with_context(|| format!("creating topic {}", codec.topic))?;
                 self.topics.insert(codec.topic.clone());
             }
+            if self.opts.json.is_some() {
+                // JSON records carry their schema themselves (or none): nothing to register.
+                self.codecs.insert(table.id.clone(), codec);
+                return self.codecs.get(&table.id).context("codec cache");
+            }
             let s = self.opts.subject_strategy;
             let ns = self.opts.envelope.record_namespace(table);
             let key_id = match codec.key_schema() {
@@ -126,7 +133,14 @@ impl Publisher {
     pub async fn publish(&mut self, ev: &ChangeEvent) -> anyhow::Result<()> {
         self.codec(&ev.table).await?;
         let codec = self.codecs.get(&ev.table.id).context("codec cache")?;
-        let has_key = self.encoder.encode(codec, ev)?;
+        let has_key = match self.opts.json {
+            None => self.encoder.encode(codec, ev)?,
+            Some(schemas) => {
+                let k = codec.encode_json_key(ev, schemas, &mut self.encoder.key)?;
+                codec.encode_json_value(ev, schemas, &mut self.encoder.value)?;
+                k
+            }
+        };
         let key = has_key.then_some(self.encoder.key.as_slice());
         self.producer.send(&codec.topic, key, Some(&self.encoder.value)).await?;
         if ev.op == Op::Delete && self.opts.tombstones && has_key {
@@ -165,6 +179,16 @@ impl Publisher {
     /// Produce a transaction boundary to `<prefix>.transaction`, keyed by transaction id.
     pub async fn publish_transaction(&mut self, ev: &TransactionEvent) -> anyhow::Result<()> {
         let topic = format!("{}.transaction", self.opts.envelope.topic_prefix);
+        if let Some(schemas) = self.opts.json {
+            if self.transaction_ids.is_none() {
+                self.admin.ensure_topic(&topic, self.opts.topic_partitions, &[]).await?;
+                self.transaction_ids = Some((0, 0));
+            }
+            let (mut key, mut value) = (Vec::new(), Vec::new());
+            sluice_avro::encode::json::encode_transaction_json(ev, schemas, &mut key, &mut value);
+            self.producer.send(&topic, Some(&key), Some(&value)).await?;
+            return Ok(());
+        }
         let (key_id, value_id) = match self.transaction_ids {
             Some(ids) => ids,
             None => {
@@ -207,6 +231,20 @@ impl Publisher {
         self.last_heartbeat = Some(Instant::now());
         let prefix = self.opts.envelope.topic_prefix.clone();
         let topic = format!("__debezium-heartbeat.{prefix}");
+        let ts_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        if let Some(schemas) = self.opts.json {
+            if self.heartbeat_ids.is_none() {
+                self.admin.ensure_topic(&topic, 1, &[]).await?;
+                self.heartbeat_ids = Some((0, 0));
+            }
+            let (mut key, mut value) = (Vec::new(), Vec::new());
+            sluice_avro::encode::json::encode_heartbeat_json(&prefix, ts_ms, schemas, &mut key, &mut value);
+            self.producer.send(&topic, Some(&key), Some(&value)).await?;
+            return Ok(());
+        }
         let (key_id, value_id) = match self.heartbeat_ids {
             Some(ids) => ids,
             None => {
@@ -230,10 +268,6 @@ impl Publisher {
                 (k, v)
             }
         };
-        let ts_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
         let (mut key, mut value) = (Vec::new(), Vec::new());
         sluice_avro::encode_heartbeat(&prefix, ts_ms, key_id, value_id, &mut key, &mut value);
         self.producer.send(&topic, Some(&key), Some(&value)).await?;

@@ -89,17 +89,19 @@ pub(crate) fn publisher(
     subject_strategy: sluice_avro::SubjectNameStrategy,
     topic_prefix: &str,
     kind: SourceKind,
+    decimal_handling: sluice_core::DecimalHandling,
     heartbeat_interval: Option<std::time::Duration>,
 ) -> anyhow::Result<Publisher> {
     let producer = EventProducer::new(kafka, &kafka.producer)?;
     let admin = TopicAdmin::new(kafka)?;
     let registry = RegistryClient::new(url)?;
     let opts = PublishOptions {
-        envelope: EnvelopeOptions { topic_prefix: topic_prefix.to_owned(), source: kind },
+        envelope: EnvelopeOptions { decimal_handling, ..EnvelopeOptions::new(topic_prefix, kind) },
         subject_strategy,
         topic_partitions: kafka.topic_partitions,
         tombstones: true,
         heartbeat_interval,
+        json: (kafka.format == sluice_kafka::ValueFormat::Json).then_some(kafka.json_schemas),
     };
     Ok(Publisher::new(producer, admin, registry, opts))
 }
@@ -135,7 +137,15 @@ async fn run_full_load(
     let client = pg.connection.connect().await?;
     sluice_postgres::source::slot::ensure_tables_have_keys(&client, pg).await?;
     drop(client);
-    let mut publisher = publisher(kafka, url, subject_strategy, &pg.topic_prefix, SourceKind::Postgres, None)?;
+    let mut publisher = publisher(
+        kafka,
+        url,
+        subject_strategy,
+        &pg.topic_prefix,
+        SourceKind::Postgres,
+        pg.decimal_handling_mode,
+        None,
+    )?;
     service.ready.set_ready();
     tokio::pin!(stop);
     let outcome = snapshot::run_pg(
@@ -211,6 +221,7 @@ async fn run_once(
         subject_strategy,
         &pg.topic_prefix,
         SourceKind::Postgres,
+        pg.decimal_handling_mode,
         Some(std::time::Duration::from_secs(pg.heartbeat_interval_secs)),
     )?;
     service.ready.set_ready();

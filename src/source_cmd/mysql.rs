@@ -158,6 +158,7 @@ pub(super) async fn run_once(
         subject_strategy,
         &my.topic_prefix,
         SourceKind::MySql,
+        my.decimal_handling_mode,
         Some(std::time::Duration::from_millis(my.heartbeat_interval_ms)),
     )?;
     tokio::pin!(stop);

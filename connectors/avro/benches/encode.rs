@@ -18,7 +18,7 @@ use sluice_core::ChangeEvent;
 
 fn main() {
     let table = Arc::new(table());
-    let opts = EnvelopeOptions { topic_prefix: "shop".into(), source: SourceKind::Postgres };
+    let opts = EnvelopeOptions::new("shop", SourceKind::Postgres);
     let mut codec = TableCodec::new(table.clone(), &opts);
     codec.set_ids(Some(1), 2);
     let events: Vec<ChangeEvent> = (0..1000).map(|i| event(table.clone(), i)).collect();

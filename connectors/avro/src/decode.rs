@@ -33,6 +33,7 @@
 
 mod compile;
 mod envelope;
+mod json;
 mod read;
 mod text;
 mod transaction;
@@ -200,6 +201,8 @@ pub struct EventDecoder<S = RegistryClient> {
     unsupported: HashMap<(u32, bool), String>,
     /// Writer schemas of transaction metadata records, by id.
     transaction_schemas: HashMap<u32, apache_avro::Schema>,
+    /// Avro schemas of Connect JSON records, by local id (see `decode/json.rs`).
+    local: HashMap<u32, Json>,
 }
 
 fn namespace_table(ns: &str) -> Option<TableId> {
@@ -236,7 +239,33 @@ impl<S: SchemaSource> EventDecoder<S> {
             keys: IdMap::default(),
             unsupported: HashMap::new(),
             transaction_schemas: HashMap::new(),
+            local: HashMap::new(),
         }
+    }
+
+    /// A schema by id: a JSON record's local schema, else the schema source's.
+    async fn schema_json(&self, id: u32) -> Result<Json, AvroError> {
+        match self.local.get(&id) {
+            Some(j) => Ok(j.clone()),
+            None => self.schemas.schema_json(id).await,
+        }
+    }
+
+    /// A Connect JSON record (`{"schema", "payload"}`) as Confluent-framed Avro; other bytes as
+    /// they are.
+    fn transcode<'a>(
+        &mut self,
+        topic: &str,
+        what: &str,
+        bytes: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, AvroError> {
+        if bytes.first() != Some(&b'{') {
+            return Ok(std::borrow::Cow::Borrowed(bytes));
+        }
+        let (id, avro, framed) = json::transcode(bytes)
+            .map_err(|e| AvroError::Framing(format!("{what} of a JSON record on topic {topic}: {e}")))?;
+        self.local.entry(id).or_insert(avro);
+        Ok(std::borrow::Cow::Owned(framed))
     }
 
     /// Decode one transaction metadata record (`<prefix>.transaction`). Writer schemas are
@@ -246,9 +275,10 @@ impl<S: SchemaSource> EventDecoder<S> {
         topic: &str,
         value: &[u8],
     ) -> Result<TransactionEvent, AvroError> {
-        let (id, body) = wire::split(value).map_err(|e| framing(topic, "value", e))?;
+        let value = self.transcode(topic, "value", value)?;
+        let (id, body) = wire::split(&value).map_err(|e| framing(topic, "value", e))?;
         if !self.transaction_schemas.contains_key(&id) {
-            let json = self.schemas.schema_json(id).await?;
+            let json = self.schema_json(id).await?;
             let schema = apache_avro::Schema::parse(&json)
                 .map_err(|e| AvroError::UnsupportedSchema { schema_id: id, reason: e.to_string() })?;
             self.transaction_schemas.insert(id, schema);
@@ -267,10 +297,16 @@ impl<S: SchemaSource> EventDecoder<S> {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<Decoded, AvroError> {
+        let key = match key.filter(|k| !k.is_empty()) {
+            Some(k) => Some(self.transcode(topic, "key", k)?),
+            None => None,
+        };
+        let key = key.as_deref();
         let Some(value) = value.filter(|v| !v.is_empty()) else {
             return self.tombstone(topic, key).await;
         };
-        let (value_id, body) = wire::split(value).map_err(|e| framing(topic, "value", e))?;
+        let value = self.transcode(topic, "value", value)?;
+        let (value_id, body) = wire::split(&value).map_err(|e| framing(topic, "value", e))?;
         let key_id = match key.filter(|k| !k.is_empty()) {
             Some(k) => Some(wire::split(k).map_err(|e| framing(topic, "key", e))?.0),
             None => None,
@@ -309,7 +345,7 @@ impl<S: SchemaSource> EventDecoder<S> {
         if let Some(reason) = self.unsupported.get(&(id, false)) {
             return Err(unsupported(reason.clone()));
         }
-        let json = self.schemas.schema_json(id).await?;
+        let json = self.schema_json(id).await?;
         let c = match envelope::compile(&json) {
             Ok(c) => c,
             Err(reason) => {
@@ -342,7 +378,7 @@ impl<S: SchemaSource> EventDecoder<S> {
         if let Some(reason) = self.unsupported.get(&(id, true)) {
             return Err(unsupported(reason.clone()));
         }
-        let json = self.schemas.schema_json(id).await?;
+        let json = self.schema_json(id).await?;
         let (ns, fields) = match compile::key_record(&json) {
             Ok(k) => k,
             Err(reason) => {

@@ -40,6 +40,9 @@ pub struct TableCodec {
     value_id: Option<u32>,
     /// Each column's wire representation, in column order.
     reprs: Vec<Repr>,
+    /// The Connect JSON schemas of key and value (`JsonConverter`, `schemas.enable=true`).
+    json_key_schema: Option<String>,
+    json_value_schema: String,
 }
 
 impl TableCodec {
@@ -51,7 +54,13 @@ impl TableCodec {
             value_schema: schema_gen::value_schema(&table, opts),
             key_id: None,
             value_id: None,
-            reprs: table.columns.iter().map(|c| Repr::of(c, opts.source)).collect(),
+            reprs: table.columns.iter().map(|c| Repr::of(c, opts)).collect(),
+            json_key_schema: schema_gen::key_connect_schema(&table, opts)
+                .map(|s| crate::connect::to_json_schema(&s).to_string()),
+            json_value_schema: crate::connect::to_json_schema(&schema_gen::envelope_connect_schema(
+                &table, opts,
+            ))
+            .to_string(),
             table,
         }
     }
@@ -228,7 +237,9 @@ fn write_field(
         |reason: String| AvroError::Value { table: table.id.to_string(), column: col.name.clone(), reason };
     let v = match v {
         Value::Unchanged => match repr {
-            Repr::String(_) => &Value::Text(UNAVAILABLE_VALUE.to_owned()),
+            Repr::String(None | Some("io.debezium.data.Json" | "io.debezium.data.Xml")) => {
+                &Value::Text(UNAVAILABLE_VALUE.to_owned())
+            }
             Repr::Bytes => &Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec()),
             _ if col.nullable => &Value::Null,
             r => {
@@ -238,7 +249,9 @@ fn write_field(
         },
         // PostgreSQL numeric NaN/Infinity have no decimal form (Debezium's precise mode sends
         // null too); `decimal_handling_mode = "string"` carries them.
-        Value::Decimal(t) if col.nullable && decimal::scale_of(t).is_err() => &Value::Null,
+        Value::Decimal(t) if repr.is_exact_decimal() && col.nullable && decimal::scale_of(t).is_err() => {
+            &Value::Null
+        }
         other => other,
     };
     if col.nullable {
@@ -262,7 +275,8 @@ fn write_zero(buf: &mut Vec<u8>, repr: &Repr) {
             write_long(buf, 0)
         }
         Repr::Float32 => buf.extend_from_slice(&0f32.to_le_bytes()),
-        Repr::Float64 => buf.extend_from_slice(&0f64.to_le_bytes()),
+        Repr::Float64 | Repr::DecimalDouble => buf.extend_from_slice(&0f64.to_le_bytes()),
+        Repr::DecimalString => write_str(buf, "0"),
         Repr::Decimal { .. } | Repr::Money => write_bytes(buf, &[0]),
         Repr::VariableScaleDecimal => {
             write_long(buf, 0);
@@ -301,6 +315,15 @@ fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> 
         (Repr::Decimal { scale, .. }, Value::UInt64(u)) => write_decimal(buf, &u.to_string(), *scale)?,
         (Repr::Decimal { scale, .. }, Value::Decimal(t)) => write_decimal(buf, t, *scale)?,
         (Repr::Money, Value::Text(t) | Value::Decimal(t)) => write_decimal(buf, &money_decimal(t)?, 2)?,
+        (Repr::DecimalString, Value::Decimal(t)) => write_str(buf, t),
+        (Repr::DecimalString, Value::UInt64(u)) => write_str(buf, &u.to_string()),
+        // PostgreSQL money, whose text carries a currency symbol and group separators.
+        (Repr::DecimalString, Value::Text(t)) => write_str(buf, &money_decimal(t)?),
+        (Repr::DecimalDouble, Value::Decimal(t) | Value::Text(t)) => {
+            let f: f64 = money_decimal(t).unwrap_or_else(|_| t.clone()).parse().map_err(|_| mismatch())?;
+            buf.extend_from_slice(&f.to_le_bytes())
+        }
+        (Repr::DecimalDouble, Value::UInt64(u)) => buf.extend_from_slice(&(*u as f64).to_le_bytes()),
         (Repr::VariableScaleDecimal, Value::Decimal(t)) => {
             let scale = decimal::scale_of(t)?;
             write_long(buf, i64::from(scale));
@@ -589,7 +612,14 @@ pub fn encode_transaction(
 /// The Confluent-framed key (`{serverName}`) and value (`{ts_ms}`) of a heartbeat event, for
 /// schemas `schema_gen::heartbeat_key_schema` / `heartbeat_value_schema` registered as ids
 /// `key_id` / `value_id`.
-pub fn encode_heartbeat(server_name: &str, ts_ms: i64, key_id: u32, value_id: u32, key: &mut Vec<u8>, value: &mut Vec<u8>) {
+pub fn encode_heartbeat(
+    server_name: &str,
+    ts_ms: i64,
+    key_id: u32,
+    value_id: u32,
+    key: &mut Vec<u8>,
+    value: &mut Vec<u8>,
+) {
     wire::begin(key, key_id);
     write_str(key, server_name);
     wire::begin(value, value_id);
@@ -611,6 +641,8 @@ impl EventEncoder {
         Ok(has_key)
     }
 }
+
+pub mod json;
 
 #[cfg(test)]
 pub(crate) mod tests;

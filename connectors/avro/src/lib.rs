@@ -8,6 +8,7 @@
 //! is only ever used with the schema it was registered for (the cache key includes the schema's
 //! full text, so an evolved table registers a new version and old events stay decodable).
 
+pub mod base64;
 pub mod connect;
 pub mod decimal;
 pub mod decode;

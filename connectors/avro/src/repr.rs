@@ -13,10 +13,10 @@
 //! strings `infinity`/`-infinity` in a `ZonedTimestamp`), `±infinity` dates as `i32::MAX`/`MIN`
 //! days.
 
-use sluice_core::{Column, DataType};
+use sluice_core::{Column, DataType, DecimalHandling};
 
 use crate::connect::{Kind, Schema};
-use crate::schema_gen::SourceKind;
+use crate::schema_gen::{EnvelopeOptions, SourceKind};
 
 /// The wire representation of a column's non-null values.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,10 @@ pub enum Repr {
     },
     /// PostgreSQL `money` as a decimal at scale 2 (the source's text is `$1,234.56`).
     Money,
+    /// `decimal.handling.mode=string`: the exact decimal text (`NaN`, `Infinity` included).
+    DecimalString,
+    /// `decimal.handling.mode=double`.
+    DecimalDouble,
     /// `io.debezium.data.VariableScaleDecimal` `{scale, value}`.
     VariableScaleDecimal,
     /// A string, plain or with a Debezium semantic name (`io.debezium.data.Json`, `…Xml`, `…Uuid`).
@@ -91,11 +95,30 @@ fn base_type(source_type: &str) -> String {
 }
 
 impl Repr {
-    /// The representation of `col` for a source of `kind`.
-    pub fn of(col: &Column, kind: SourceKind) -> Repr {
+    /// The representation of `col` under `opts` (source kind, decimal handling).
+    pub fn of(col: &Column, opts: &EnvelopeOptions) -> Repr {
         let base = base_type(&col.source_type);
         let precision = fractional_precision(&col.source_type);
-        Self::of_type(&col.data_type, &base, precision, kind)
+        let repr = Self::of_type(&col.data_type, &base, precision, opts.source);
+        repr.with_decimal_handling(opts.decimal_handling)
+    }
+
+    fn with_decimal_handling(self, mode: DecimalHandling) -> Repr {
+        match (self, mode) {
+            (Repr::Array(inner), _) => Repr::Array(Box::new(inner.with_decimal_handling(mode))),
+            (Repr::Decimal { .. } | Repr::Money | Repr::VariableScaleDecimal, DecimalHandling::String) => {
+                Repr::DecimalString
+            }
+            (Repr::Decimal { .. } | Repr::Money | Repr::VariableScaleDecimal, DecimalHandling::Double) => {
+                Repr::DecimalDouble
+            }
+            (r, _) => r,
+        }
+    }
+
+    /// Whether the representation is a Connect decimal, which cannot hold `NaN`/`±Infinity`.
+    pub fn is_exact_decimal(&self) -> bool {
+        matches!(self, Repr::Decimal { .. } | Repr::Money | Repr::VariableScaleDecimal)
     }
 
     fn of_type(dt: &DataType, base: &str, precision: Option<u32>, kind: SourceKind) -> Repr {
@@ -158,6 +181,8 @@ impl Repr {
             Repr::Float64 => Schema::of(Kind::Float64),
             Repr::Decimal { precision, scale } => Schema::decimal(*precision, *scale),
             Repr::Money => Schema::decimal(None, 2),
+            Repr::DecimalString => Schema::of(Kind::String),
+            Repr::DecimalDouble => Schema::of(Kind::Float64),
             Repr::VariableScaleDecimal => Schema::semantic(
                 Kind::Struct(vec![
                     crate::connect::Field::new("scale", Schema::of(Kind::Int32)),
@@ -206,7 +231,20 @@ mod tests {
     use super::*;
 
     fn repr(dt: DataType, st: &str, kind: SourceKind) -> Repr {
-        Repr::of(&Column::new("c", dt, st, true), kind)
+        Repr::of(&Column::new("c", dt, st, true), &EnvelopeOptions::new("p", kind))
+    }
+
+    #[test]
+    fn decimal_handling_modes() {
+        let col = Column::new("c", DataType::Decimal { precision: None, scale: None }, "numeric", true);
+        let mut o = EnvelopeOptions::new("p", SourceKind::Postgres);
+        assert_eq!(Repr::of(&col, &o), Repr::VariableScaleDecimal);
+        o.decimal_handling = DecimalHandling::String;
+        assert_eq!(Repr::of(&col, &o), Repr::DecimalString);
+        let arr = Column::new("a", DataType::Array(Box::new(col.data_type.clone())), "numeric[]", true);
+        assert_eq!(Repr::of(&arr, &o), Repr::Array(Box::new(Repr::DecimalString)));
+        o.decimal_handling = DecimalHandling::Double;
+        assert_eq!(Repr::of(&col, &o), Repr::DecimalDouble);
     }
 
     #[test]

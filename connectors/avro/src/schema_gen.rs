@@ -16,7 +16,7 @@
 //! where the source type has them) so a sink can convert types across engines.
 
 use serde_json::{json, Value as Json};
-use sluice_core::{Column, DataType, TableSchema};
+use sluice_core::{Column, DataType, DecimalHandling, TableSchema};
 
 use crate::connect::{self, Field, Kind, Schema};
 use crate::naming::{sanitize, sanitize_namespace};
@@ -44,9 +44,16 @@ pub struct EnvelopeOptions {
     /// Logical server name; the first part of topic and record names.
     pub topic_prefix: String,
     pub source: SourceKind,
+    /// Debezium's `decimal.handling.mode`.
+    pub decimal_handling: DecimalHandling,
 }
 
 impl EnvelopeOptions {
+    /// Options with Debezium's defaults (`decimal.handling.mode=precise`).
+    pub fn new(topic_prefix: impl Into<String>, source: SourceKind) -> Self {
+        Self { topic_prefix: topic_prefix.into(), source, decimal_handling: DecimalHandling::Precise }
+    }
+
     /// `<prefix>.<schema>.<table>`, Avro-sanitized.
     pub fn record_namespace(&self, table: &TableSchema) -> String {
         sanitize_namespace(&format!("{}.{}.{}", self.topic_prefix, table.id.schema, table.id.table))
@@ -182,15 +189,15 @@ fn mysql_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) 
 
 /// The Connect schema of a column: its [`Repr`]'s type, optional when the column is nullable,
 /// with the source-type parameters merged into its parameters.
-pub fn column_connect_schema(col: &Column, kind: SourceKind) -> Schema {
-    let mut s = Repr::of(col, kind).connect_schema();
-    s.params.extend(source_type_parameters(col, kind));
+pub fn column_connect_schema(col: &Column, opts: &EnvelopeOptions) -> Schema {
+    let mut s = Repr::of(col, opts).connect_schema();
+    s.params.extend(source_type_parameters(col, opts.source));
     s.with_optional(col.nullable)
 }
 
 /// A key column: as Debezium's keys, without source-type parameters.
-fn key_column_schema(col: &Column, kind: SourceKind) -> Schema {
-    Repr::of(col, kind).connect_schema().with_optional(col.nullable)
+fn key_column_schema(col: &Column, opts: &EnvelopeOptions) -> Schema {
+    Repr::of(col, opts).connect_schema().with_optional(col.nullable)
 }
 
 fn row_struct<'a>(
@@ -208,7 +215,7 @@ pub fn key_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Option
         return None;
     }
     let ns = opts.record_namespace(table);
-    Some(row_struct(table.key_columns(), format!("{ns}.Key"), |c| key_column_schema(c, opts.source)))
+    Some(row_struct(table.key_columns(), format!("{ns}.Key"), |c| key_column_schema(c, opts)))
 }
 
 /// The key schema, or `None` for a table without key columns (events then have a null key).
@@ -296,9 +303,8 @@ pub fn transaction_block_schema() -> Json {
 /// timestamps, and Sluice's `unchanged` list.
 pub fn envelope_connect_schema(table: &TableSchema, opts: &EnvelopeOptions) -> Schema {
     let ns = opts.record_namespace(table);
-    let row =
-        row_struct(table.columns.iter(), format!("{ns}.Value"), |c| column_connect_schema(c, opts.source))
-            .optional();
+    let row = row_struct(table.columns.iter(), format!("{ns}.Value"), |c| column_connect_schema(c, opts))
+        .optional();
     let unchanged = Schema::of(Kind::Array(Box::new(string()))).optional().doc(
         "Sluice: columns the source did not send because they did not change (unchanged TOAST); keep the target's value",
     );
@@ -404,7 +410,7 @@ pub fn reference_schemas() -> Vec<(&'static str, Json)> {
         key: vec![0],
         version: 1,
     };
-    let opts = EnvelopeOptions { topic_prefix: "example".into(), source: SourceKind::Postgres };
+    let opts = EnvelopeOptions::new("example", SourceKind::Postgres);
     vec![
         ("envelope-example.avsc", value_schema(&example, &opts)),
         ("key-example.avsc", key_schema(&example, &opts).unwrap_or(Json::Null)),
@@ -461,14 +467,14 @@ mod tests {
     }
 
     fn opts() -> EnvelopeOptions {
-        EnvelopeOptions { topic_prefix: "shop".into(), source: SourceKind::Postgres }
+        EnvelopeOptions::new("shop", SourceKind::Postgres)
     }
 
     #[test]
     fn schemas_parse_with_apache_avro() {
         let t = table();
         for kind in [SourceKind::Postgres, SourceKind::MySql] {
-            let o = EnvelopeOptions { source: kind, ..opts() };
+            let o = EnvelopeOptions::new("shop", kind);
             let v = value_schema(&t, &o);
             apache_avro::Schema::parse(&v).unwrap_or_else(|e| panic!("{e}: {v:#}"));
         }

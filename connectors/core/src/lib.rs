@@ -26,7 +26,7 @@ pub use event::{
 };
 pub use load::{ChunkQueue, ChunkedTable, LoadMsg, MigrationType};
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
-pub use schema::{Column, DataType, TableId, TableSchema};
+pub use schema::{Column, DataType, DecimalHandling, TableId, TableSchema};
 pub use secret::Secret;
 pub use sink::{OffsetFence, SchemaChanges};
 pub use traits::{BrokerOffset, Sink, Source, SourceBatch};

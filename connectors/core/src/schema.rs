@@ -133,3 +133,18 @@ mod tests {
         assert_eq!(t.id.to_string(), "public.t");
     }
 }
+
+/// How exact decimals (`numeric`, `decimal`, MySQL `BIGINT UNSIGNED`, PostgreSQL `money`) are
+/// published — Debezium's `decimal.handling.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalHandling {
+    /// Connect `Decimal` bytes (fixed scale) or `VariableScaleDecimal` (default). PostgreSQL's
+    /// `NaN`/`±Infinity` have no such form: null in a nullable column, an error otherwise.
+    #[default]
+    Precise,
+    /// The exact decimal text (`-12.30`, `NaN`, `Infinity`) as a string.
+    String,
+    /// A double: approximate.
+    Double,
+}

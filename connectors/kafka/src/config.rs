@@ -26,6 +26,27 @@ pub struct KafkaConfig {
     /// Producer tuning.
     #[serde(default)]
     pub producer: crate::producer::ProducerOptions,
+    /// How sources write change events: `avro` (Confluent wire format, schemas in a registry;
+    /// default) or `json` (what Kafka Connect's `JsonConverter` writes; no registry).
+    #[serde(default)]
+    pub format: ValueFormat,
+    /// With `format = "json"`: embed each record's Connect schema (`schemas.enable=true`,
+    /// default; sinks need it to type columns) or write the payload alone.
+    #[serde(default = "default_true")]
+    pub json_schemas: bool,
+}
+
+/// The serialization of keys and values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueFormat {
+    #[default]
+    Avro,
+    Json,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_partitions() -> i32 {
@@ -44,6 +65,8 @@ impl KafkaConfig {
             topic_partitions: default_partitions(),
             state_topic: default_state_topic(),
             producer: crate::producer::ProducerOptions::default(),
+            format: ValueFormat::Avro,
+            json_schemas: true,
         }
     }
 

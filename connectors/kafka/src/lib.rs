@@ -11,7 +11,7 @@ pub mod preflight;
 pub mod producer;
 pub mod state;
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, ValueFormat};
 pub use consumer::{ConsumedRecord, ConsumerOptions, SinkConsumer, Subscription};
 pub use dlq::{DeadLetterProducer, FailureClass};
 pub use error::KafkaError;

@@ -105,6 +105,10 @@ pub struct MySqlSourceConfig {
     /// metadata topic). Default false.
     #[serde(default)]
     pub provide_transaction_metadata: bool,
+    /// How decimals and `BIGINT UNSIGNED` are published: `precise` (Connect decimals, default),
+    /// `string` (exact text) or `double` — Debezium's `decimal.handling.mode`.
+    #[serde(default)]
+    pub decimal_handling_mode: sluice_core::DecimalHandling,
     /// The compacted topic holding the latest definition of every captured table (Debezium's
     /// schema history topic), so version numbers continue across restarts. Default
     /// `<topic_prefix>.schema-history`.
@@ -143,6 +147,7 @@ impl MySqlSourceConfig {
             max_transaction_bytes: default_max_transaction_bytes(),
             max_batch_events: default_max_batch_events(),
             provide_transaction_metadata: false,
+            decimal_handling_mode: sluice_core::DecimalHandling::Precise,
             schema_history_topic: None,
             migration_type: MigrationType::default(),
             snapshot_workers: default_snapshot_workers(),

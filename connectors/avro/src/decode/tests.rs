@@ -18,7 +18,7 @@ const KEY_ID: u32 = 11;
 const VALUE_ID: u32 = 12;
 
 fn codec(table: Arc<TableSchema>, kind: SourceKind, key_id: u32, value_id: u32) -> TableCodec {
-    let opts = EnvelopeOptions { topic_prefix: "shop".into(), source: kind };
+    let opts = EnvelopeOptions::new("shop", kind);
     let mut c = TableCodec::new(table, &opts);
     c.set_ids(c.key_schema().map(|_| key_id), value_id);
     c

@@ -100,7 +100,7 @@ pub(crate) fn event(
 }
 
 fn opts() -> EnvelopeOptions {
-    EnvelopeOptions { topic_prefix: "shop".into(), source: SourceKind::Postgres }
+    EnvelopeOptions::new("shop", SourceKind::Postgres)
 }
 
 fn decode(schema: &serde_json::Value, body: &[u8]) -> AV {

@@ -1,7 +1,9 @@
 //! PostgreSQL array literals (`{1,2,NULL}`, `{"a b","c\"d"}`) as text elements.
 //!
-//! Only one-dimensional arrays map to an Avro array of the element type; a multi-dimensional
-//! array (`{{1,2},{3,4}}`) is an error naming the limitation. Explicit bounds
+//! Only one-dimensional arrays map to an Avro array of the element type. A column declared with
+//! more dimensions (`integer[][]`, `pg_attribute.attndims > 1`) is carried as its text instead
+//! (see `relation.rs`); a multi-dimensional value in a column declared one-dimensional is an
+//! error that names both ways out. Explicit bounds
 //! (`[0:1]={1,2}`) are accepted and dropped: Avro arrays start at no particular index.
 
 type R<T> = Result<T, String>;
@@ -24,7 +26,10 @@ pub fn parse_array(text: &str, delim: u8) -> R<Vec<Option<String>>> {
     let mut i = 0;
     loop {
         if bytes.get(i) == Some(&b'{') {
-            return Err("multi-dimensional arrays are not supported".into());
+            return Err("a multi-dimensional array in a column declared one-dimensional: declare the \
+                        column with its dimensions (e.g. `integer[][]`; Sluice then carries it as its text) or \
+                        exclude it (`exclude_columns`)"
+                .into());
         }
         if bytes.get(i) == Some(&b'"') {
             let mut s = Vec::new();

@@ -99,6 +99,10 @@ pub struct PgSourceConfig {
     /// Publish BEGIN/END events to `<prefix>.transaction`, as Debezium does.
     #[serde(default)]
     pub transaction_topic: bool,
+    /// How numerics and money are published: `precise` (Connect decimals, default), `string`
+    /// (exact text; keeps `NaN` and `±Infinity`) or `double` — Debezium's `decimal.handling.mode`.
+    #[serde(default)]
+    pub decimal_handling_mode: sluice_core::DecimalHandling,
     /// Capture tables without a primary key or replica identity (events have no key).
     #[serde(default)]
     pub allow_tables_without_key: bool,

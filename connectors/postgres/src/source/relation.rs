@@ -70,7 +70,8 @@ impl RelationCache {
         let rows = client
             .query(
                 "SELECT a.attname::text, a.attnotnull, format_type(a.atttypid, a.atttypmod), \
-                 COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)::int4 \
+                 COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)::int4, \
+                 a.attndims::int4 \
                  FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
                 &[&relid],
@@ -83,14 +84,20 @@ impl RelationCache {
                 (r.get::<_, String>(0), (r.get::<_, bool>(1), r.get::<_, String>(2), r.get::<_, i32>(3)))
             })
             .collect();
+        // Columns declared with two or more array dimensions: carried as their text.
+        let multi_dim: std::collections::HashSet<String> =
+            rows.iter().filter(|r| r.get::<_, i32>(4) > 1).map(|r| r.get::<_, String>(0)).collect();
 
         let mut out_columns = Vec::new();
         let mut wire = Vec::with_capacity(columns.len());
         let mut pk: Vec<(i32, usize)> = Vec::new();
         let mut ident: Vec<usize> = Vec::new();
         for c in columns {
-            let kind =
+            let mut kind =
                 self.resolver.resolve(client, c.type_oid, c.typmod).await.map_err(|e| catalog_err(&e))?;
+            if matches!(kind, PgKind::Array { .. }) && multi_dim.contains(&c.name) {
+                kind = PgKind::Text;
+            }
             if !captured || cfg.excludes_column(&id, &c.name) {
                 wire.push((kind, None));
                 continue;

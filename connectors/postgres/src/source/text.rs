@@ -252,7 +252,10 @@ mod tests {
         let err = parse(&PgKind::Timestamp, "294276-12-31 23:59:59.999999").unwrap_err();
         assert!(err.contains("exclude_columns"), "{err}");
         assert!(parse(&PgKind::TimestampTz, "294276-12-31 23:59:59+00").is_err());
-        assert_eq!(parse(&PgKind::Timestamp, "10000-01-01 00:00:00").unwrap(), Value::Timestamp(253_402_300_800_000_000));
+        assert_eq!(
+            parse(&PgKind::Timestamp, "10000-01-01 00:00:00").unwrap(),
+            Value::Timestamp(253_402_300_800_000_000)
+        );
     }
 
     #[test]
