@@ -157,6 +157,11 @@ pub struct SinkConfig {
     /// `fail` (default) or `ignore` a schema change that cannot be applied safely.
     #[serde(default)]
     pub schema_changes: sluice_core::SchemaChanges,
+    /// A value the target cannot hold (MariaDB: `infinity`, `NaN`, dates outside years
+    /// 1–9999): `fail` (default; with `on_error = "dead-letter"` the event is dead-lettered),
+    /// `null`, or `clamp` to the nearest storable value.
+    #[serde(default)]
+    pub unrepresentable_values: sluice_core::Unrepresentable,
     /// `fail` (default) or `dead-letter` a record that cannot be applied.
     #[serde(default)]
     pub on_error: OnError,

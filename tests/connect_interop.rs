@@ -144,7 +144,9 @@ async fn rows_as_text(
         .map(|r| r.get(0))
         .collect();
     let select: Vec<String> = cols.iter().map(|c| format!("\"{c}\"::text")).collect();
-    let rows = c.query(&format!("SELECT id AS sluice_row_id, {} FROM {table} ORDER BY 1", select.join(", ")), &[]).await?;
+    let rows = c
+        .query(&format!("SELECT id AS sluice_row_id, {} FROM {table} ORDER BY 1", select.join(", ")), &[])
+        .await?;
     Ok(rows.iter().map(|r| (r.get(0), (1..=cols.len()).map(|i| r.get(i)).collect())).collect())
 }
 

@@ -105,6 +105,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     connection: my.clone(),
                     table_pattern: plan.cfg.table_pattern.clone(),
                     schema_changes: plan.cfg.schema_changes,
+                    unrepresentable_values: plan.cfg.unrepresentable_values,
                 };
                 run_once(plan, MySqlSink::connect(target, plan.cfg.name.clone()).await?, stop).await
             }

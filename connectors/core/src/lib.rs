@@ -28,6 +28,6 @@ pub use load::{ChunkQueue, ChunkedTable, LoadMsg, MigrationType};
 pub use position::{BinlogPosition, GtidSet, Lsn, Position};
 pub use schema::{Column, DataType, DecimalHandling, TableId, TableSchema};
 pub use secret::Secret;
-pub use sink::{OffsetFence, SchemaChanges};
+pub use sink::{OffsetFence, SchemaChanges, Unrepresentable};
 pub use traits::{BrokerOffset, Sink, Source, SourceBatch};
 pub use value::{Row, Value};

@@ -18,6 +18,23 @@ pub enum SchemaChanges {
     Ignore,
 }
 
+/// What a sink does with a value its target cannot hold (MariaDB has no `infinity`, `NaN` or
+/// dates outside years 1–9999; PostgreSQL holds every value its sources produce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unrepresentable {
+    /// Stop with an error naming table, column and value kind; under `on_error =
+    /// "dead-letter"` the event goes to the dead-letter topic instead (default).
+    #[default]
+    Fail,
+    /// Write NULL where the column is nullable (fail otherwise).
+    Null,
+    /// Write the nearest value the target holds: `±infinity` and out-of-range dates to the
+    /// type's first/last value, `±Infinity` to the largest finite double, times to ±838:59:59;
+    /// `NaN` has no nearest value and becomes NULL where the column is nullable.
+    Clamp,
+}
+
 /// The default target table pattern: the source's schema and table name.
 pub fn default_table_pattern() -> String {
     "{schema}.{table}".into()

@@ -46,9 +46,28 @@ pub struct TablePlan {
     pub counts: [u64; 3],
 }
 
+/// Counter: values MariaDB could not hold that were written as NULL or clamped, by policy.
+pub const METRIC_UNREPRESENTABLE: &str = "sluice_sink_unrepresentable_values_total";
+
 /// Column `i` of `ev`'s row as a cell, or a fatal error naming table, column and reason.
 fn convert(ev: &ChangeEvent, t: &TargetTable, i: usize, v: &sluice_core::Value) -> Result<Cell, MySqlError> {
-    cell(v, t.slots.get(i).copied().unwrap_or(Slot::Other)).map_err(|reason| {
+    use sluice_core::Unrepresentable;
+    let slot = t.slots.get(i).copied().unwrap_or(Slot::Other);
+    let nullable = t.nullable.get(i).copied().unwrap_or(false);
+    cell(v, slot).or_else(|reason| {
+        // `unrepresentable_values`: the nearest storable value, else NULL where allowed.
+        let fallback = match t.unrepresentable {
+            Unrepresentable::Fail => None,
+            Unrepresentable::Clamp => super::values::clamped(v, slot),
+            Unrepresentable::Null => None,
+        }
+        .or_else(|| (t.unrepresentable != Unrepresentable::Fail && nullable).then_some(Cell::Null));
+        if fallback.is_some() {
+            metrics::counter!(METRIC_UNREPRESENTABLE, "policy" => format!("{:?}", t.unrepresentable).to_lowercase())
+                .increment(1);
+        }
+        fallback.ok_or(reason)
+    }).map_err(|reason| {
         MySqlError::sink_fatal(format!(
             "cannot write {} event for source table {} to {}: column {}: {reason}",
             ev.op.code(),
@@ -289,7 +308,28 @@ mod tests {
             slots: vec![Slot::Other; 3],
             columns: vec!["`id`".into(), "`a`".into(), "`b`".into()],
             names: vec!["id".into(), "a".into(), "b".into()],
+            nullable: vec![false, true, true],
+            unrepresentable: sluice_core::Unrepresentable::Fail,
         }
+    }
+
+    #[test]
+    fn unrepresentable_values_follow_the_policy() {
+        use sluice_core::Unrepresentable;
+        let mut t = target();
+        t.types[1] = "datetime(6)".into();
+        let e = ev(Op::Create, None, Some(vec![Value::Int32(1), Value::Timestamp(i64::MAX), Value::Null]));
+        let err = convert(&e, &t, 1, &Value::Timestamp(i64::MAX)).unwrap_err().to_string();
+        assert!(err.contains("column a"), "{err}");
+        t.unrepresentable = Unrepresentable::Null;
+        assert_eq!(convert(&e, &t, 1, &Value::Timestamp(i64::MAX)).unwrap(), Cell::Null);
+        assert!(convert(&e, &t, 0, &Value::Float64(f64::NAN)).is_err(), "NOT NULL column: no NULL");
+        t.unrepresentable = Unrepresentable::Clamp;
+        assert!(matches!(
+            convert(&e, &t, 1, &Value::Timestamp(i64::MAX)).unwrap(),
+            Cell::DateTime { year: 9999, .. }
+        ));
+        assert_eq!(convert(&e, &t, 2, &Value::Float64(f64::NAN)).unwrap(), Cell::Null);
     }
 
     fn ev(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> ChangeEvent {

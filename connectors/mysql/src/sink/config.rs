@@ -26,11 +26,19 @@ pub struct MySqlSinkConfig {
     pub table_pattern: String,
     #[serde(default)]
     pub schema_changes: SchemaChanges,
+    /// What to write for a value MariaDB cannot hold (`fail`, `null`, `clamp`).
+    #[serde(default)]
+    pub unrepresentable_values: sluice_core::Unrepresentable,
 }
 
 impl MySqlSinkConfig {
     pub fn new(connection: MySqlEndpoint) -> Self {
-        Self { connection, table_pattern: default_table_pattern(), schema_changes: SchemaChanges::Fail }
+        Self {
+            connection,
+            table_pattern: default_table_pattern(),
+            schema_changes: SchemaChanges::Fail,
+            unrepresentable_values: sluice_core::Unrepresentable::Fail,
+        }
     }
 
     /// (database, table) of the target for a source table.

@@ -41,6 +41,10 @@ pub struct TargetTable {
     pub columns: Vec<String>,
     /// Unquoted source column names, for error messages.
     pub names: Vec<String>,
+    /// Source nullability of each column (a NULL written for an unrepresentable value needs it).
+    pub nullable: Vec<bool>,
+    /// What to write for a value MariaDB cannot hold.
+    pub unrepresentable: sluice_core::Unrepresentable,
 }
 
 impl TargetTable {
@@ -51,6 +55,8 @@ impl TargetTable {
             types,
             columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
             names: source.columns.iter().map(|c| c.name.clone()).collect(),
+            nullable: source.columns.iter().map(|c| c.nullable).collect(),
+            unrepresentable: sluice_core::Unrepresentable::Fail,
         }
     }
 }

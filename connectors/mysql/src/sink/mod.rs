@@ -131,7 +131,7 @@ impl MySqlSink {
                     old.plan.flush(&mut self.conn, &old.target, &old.schema.key, self.budget).await?;
                 }
                 let (db, table) = self.config.target_name(&id.schema, &id.table);
-                let (target, ran_ddl) = ddl::ensure(
+                let (mut target, ran_ddl) = ddl::ensure(
                     &mut self.conn,
                     &db,
                     &table,
@@ -140,6 +140,7 @@ impl MySqlSink {
                     self.config.schema_changes,
                 )
                 .await?;
+                target.unrepresentable = self.config.unrepresentable_values;
                 if ran_ddl {
                     // The DDL committed implicitly; keep everything after it transactional.
                     self.in_tx = false;

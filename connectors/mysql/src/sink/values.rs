@@ -200,6 +200,28 @@ pub fn cell(v: &Value, slot: Slot) -> Result<Cell, String> {
     })
 }
 
+/// The nearest value MariaDB holds for `v`, which `cell` refused (`unrepresentable_values =
+/// "clamp"`); `None` when there is none (NaN, a decimal that does not fit).
+pub fn clamped(v: &Value, slot: Slot) -> Option<Cell> {
+    let days_of = |d: i64| d.clamp(MIN_DAYS, MAX_DAYS);
+    match v {
+        Value::Float32(f) if f.is_infinite() => Some(Cell::Float((f.signum() * f32::MAX).to_bits())),
+        Value::Float64(f) if f.is_infinite() => Some(Cell::Double((f.signum() * f64::MAX).to_bits())),
+        Value::Date(d) => cell(&Value::Date(days_of(i64::from(*d)) as i32), slot).ok(),
+        Value::Timestamp(m) | Value::TimestampTz(m) => {
+            let lo = MIN_DAYS * 86_400_000_000;
+            let hi = (MAX_DAYS + 1) * 86_400_000_000 - 1;
+            cell(&Value::Timestamp((*m).clamp(lo, hi)), slot).ok()
+        }
+        Value::Time(t) => cell(&Value::Time((*t).clamp(-MAX_TIME_MICROS, MAX_TIME_MICROS)), slot).ok(),
+        _ => None,
+    }
+}
+
+/// Days of 0001-01-01 and 9999-12-31, MariaDB's first and last dates.
+const MIN_DAYS: i64 = -719_162;
+const MAX_DAYS: i64 = 2_932_896;
+
 /// A decimal's text must be finite and, for a `DECIMAL(p,s)` column, need at most `p-s` integer
 /// and `s` fractional digits (trailing fractional zeros are free): MariaDB would round or refuse.
 fn check_decimal(s: &str, slot: Slot) -> Result<(), String> {
@@ -236,23 +258,9 @@ fn uuid(u: &[u8; 16]) -> String {
     s
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// The civil date, if MariaDB's `DATE`/`DATETIME` (years 1–9999) can hold it.
 fn civil_checked(days: i64, text: impl Fn() -> String) -> Result<(u16, u8, u8), String> {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
     if !(1..=9999).contains(&y) {
         return Err(format!("{} is outside MariaDB's date range (0001-01-01 … 9999-12-31)", text()));
     }
@@ -260,7 +268,7 @@ fn civil_checked(days: i64, text: impl Fn() -> String) -> Result<(u16, u8, u8), 
 }
 
 fn date_text(days: i64) -> String {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
     if y <= 0 {
         format!("{:04}-{m:02}-{d:02} BC", 1 - y)
     } else {
@@ -410,6 +418,19 @@ mod tests {
             Cell::Bytes(b) => String::from_utf8(b).unwrap(),
             other => panic!("not bytes: {other:?}"),
         }
+    }
+
+    #[test]
+    fn clamping_reaches_the_nearest_storable_value() {
+        assert!(matches!(
+            clamped(&Value::Timestamp(i64::MAX), Slot::Other),
+            Some(Cell::DateTime { year: 9999, month: 12, day: 31, micros: 999_999, .. })
+        ));
+        assert!(clamped(&Value::Date(i32::MIN), Slot::Other).is_some());
+        assert!(clamped(&Value::Float64(f64::NAN), Slot::Other).is_none());
+        assert!(clamped(&Value::Float64(f64::NEG_INFINITY), Slot::Other).is_some());
+        assert!(cell(&Value::Date(MAX_DAYS as i32), Slot::Other).is_ok());
+        assert!(cell(&Value::Date(MIN_DAYS as i32), Slot::Other).is_ok());
     }
 
     #[test]

@@ -89,6 +89,13 @@ pub fn render(v: &Value) -> String {
             }
             s
         }
+        // The sources' stand-ins for `±infinity` (docs/avro.md, "Edge values").
+        Value::Date(i32::MAX) | Value::Timestamp(i64::MAX) | Value::TimestampTz(i64::MAX) => {
+            "infinity".into()
+        }
+        Value::Date(i32::MIN) | Value::Timestamp(i64::MIN) | Value::TimestampTz(i64::MIN) => {
+            "-infinity".into()
+        }
         Value::Date(days) => date(i64::from(*days)),
         Value::Time(micros) => time(*micros),
         Value::TimeTz { micros, offset_seconds } => format!("{}{}", time(*micros), offset(*offset_seconds)),
@@ -137,22 +144,8 @@ fn time(micros: i64) -> String {
     format!("{sign}{:02}:{:02}:{:02}.{:06}", secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000)
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn date(days: i64) -> String {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
     if y <= 0 {
         format!("{:04}-{m:02}-{d:02} BC", 1 - y)
     } else {
@@ -163,7 +156,7 @@ fn date(days: i64) -> String {
 fn timestamp(micros: i64) -> String {
     let days = micros.div_euclid(86_400_000_000);
     let rem = micros.rem_euclid(86_400_000_000);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
     let t = time(rem);
     if y <= 0 {
         format!("{:04}-{m:02}-{d:02} {t} BC", 1 - y)
@@ -205,6 +198,9 @@ mod tests {
     #[test]
     fn temporal_values_render_as_postgres_input() {
         assert_eq!(render(&Value::Date(0)), "1970-01-01");
+        assert_eq!(render(&Value::Date(i32::MAX)), "infinity");
+        assert_eq!(render(&Value::Timestamp(i64::MIN)), "-infinity");
+        assert_eq!(render(&Value::TimestampTz(i64::MAX)), "infinity");
         assert_eq!(
             typed_cell(&DataType::Bits(10), &Value::Bytes(vec![0x03, 0x02])),
             Cell::Text("1000000011".into())
