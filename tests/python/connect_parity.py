@@ -71,7 +71,6 @@ DELIBERATE_VALUES = {
         "c_hstore": "hstore text",
         "c_bit8": "all bytes of a bit(n), where Debezium drops trailing zero bytes",
         "c_timetz": "the source's UTC offset kept (Debezium converts to UTC and loses it)",
-        "c_timestamp3": "Debezium writes -infinity in a millisecond column as -9223372036832400, Sluice as its infinity constant",
         "c_tsrange": "PostgreSQL's own range text",
         "c_date": "BC dates proleptic (Debezium's snapshot drops the era: 44 BC becomes 44 AD; its stream agrees with Sluice)",
     },

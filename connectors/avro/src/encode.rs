@@ -19,7 +19,7 @@ use sluice_core::{ChangeEvent, Column, SourceDetail, TableSchema, Value};
 
 use crate::decimal;
 use crate::error::AvroError;
-use crate::repr::{Repr, PG_INFINITY_MILLIS, PG_NEG_INFINITY_MILLIS};
+use crate::repr::{Repr, PG_INFINITY_MICROS, PG_NEG_INFINITY_MICROS};
 use crate::schema_gen::{self, EnvelopeOptions, SourceKind};
 use crate::wire;
 
@@ -340,16 +340,16 @@ fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> 
         (Repr::TimestampMillis, Value::Timestamp(t)) => write_long(
             buf,
             match *t {
-                i64::MAX => PG_INFINITY_MILLIS,
-                i64::MIN => PG_NEG_INFINITY_MILLIS,
+                i64::MAX => PG_INFINITY_MICROS / 1000,
+                i64::MIN => PG_NEG_INFINITY_MICROS / 1000,
                 t => t.div_euclid(1000),
             },
         ),
         (Repr::MicroTimestamp, Value::Timestamp(t)) => write_long(
             buf,
             match *t {
-                i64::MAX => PG_INFINITY_MILLIS,
-                i64::MIN => PG_NEG_INFINITY_MILLIS,
+                i64::MAX => PG_INFINITY_MICROS,
+                i64::MIN => PG_NEG_INFINITY_MICROS,
                 t => t,
             },
         ),

@@ -73,10 +73,11 @@ pub enum Repr {
     Array(Box<Repr>),
 }
 
-/// Debezium's stand-ins for PostgreSQL `±infinity` timestamps (pgjdbc's infinity dates), in the
-/// unit of the field: written for `i64::MAX`/`i64::MIN`, read back as them.
-pub const PG_INFINITY_MILLIS: i64 = 9_223_372_036_825_200_000;
-pub const PG_NEG_INFINITY_MILLIS: i64 = -9_223_372_036_832_400_000;
+/// Debezium's stand-ins for PostgreSQL `±infinity` timestamps (pgjdbc's infinity dates), in
+/// microseconds; millisecond fields carry them divided by 1000, as Debezium writes them. Written
+/// for `i64::MAX`/`i64::MIN`, read back as them.
+pub const PG_INFINITY_MICROS: i64 = 9_223_372_036_825_200_000;
+pub const PG_NEG_INFINITY_MICROS: i64 = -9_223_372_036_832_400_000;
 
 /// The precision in `timestamp(3) without time zone`, `datetime(6)`, `time(0)`.
 fn fractional_precision(source_type: &str) -> Option<u32> {

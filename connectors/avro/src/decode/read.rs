@@ -287,13 +287,20 @@ pub(super) enum TimeUnit {
     Nanos,
 }
 
+/// Debezium 3.6's `io.debezium.time.Date` for PostgreSQL `date 'infinity'` (measured, see
+/// tests/python/reference/README.md).
+const DEBEZIUM_DATE_INFINITY: i32 = -2_147_472_692;
+
 /// A timestamp in `unit` as microseconds; Debezium's stand-ins for PostgreSQL `±infinity`
-/// (`crate::repr::PG_INFINITY_MILLIS`, in any unit) become `i64::MAX`/`i64::MIN`.
+/// (`crate::repr::PG_INFINITY_MICROS`, ÷1000 in millisecond fields) become `i64::MAX`/`i64::MIN`.
 fn timestamp_micros(unit: TimeUnit, v: i64) -> ReadResult<i64> {
-    match v {
-        crate::repr::PG_INFINITY_MILLIS => Ok(i64::MAX),
-        crate::repr::PG_NEG_INFINITY_MILLIS => Ok(i64::MIN),
-        v => unit.to_micros(v),
+    use crate::repr::{PG_INFINITY_MICROS as INF, PG_NEG_INFINITY_MICROS as NEG_INF};
+    match (unit, v) {
+        (TimeUnit::Micros, INF) => Ok(i64::MAX),
+        (TimeUnit::Micros, NEG_INF) => Ok(i64::MIN),
+        (TimeUnit::Millis, v) if v == INF / 1000 => Ok(i64::MAX),
+        (TimeUnit::Millis, v) if v == NEG_INF / 1000 => Ok(i64::MIN),
+        (unit, v) => unit.to_micros(v),
     }
 }
 
@@ -474,7 +481,12 @@ fn read_value(cur: &mut Cursor<'_>, reader: &Reader, placeholder: bool) -> ReadR
             u.copy_from_slice(b);
             Value::Uuid(u)
         }
-        Reader::Date => Value::Date(cur.int()?),
+        Reader::Date => Value::Date(match cur.int()? {
+            // What Debezium's PostgreSQL connector writes for `date 'infinity'` (pgjdbc's
+            // infinity date overflowed into days); no real date is that far before year 1.
+            DEBEZIUM_DATE_INFINITY => i32::MAX,
+            d => d,
+        }),
         Reader::Time(TimeUnit::Millis) => Value::Time(i64::from(cur.int()?) * 1000),
         Reader::Time(unit) => Value::Time(unit.to_micros(cur.long()?)?),
         Reader::Timestamp { unit, tz: true } => Value::TimestampTz(timestamp_micros(*unit, cur.long()?)?),

@@ -18,7 +18,7 @@ use super::{
 use crate::base64;
 use crate::decimal;
 use crate::error::AvroError;
-use crate::repr::{Repr, PG_INFINITY_MILLIS, PG_NEG_INFINITY_MILLIS};
+use crate::repr::{Repr, PG_INFINITY_MICROS, PG_NEG_INFINITY_MICROS};
 use crate::schema_gen;
 
 /// `{"schema": …, "payload": …}` or the payload alone, serialized into `buf`.
@@ -89,13 +89,13 @@ fn value_json(repr: &Repr, v: &Value) -> Result<Json, String> {
         (Repr::TimeMillis, Value::Time(t)) => json!(t.div_euclid(1000)),
         (Repr::MicroTime, Value::Time(t)) => json!(t),
         (Repr::TimestampMillis, Value::Timestamp(t)) => json!(match *t {
-            i64::MAX => PG_INFINITY_MILLIS,
-            i64::MIN => PG_NEG_INFINITY_MILLIS,
+            i64::MAX => PG_INFINITY_MICROS / 1000,
+            i64::MIN => PG_NEG_INFINITY_MICROS / 1000,
             t => t.div_euclid(1000),
         }),
         (Repr::MicroTimestamp, Value::Timestamp(t)) => json!(match *t {
-            i64::MAX => PG_INFINITY_MILLIS,
-            i64::MIN => PG_NEG_INFINITY_MILLIS,
+            i64::MAX => PG_INFINITY_MICROS,
+            i64::MIN => PG_NEG_INFINITY_MICROS,
             t => t,
         }),
         (Repr::ZonedTimestamp, Value::TimestampTz(t)) => json!(format_zoned_timestamp(*t)),

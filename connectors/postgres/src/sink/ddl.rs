@@ -101,8 +101,45 @@ const PG_BUILTINS: &[&str] = &[
     "tsvector",
 ];
 
+/// `pg_type` names (what Debezium's `__debezium.source.column.type` reports: `INT4`, `BPCHAR(5)`,
+/// `_TEXT`, `TIMESTAMPTZ`) in `format_type` spelling (`integer`, `character(5)`, `text[]`,
+/// `timestamp with time zone`); other types unchanged.
+fn format_type_spelling(st: &str) -> String {
+    let (array, st) = match st.strip_prefix('_') {
+        Some(rest) => (true, rest),
+        None => (false, st),
+    };
+    let (base, mods) = match st.find('(') {
+        Some(i) => (&st[..i], &st[i..]),
+        None => (st, ""),
+    };
+    let spelled = match base {
+        "int2" => "smallint".to_owned(),
+        "int4" => "integer".to_owned(),
+        "int8" => "bigint".to_owned(),
+        "float4" => "real".to_owned(),
+        "float8" => "double precision".to_owned(),
+        "bool" => "boolean".to_owned(),
+        "varchar" => format!("character varying{mods}"),
+        "bpchar" => format!("character{mods}"),
+        "varbit" => format!("bit varying{mods}"),
+        "timestamptz" => format!("timestamp{mods} with time zone"),
+        "timestamp" if !mods.is_empty() => format!("timestamp{mods} without time zone"),
+        "timestamp" => "timestamp without time zone".to_owned(),
+        "timetz" => format!("time{mods} with time zone"),
+        "time" if !mods.is_empty() => format!("time{mods} without time zone"),
+        "time" => "time without time zone".to_owned(),
+        _ => format!("{base}{mods}"),
+    };
+    if array {
+        format!("{spelled}[]")
+    } else {
+        spelled
+    }
+}
+
 fn pg_source_type(col: &Column) -> Option<String> {
-    let st = col.source_type.trim().to_ascii_lowercase();
+    let st = format_type_spelling(&col.source_type.trim().to_ascii_lowercase());
     // `timestamp(3) without time zone` → `timestamp without time zone`; `integer[]` → `integer`.
     let unmodified = match (st.find('('), st.find(')')) {
         (Some(a), Some(b)) if b > a => format!("{}{}", &st[..a], &st[b + 1..]),
@@ -319,6 +356,18 @@ mod tests {
 
     fn col(st: &str, dt: DataType) -> Column {
         Column::new("c", dt, st, true)
+    }
+
+    #[test]
+    fn debezium_type_names_become_postgres_types() {
+        let t = |st: &str, dt| target_type("postgresql", &col(st, dt));
+        assert_eq!(t("VARCHAR(20)", DataType::Text), "character varying(20)");
+        assert_eq!(t("INT4", DataType::Int32), "integer");
+        assert_eq!(t("BPCHAR(5)", DataType::Text), "character(5)");
+        assert_eq!(t("_TEXT", DataType::Array(Box::new(DataType::Text))), "text[]");
+        assert_eq!(t("TIMESTAMPTZ", DataType::TimestampTz), "timestamp with time zone");
+        assert_eq!(t("INT2", DataType::Int16), "smallint");
+        assert_eq!(t("MONEY", DataType::Text), "money");
     }
 
     #[test]
