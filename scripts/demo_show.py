@@ -1,6 +1,7 @@
 """Pretty-print the JSON lines of tests/python/decode_topic.py for the demo.
 
 Usage: decode_topic.py ... | demo_show.py events|transactions
+       connect_convert.py ... | demo_show.py connect
 """
 import json
 import sys
@@ -10,6 +11,13 @@ def main():
     mode = sys.argv[1]
     for line in sys.stdin:
         r = json.loads(line)
+        if mode == "connect":
+            if "records" in r:
+                print("Kafka Connect AvroConverter: %d records converted, %d errors" % (r["records"], r["errors"]))
+            elif r.get("value"):
+                after = r["value"]["after"] or r["value"]["before"]
+                print("offset %d: %s op=%s after=%s" % (r["offset"], r["value_schema"], r["value"]["op"], json.dumps(after)))
+            continue
         v = r["value"]
         if mode == "transactions":
             print("%-5s %s events=%s %s" % (v["status"], v["id"], v["event_count"], v["data_collections"] or ""))

@@ -86,7 +86,7 @@ async fn debezium_topics_apply_exactly(format: &str) -> anyhow::Result<()> {
     c.batch_execute(&reference("pg_alltypes.sql")).await?;
     // The target has the source's table (the sink writes into an existing table as it is).
     let t = tb.postgres.connect(&target_db).await?;
-    t.batch_execute(&reference("pg_alltypes.sql").split("INSERT INTO").next().unwrap_or_default()).await?;
+    t.batch_execute(reference("pg_alltypes.sql").split("INSERT INTO").next().unwrap_or_default()).await?;
 
     let (mut registry, url) = common::start_registry(&dir, &format!("{}._schemas", unique("dbzreg"))).await?;
     let prefix = unique("dbze");

@@ -245,7 +245,11 @@ pub fn parse_column_type(
         | "multipolygon" | "geometrycollection" | "geomcollection") => {
             ColumnKind::Geometry { len_bytes: 4, subtype: GeometrySubtype::from_name(g) }
         }
-        other => return Err(format!("unsupported column type {other}")),
+        other => {
+            return Err(format!(
+                "column type {other} cannot be captured by Sluice: leave the table out (`exclude_tables`)"
+            ))
+        }
     };
     Ok(kind)
 }

@@ -415,8 +415,18 @@ pub fn table_def_from_tme(
                 };
                 ColumnKind::Geometry { len_bytes: c.meta[0], subtype }
             }
-            code::DECIMAL => return Err(format!("column {name} of {id} uses the pre-5.0 DECIMAL format")),
-            other => return Err(format!("column {name} of {id} has unsupported binlog type {other}")),
+            code::DECIMAL => {
+                return Err(format!(
+                    "column {name} of {id} uses the pre-5.0 DECIMAL format, which Sluice cannot decode: \
+                     convert it (ALTER TABLE … MODIFY {name} DECIMAL(p,s)) or leave the table out (`exclude_tables`)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "column {name} of {id} has binlog type {other}, which Sluice cannot decode: leave the table out \
+                     (`exclude_tables`)"
+                ))
+            }
         };
         kinds.push(kind);
     }
