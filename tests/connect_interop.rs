@@ -110,8 +110,11 @@ async fn connect_avro_converter_reads_every_mariadb_record_and_schemas_match_deb
     conn.query_drop(reference("mariadb_alltypes.sql")).await?;
     let prefix = unique("cmar");
     let port = free_port()?;
-    let cfg = common::mysql_source_config(&db, &prefix, port)
-        .replacen("[source]\n", "[source]\nprovide_transaction_metadata = true\n", 1);
+    let cfg = common::mysql_source_config(&db, &prefix, port).replacen(
+        "[source]\n",
+        "[source]\nprovide_transaction_metadata = true\n",
+        1,
+    );
     let mut src = common::start_source(&dir, "source", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", T).await?;
     conn.query_drop(reference("mariadb_stream.sql")).await?;
@@ -309,4 +312,65 @@ async fn connect_json_converter_reads_every_postgres_record() -> anyhow::Result<
         ],
     )?;
     check_report(&out, &src.log_text())
+}
+
+/// The PostgreSQL edge values into MariaDB, which has no infinity or NaN and dates only in years
+/// 1–9999: with `unrepresentable_values = "clamp"` every row arrives, each such value at the
+/// nearest one MariaDB holds (NaN, which has none, as NULL).
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_edge_values_reach_mariadb_clamped() -> anyhow::Result<()> {
+    use mysql_async::prelude::Queryable;
+    let tb = testbed();
+    let dir = tb.scratch_dir("edge_maria")?;
+    let db = tb.postgres.create_database("edgem").await?;
+    let c = tb.postgres.connect(&db).await?;
+    c.batch_execute(&reference("pg_alltypes.sql")).await?;
+    let prefix = unique("edgem");
+    let port = free_port()?;
+    let cfg = common::pg_source_config(&db, &prefix, port, "decimal_handling_mode = \"string\"");
+    let mut src = common::start_source(&dir, "source", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", T).await?;
+    c.batch_execute(&reference("pg_stream.sql")).await?;
+    let maria_db = tb.mariadb.create_database("edgem").await?;
+    let sink_cfg = format!(
+        "[log]\nlevel = \"info\"\n\
+         [sink]\ntype = \"mysql\"\nname = \"maria\"\ngroup_id = \"{prefix}-maria\"\ntopic_regex = '^{prefix}\\.public\\..*'\n\
+         batch_max_ms = 50\ntable_pattern = \"{maria_db}.{{table}}\"\nunrepresentable_values = \"clamp\"\n\
+         [sink.connection]\nhost = \"{}\"\nport = {}\nuser = \"{}\"\npassword = \"{}\"\n\
+         [kafka]\nbootstrap_servers = \"{}\"\n\
+         [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\
+         [registry]\nurl = \"http://127.0.0.1:{port}\"\n",
+        tb.mariadb.host, tb.mariadb.port, tb.mariadb.user, tb.mariadb.password, tb.kafka.bootstrap
+    );
+    let mut sink = common::start_sink(&dir, "sink", &sink_cfg)?;
+    let mut m = tb.mariadb.connect(None).await?;
+    // Row 1 after the stream: c_date 'infinity', c_timestamp/c_timestamptz '-infinity', c_double
+    // NaN; row 2: real Infinity, double -Infinity, numeric NaN, a BC date.
+    let q = format!(
+        "SELECT id, CAST(c_date AS CHAR), CAST(c_timestamp AS CHAR), CAST(c_timestamptz AS CHAR), \
+         c_double IS NULL, c_real > 3e38, c_numeric IS NULL, c_text FROM {maria_db}.alltypes ORDER BY id"
+    );
+    type Row =
+        (i32, Option<String>, Option<String>, Option<String>, bool, Option<bool>, bool, Option<String>);
+    let start = std::time::Instant::now();
+    let rows: Vec<Row> = loop {
+        let got: Vec<Row> = m.query(&q).await.unwrap_or_default();
+        if got.len() == 3 && got[0].7.as_deref() == Some("updated") && got.iter().any(|r| r.0 == 4) {
+            break got;
+        }
+        if let Some(status) = sink.child.try_wait()? {
+            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
+        }
+        anyhow::ensure!(start.elapsed() < T, "MariaDB never caught up: {got:?}\n{}", sink.log_text());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let r1 = &rows[0];
+    assert_eq!(r1.1.as_deref(), Some("9999-12-31"), "date 'infinity' clamped");
+    assert_eq!(r1.2.as_deref(), Some("0001-01-01 00:00:00.000000"), "timestamp '-infinity' clamped");
+    assert_eq!(r1.3.as_deref(), Some("0001-01-01 00:00:00.000000"), "timestamptz '-infinity' clamped");
+    assert!(r1.4, "double NaN has no nearest value: NULL");
+    let r2 = &rows[1];
+    assert_eq!(r2.5, Some(true), "real Infinity clamped to the largest float");
+    assert!(r2.6, "numeric NaN: NULL");
+    Ok(())
 }

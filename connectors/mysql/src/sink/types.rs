@@ -89,7 +89,12 @@ pub fn pg_to_mariadb(source_type: &str) -> Option<String> {
             n @ 1..=255 => format!("char({n})"),
             n => varchar(n),
         },
-        "bit" | "bit varying" => a0.map_or_else(|| "longtext".into(), varchar),
+        // bit(n) travels as Debezium's Bits (little-endian bytes) or, for n = 1, a boolean.
+        "bit" => match a0.unwrap_or(1) {
+            n @ 1..=64 => format!("bit({n})"),
+            n => format!("varbinary({})", (n + 7) / 8),
+        },
+        "bit varying" => a0.map_or_else(|| "longtext".into(), varchar),
         "bytea" => "longblob".into(),
         "json" | "jsonb" => "json".into(),
         "uuid" => "char(36)".into(),
