@@ -41,7 +41,6 @@ DELIBERATE = {
         "c_interval": "interval.handling.mode=string (exact) instead of numeric (MicroDuration approximates months)",
         "c_varbit": "bit varying as its bit string: io.debezium.data.Bits cannot tell 101 from 0101",
         "c_hstore": "hstore as its text form (hstore.handling.mode=json would need a JSON → hstore step in every sink)",
-        "c_notnull_default": "column defaults are not carried yet (connect.default)",
         "params.__sluice.source.column.type": "Sluice's exact source type, from which its sinks create columns",
     },
     "mariadb": {
@@ -50,7 +49,6 @@ DELIBERATE = {
         "c_bigint_u": "bigint.unsigned.handling.mode=precise: BIGINT UNSIGNED as decimal(20,0), not a wrapping long",
         "c_json": "JSON columns as io.debezium.data.Json",
         "c_geom": "geometry as its WKB bytes",
-        "c_not_null": "column defaults are not carried yet (connect.default)",
         "params.__sluice.source.column.type": "Sluice's exact source type, from which its sinks create columns",
     },
 }

@@ -40,6 +40,8 @@ pub struct TableCodec {
     value_id: Option<u32>,
     /// Each column's wire representation, in column order.
     reprs: Vec<Repr>,
+    /// Columns whose union is `[T, "null"]` (nullable with a default): null is branch 1.
+    value_first: Vec<bool>,
     /// The Connect JSON schemas of key and value (`JsonConverter`, `schemas.enable=true`).
     json_key_schema: Option<String>,
     json_value_schema: String,
@@ -55,6 +57,11 @@ impl TableCodec {
             key_id: None,
             value_id: None,
             reprs: table.columns.iter().map(|c| Repr::of(c, opts)).collect(),
+            value_first: table
+                .columns
+                .iter()
+                .map(|c| c.nullable && schema_gen::column_default(c, &Repr::of(c, opts)).is_some())
+                .collect(),
             json_key_schema: schema_gen::key_connect_schema(&table, opts)
                 .map(|s| crate::connect::to_json_schema(&s).to_string()),
             json_value_schema: crate::connect::to_json_schema(&schema_gen::envelope_connect_schema(
@@ -96,7 +103,8 @@ impl TableCodec {
         wire::begin(buf, id);
         for &i in &self.table.key {
             let (col, v) = self.column_value(row, i)?;
-            write_field(buf, col, &self.reprs[i], v, &self.table)?;
+            // Key schemas carry no defaults: always ["null", T].
+            write_field(buf, col, &self.reprs[i], false, v, &self.table)?;
         }
         Ok(true)
     }
@@ -174,8 +182,8 @@ impl TableCodec {
             });
         }
         write_long(buf, 1);
-        for ((col, repr), v) in self.table.columns.iter().zip(&self.reprs).zip(row) {
-            write_field(buf, col, repr, v, &self.table)?;
+        for (i, (col, v)) in self.table.columns.iter().zip(row).enumerate() {
+            write_field(buf, col, &self.reprs[i], self.value_first[i], v, &self.table)?;
         }
         Ok(())
     }
@@ -230,6 +238,7 @@ fn write_field(
     buf: &mut Vec<u8>,
     col: &Column,
     repr: &Repr,
+    value_first: bool,
     v: &Value,
     table: &TableSchema,
 ) -> Result<(), AvroError> {
@@ -255,11 +264,12 @@ fn write_field(
         other => other,
     };
     if col.nullable {
+        // ["null", T], or [T, "null"] for a nullable column with a default.
         if v.is_null() {
-            write_long(buf, 0);
+            write_long(buf, i64::from(value_first));
             return Ok(());
         }
-        write_long(buf, 1);
+        write_long(buf, i64::from(!value_first));
     } else if v.is_null() {
         return Err(err("NULL in a NOT NULL column".into()));
     }

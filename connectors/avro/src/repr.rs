@@ -117,6 +117,27 @@ impl Repr {
         }
     }
 
+    /// A column default (the literal's text) as the Connect/Avro default value, for the types
+    /// whose default both renderings spell alike (numbers, booleans, strings); `None` otherwise.
+    pub fn default_json(&self, literal: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            Repr::Int16 | Repr::Int32 | Repr::Int64 | Repr::Year => {
+                literal.trim().parse::<i64>().ok().map(|v| json!(v))
+            }
+            Repr::Float32 | Repr::Float64 => {
+                literal.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(|v| json!(v))
+            }
+            Repr::Boolean => match literal.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "1" | "b'1'" => Some(json!(true)),
+                "false" | "f" | "0" | "b'0'" => Some(json!(false)),
+                _ => None,
+            },
+            Repr::String(None) | Repr::Enum { .. } => Some(json!(literal)),
+            _ => None,
+        }
+    }
+
     /// Whether the representation is a Connect decimal, which cannot hold `NaN`/`±Infinity`.
     pub fn is_exact_decimal(&self) -> bool {
         matches!(self, Repr::Decimal { .. } | Repr::Money | Repr::VariableScaleDecimal)

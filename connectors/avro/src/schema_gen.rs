@@ -190,9 +190,18 @@ fn mysql_debezium_type(source_type: &str) -> (String, Option<u64>, Option<u64>) 
 /// The Connect schema of a column: its [`Repr`]'s type, optional when the column is nullable,
 /// with the source-type parameters merged into its parameters.
 pub fn column_connect_schema(col: &Column, opts: &EnvelopeOptions) -> Schema {
-    let mut s = Repr::of(col, opts).connect_schema();
+    let repr = Repr::of(col, opts);
+    let mut s = repr.connect_schema();
     s.params.extend(source_type_parameters(col, opts.source));
+    s.default = column_default(col, &repr);
     s.with_optional(col.nullable)
+}
+
+/// The column's default as Debezium declares it (`connect.default` and the Avro field default),
+/// when it is a constant Sluice can spell. A nullable column with a default puts the value's
+/// branch first in its union (`[T, "null"]`), as `AvroConverter` does.
+pub fn column_default(col: &Column, repr: &Repr) -> Option<Json> {
+    col.default.as_deref().and_then(|d| repr.default_json(d))
 }
 
 /// A key column: as Debezium's keys, without source-type parameters.

@@ -72,6 +72,10 @@ pub struct Column {
     /// The source's type name with modifiers, e.g. `varchar(20)`, `numeric(10,2)`, `int4`.
     pub source_type: String,
     pub nullable: bool,
+    /// The column's constant default as the literal's text (`42`, `x`, `true`), when the source
+    /// has one; expressions (`now()`, sequences) are not carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 impl Column {
@@ -81,7 +85,13 @@ impl Column {
         source_type: impl Into<String>,
         nullable: bool,
     ) -> Self {
-        Self { name: name.into(), data_type, source_type: source_type.into(), nullable }
+        Self { name: name.into(), data_type, source_type: source_type.into(), nullable, default: None }
+    }
+
+    /// The column with its constant default.
+    pub fn with_default(mut self, default: Option<String>) -> Self {
+        self.default = default;
+        self
     }
 }
 

@@ -27,6 +27,8 @@ pub struct InfoColumn {
     /// `CHARACTER_SET_NAME`; `None` for non-character and binary columns.
     pub charset: Option<String>,
     pub nullable: bool,
+    /// The constant default's text (`COLUMN_DEFAULT`), when it is a literal.
+    pub default: Option<String>,
     /// MariaDB JSON column (LONGTEXT with a `json_valid(col)` check).
     pub json: bool,
 }
@@ -45,7 +47,7 @@ impl InfoTable {
         let params = (id.schema.as_str(), id.table.as_str());
         let rows: Vec<Row> = conn
             .exec(
-                "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE \
+                "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE, COLUMN_DEFAULT \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
                  ORDER BY ORDINAL_POSITION",
                 params,
@@ -93,6 +95,7 @@ impl InfoTable {
                 column_type,
                 charset: col(r, 2),
                 nullable: col::<String>(r, 3).is_some_and(|n| n.eq_ignore_ascii_case("YES")),
+                default: col::<String>(r, 4).and_then(|d| constant_default(&d)),
             });
         }
         let key = key_names.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -116,8 +119,21 @@ impl InfoTable {
             kinds,
             self.columns.iter().map(|c| c.nullable).collect(),
             self.key.clone(),
-        ))
+        )
+        .with_defaults(self.columns.iter().map(|c| c.default.clone()).collect()))
     }
+}
+
+/// A `COLUMN_DEFAULT` that is a literal, as its text: MariaDB quotes string literals (`'x'`)
+/// and writes numbers bare; `NULL`, `current_timestamp()` and other expressions give `None`.
+/// (MySQL 8 writes string defaults unquoted; those are not carried.)
+pub fn constant_default(d: &str) -> Option<String> {
+    let d = d.trim();
+    if let Some(inner) = d.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        return Some(inner.replace("''", "'").replace("\\'", "'"));
+    }
+    let digits = d.strip_prefix('-').unwrap_or(d);
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.')).then(|| d.to_owned())
 }
 
 /// `json_valid(`col`)` → `col` (MariaDB writes the check of a JSON column this way).

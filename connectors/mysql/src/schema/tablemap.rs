@@ -42,6 +42,14 @@ impl TableDef {
             .collect();
         Self { schema: TableSchema { id, columns, key, version: 0 }, kinds }
     }
+
+    /// The columns' constant defaults, in column order (from `information_schema`).
+    pub fn with_defaults(mut self, defaults: Vec<Option<String>>) -> Self {
+        for (c, d) in self.schema.columns.iter_mut().zip(defaults) {
+            c.default = d;
+        }
+        self
+    }
 }
 
 /// One column as read from the TABLE_MAP before the optional metadata is applied.
@@ -440,7 +448,11 @@ pub fn table_def_from_tme(
         return Err(format!("primary key of {id} names a column past the last one"));
     }
     let nullable = raw.iter().map(|c| c.nullable).collect();
-    Ok(TableDef::new(id, names, kinds, nullable, key))
+    let defaults = match info {
+        Some(info) if info.columns.len() == n => info.columns.iter().map(|c| c.default.clone()).collect(),
+        _ => vec![None; n],
+    };
+    Ok(TableDef::new(id, names, kinds, nullable, key).with_defaults(defaults))
 }
 
 #[cfg(test)]
@@ -529,6 +541,7 @@ mod tests {
                     charset: cs.map(Into::into),
                     nullable: true,
                     json: false,
+                    default: None,
                 })
                 .collect(),
             key: vec![0],

@@ -71,7 +71,8 @@ impl RelationCache {
             .query(
                 "SELECT a.attname::text, a.attnotnull, format_type(a.atttypid, a.atttypmod), \
                  COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)::int4, \
-                 a.attndims::int4 \
+                 a.attndims::int4, \
+                 (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) \
                  FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
                 &[&relid],
@@ -83,6 +84,10 @@ impl RelationCache {
             .map(|r| {
                 (r.get::<_, String>(0), (r.get::<_, bool>(1), r.get::<_, String>(2), r.get::<_, i32>(3)))
             })
+            .collect();
+        let defaults: HashMap<String, String> = rows
+            .iter()
+            .filter_map(|r| Some((r.get::<_, String>(0), constant_default(&r.get::<_, Option<String>>(5)?)?)))
             .collect();
         // Columns declared with two or more array dimensions: carried as their text.
         let multi_dim: std::collections::HashSet<String> =
@@ -111,7 +116,10 @@ impl RelationCache {
             if c.is_key {
                 ident.push(idx);
             }
-            out_columns.push(Column::new(c.name.clone(), kind.data_type(), source_type, !notnull));
+            out_columns.push(
+                Column::new(c.name.clone(), kind.data_type(), source_type, !notnull)
+                    .with_default(defaults.get(&c.name).cloned()),
+            );
             wire.push((kind, Some(idx)));
         }
         pk.sort_unstable();
@@ -130,5 +138,56 @@ impl RelationCache {
         };
         self.relations.insert(relid, Relation { schema, captured, wire });
         Ok(())
+    }
+}
+
+/// A column default that is a constant (`42`, `-1.5`, `true`, `'x'::character varying`), as the
+/// literal's text; expressions (`nextval(…)`, `now()`, casts of expressions) give `None`.
+fn constant_default(expr: &str) -> Option<String> {
+    let e = expr.trim();
+    if let Some(rest) = e.strip_prefix('\'') {
+        // 'text'::type — the literal with '' unescaped, when nothing but a cast follows it.
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    out.push('\'');
+                    continue;
+                }
+                let tail: String = chars.collect();
+                let tail = tail.trim();
+                let cast_only = tail.is_empty()
+                    || tail
+                        .strip_prefix("::")
+                        .is_some_and(|t| t.chars().all(|c| c.is_alphanumeric() || " _\".()[]".contains(c)));
+                return cast_only.then_some(out);
+            }
+            out.push(c);
+        }
+        return None;
+    }
+    let bare = e.trim_start_matches('(').trim_end_matches(')');
+    let digits = bare.strip_prefix('-').unwrap_or(bare);
+    let is_number =
+        digits.chars().all(|c| c.is_ascii_digit() || c == '.') && digits.chars().any(|c| c.is_ascii_digit());
+    (is_number || bare == "true" || bare == "false").then(|| bare.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_default;
+
+    #[test]
+    fn only_constant_defaults_are_carried() {
+        assert_eq!(constant_default("42").as_deref(), Some("42"));
+        assert_eq!(constant_default("'-1'::integer").as_deref(), Some("-1"));
+        assert_eq!(constant_default("(-1.5)").as_deref(), Some("-1.5"));
+        assert_eq!(constant_default("true").as_deref(), Some("true"));
+        assert_eq!(constant_default("'it''s'::character varying").as_deref(), Some("it's"));
+        assert_eq!(constant_default("nextval('t_id_seq'::regclass)"), None);
+        assert_eq!(constant_default("now()"), None);
+        assert_eq!(constant_default("('x'::text || 'y'::text)"), None);
     }
 }
