@@ -32,6 +32,18 @@ fn parity_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/connect_parity.py")
 }
 
+/// `connect_parity.py` with `args` after the common `--bootstrap`, `--prefix`, `--table-topic`
+/// and the source's transaction and heartbeat topics.
+fn run_parity(prefix: &str, table_topic: &str, args: &[&str]) -> anyhow::Result<String> {
+    let tb = testbed();
+    let (tx, hb) = (format!("{prefix}.transaction"), format!("__debezium-heartbeat.{prefix}"));
+    let mut all =
+        vec!["--bootstrap", tb.kafka.bootstrap.as_str(), "--prefix", prefix, "--table-topic", table_topic];
+    all.extend_from_slice(&["--transaction-topic", &tx, "--heartbeat-topic", &hb]);
+    all.extend_from_slice(args);
+    tb.python(&parity_script(), &all)
+}
+
 /// Run the parity script and check its report.
 fn check_report(out: &str, log: &str) -> anyhow::Result<()> {
     let report: Json = serde_json::from_str(out)?;
@@ -66,26 +78,11 @@ async fn connect_avro_converter_reads_every_postgres_record_and_schemas_match_de
     // 2 snapshot rows, 2 inserts, 4 updates, a delete and its tombstone.
     common::read_topic(&url, &topic, 10, T).await.map_err(|e| anyhow::anyhow!("{e}\n{}", src.log_text()))?;
     tokio::time::sleep(Duration::from_secs(2)).await; // a heartbeat or two
-    let out = tb.python(
-        &parity_script(),
-        &[
-            "--engine",
-            "postgres",
-            "--bootstrap",
-            &tb.kafka.bootstrap,
-            "--registry-url",
-            &url,
-            "--prefix",
-            &prefix,
-            "--table-topic",
-            &topic,
-            "--transaction-topic",
-            &format!("{prefix}.transaction"),
-            "--heartbeat-topic",
-            &format!("__debezium-heartbeat.{prefix}"),
-            "--live-postgres",
-            &format!("{}:{}/{db}", tb.postgres.host, tb.postgres.port),
-        ],
+    let live = format!("{}:{}/{db}", tb.postgres.host, tb.postgres.port);
+    let out = run_parity(
+        &prefix,
+        &topic,
+        &["--engine", "postgres", "--registry-url", &url, "--live-postgres", &live],
     )?;
     check_report(&out, &src.log_text())?;
     // The stock Python client decodes every record too (fastavro refused ±infinity timestamps
@@ -122,25 +119,7 @@ async fn connect_avro_converter_reads_every_mariadb_record_and_schemas_match_deb
     let topic = format!("{prefix}.{db}.alltypes");
     let url = format!("http://127.0.0.1:{port}");
     common::read_topic(&url, &topic, 4, T).await.map_err(|e| anyhow::anyhow!("{e}\n{}", src.log_text()))?;
-    let out = tb.python(
-        &parity_script(),
-        &[
-            "--engine",
-            "mariadb",
-            "--bootstrap",
-            &tb.kafka.bootstrap,
-            "--registry-url",
-            &url,
-            "--prefix",
-            &prefix,
-            "--table-topic",
-            &topic,
-            "--transaction-topic",
-            &format!("{prefix}.transaction"),
-            "--heartbeat-topic",
-            &format!("__debezium-heartbeat.{prefix}"),
-        ],
-    )?;
+    let out = run_parity(&prefix, &topic, &["--engine", "mariadb", "--registry-url", &url])?;
     check_report(&out, &src.log_text())?;
     tb.python(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/decode_topic.py"),
@@ -149,12 +128,9 @@ async fn connect_avro_converter_reads_every_mariadb_record_and_schemas_match_deb
     Ok(())
 }
 
-/// Every column of every row as PostgreSQL's text output, by id (`TimeZone=UTC`).
-async fn rows_as_text(
-    c: &tokio_postgres::Client,
-    table: &str,
-) -> anyhow::Result<Vec<(i32, Vec<Option<String>>)>> {
-    c.batch_execute("SET TimeZone = 'UTC'").await?;
+/// Every column of `public.alltypes` (the source's, in order) and the query selecting them as
+/// text, ordered by id.
+async fn alltypes_text_query(c: &tokio_postgres::Client) -> anyhow::Result<(Vec<String>, String)> {
     let cols: Vec<String> = c
         .query(
             "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'alltypes' \
@@ -166,10 +142,7 @@ async fn rows_as_text(
         .map(|r| r.get(0))
         .collect();
     let select: Vec<String> = cols.iter().map(|c| format!("\"{c}\"::text")).collect();
-    let rows = c
-        .query(&format!("SELECT id AS sluice_row_id, {} FROM {table} ORDER BY 1", select.join(", ")), &[])
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), (1..=cols.len()).map(|i| r.get(i)).collect())).collect())
+    Ok((cols, format!("SELECT {} FROM public.alltypes ORDER BY id", select.join(", "))))
 }
 
 /// PostgreSQL → PostgreSQL keeps every edge value exactly: infinity stays infinity, BC dates,
@@ -232,39 +205,10 @@ async fn edge_values_round_trip(json: bool) -> anyhow::Result<()> {
         "",
     );
     let mut sink = common::start_sink(&dir, "sink", &sink_cfg)?;
-    let want = rows_as_text(&c, "public.alltypes").await?;
-    let start = std::time::Instant::now();
-    loop {
-        let got = rows_as_text(&t, "public.alltypes").await.unwrap_or_default();
-        if got == want {
-            break;
-        }
-        if start.elapsed() > T {
-            let diffs: Vec<String> = want
-                .iter()
-                .zip(got.iter().chain(std::iter::repeat(&(0, vec![]))))
-                .flat_map(|((id, w), (_, g))| {
-                    w.iter()
-                        .enumerate()
-                        .filter(|(i, v)| g.get(*i) != Some(*v))
-                        .map(|(i, v)| format!("id {id} column {i}: want {v:?} got {:?}", g.get(i)))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            anyhow::bail!(
-                "target differs ({} vs {} rows):\n{}\nsource log:\n{}\nsink log:\n{}",
-                want.len(),
-                got.len(),
-                diffs.join("\n"),
-                src.log_text(),
-                sink.log_text()
-            );
-        }
-        if let Some(status) = sink.child.try_wait()? {
-            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let (columns, sql) = alltypes_text_query(&c).await?;
+    common::wait_pg_rows_equal(&c, &t, &sql, &columns, &mut sink, T)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\nsource log:\n{}", src.log_text()))?;
     Ok(())
 }
 
@@ -292,25 +236,7 @@ async fn connect_json_converter_reads_every_postgres_record() -> anyhow::Result<
     common::wait_for_topic(&consumer, &topic, T).await?;
     common::wait_for_topic(&consumer, &format!("__debezium-heartbeat.{prefix}"), T).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let out = tb.python(
-        &parity_script(),
-        &[
-            "--engine",
-            "postgres",
-            "--format",
-            "json",
-            "--bootstrap",
-            &tb.kafka.bootstrap,
-            "--prefix",
-            &prefix,
-            "--table-topic",
-            &topic,
-            "--transaction-topic",
-            &format!("{prefix}.transaction"),
-            "--heartbeat-topic",
-            &format!("__debezium-heartbeat.{prefix}"),
-        ],
-    )?;
+    let out = run_parity(&prefix, &topic, &["--engine", "postgres", "--format", "json"])?;
     check_report(&out, &src.log_text())
 }
 

@@ -70,13 +70,6 @@ fn reference(file: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-async fn rows(c: &tokio_postgres::Client) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-    c.batch_execute("SET TimeZone = 'UTC'").await?;
-    let cols: Vec<String> = COMPARED.iter().map(|c| format!("{c}::text")).collect();
-    let q = format!("SELECT {} FROM public.alltypes ORDER BY id", cols.join(", "));
-    Ok(c.query(&q, &[]).await?.iter().map(|r| (0..COMPARED.len()).map(|i| r.get(i)).collect()).collect())
-}
-
 async fn debezium_topics_apply_exactly(format: &str) -> anyhow::Result<()> {
     let tb = testbed();
     let dir = tb.scratch_dir("dbz_engine")?;
@@ -143,39 +136,13 @@ async fn debezium_topics_apply_exactly(format: &str) -> anyhow::Result<()> {
         "",
     );
     let mut sink = common::start_sink(&dir, "sink", &sink_cfg)?;
-    let want = rows(&c).await?;
-    loop {
-        let got = rows(&t).await?;
-        if got == want {
-            break;
-        }
-        if start.elapsed() > T {
-            let diffs: Vec<String> = want
-                .iter()
-                .zip(&got)
-                .flat_map(|(w, g)| {
-                    w.iter()
-                        .zip(g)
-                        .enumerate()
-                        .filter(|(_, (a, b))| a != b)
-                        .map(|(i, (a, b))| format!("id {:?} {}: want {a:?} got {b:?}", w[0], COMPARED[i]))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            anyhow::bail!(
-                "target differs ({} vs {} rows):\n{}\nsink log:\n{}\ndebezium log:\n{}",
-                want.len(),
-                got.len(),
-                diffs.join("\n"),
-                sink.log_text(),
-                std::fs::read_to_string(dir.join("debezium.log")).unwrap_or_default()
-            );
-        }
-        if let Some(status) = sink.child.try_wait()? {
-            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let columns: Vec<String> = COMPARED.iter().map(|c| (*c).to_owned()).collect();
+    let select: Vec<String> = COMPARED.iter().map(|c| format!("{c}::text")).collect();
+    let sql = format!("SELECT {} FROM public.alltypes ORDER BY id", select.join(", "));
+    common::wait_pg_rows_equal(&c, &t, &sql, &columns, &mut sink, T).await.map_err(|e| {
+        let log = std::fs::read_to_string(dir.join("debezium.log")).unwrap_or_default();
+        anyhow::anyhow!("{e}\ndebezium log:\n{log}")
+    })?;
     let _ = engine.kill();
     let _ = engine.wait();
     let _ = registry.child.kill();

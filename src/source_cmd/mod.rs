@@ -82,6 +82,26 @@ pub fn task_name(source: &SourceConfig) -> String {
     }
 }
 
+/// The publisher of a PostgreSQL source (with heartbeat events while streaming).
+fn pg_publisher(
+    kafka: &KafkaConfig,
+    url: &str,
+    subject_strategy: sluice_avro::SubjectNameStrategy,
+    pg: &PgSourceConfig,
+    heartbeats: bool,
+) -> anyhow::Result<Publisher> {
+    let every = heartbeats.then(|| std::time::Duration::from_secs(pg.heartbeat_interval_secs));
+    publisher(
+        kafka,
+        url,
+        subject_strategy,
+        &pg.topic_prefix,
+        SourceKind::Postgres,
+        pg.decimal_handling_mode,
+        every,
+    )
+}
+
 /// The publishing half shared by every source kind.
 pub(crate) fn publisher(
     kafka: &KafkaConfig,
@@ -137,15 +157,8 @@ async fn run_full_load(
     let client = pg.connection.connect().await?;
     sluice_postgres::source::slot::ensure_tables_have_keys(&client, pg).await?;
     drop(client);
-    let mut publisher = publisher(
-        kafka,
-        url,
-        subject_strategy,
-        &pg.topic_prefix,
-        SourceKind::Postgres,
-        pg.decimal_handling_mode,
-        None,
-    )?;
+    // A full load alone publishes no heartbeats: it ends when the tables are copied.
+    let mut publisher = pg_publisher(kafka, url, subject_strategy, pg, false)?;
     service.ready.set_ready();
     tokio::pin!(stop);
     let outcome = snapshot::run_pg(
@@ -215,15 +228,7 @@ async fn run_once(
             (None, r, pending && wants_snapshot)
         }
     };
-    let mut publisher = publisher(
-        kafka,
-        url,
-        subject_strategy,
-        &pg.topic_prefix,
-        SourceKind::Postgres,
-        pg.decimal_handling_mode,
-        Some(std::time::Duration::from_secs(pg.heartbeat_interval_secs)),
-    )?;
+    let mut publisher = pg_publisher(kafka, url, subject_strategy, pg, true)?;
     service.ready.set_ready();
     tokio::pin!(stop);
     if snapshot_pending {

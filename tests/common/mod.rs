@@ -407,3 +407,54 @@ pub const MARIADB_ALL_TYPES: &str = "CREATE TABLE all_types (
     c_json JSON, c_geom POINT,
     c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
 ) DEFAULT CHARSET = utf8mb4";
+
+/// Every row of `sql` (each cell as text, `NULL` as `None`) on one PostgreSQL connection.
+pub async fn pg_text_rows(c: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+    c.batch_execute("SET TimeZone = 'UTC'").await?;
+    let rows = c.query(sql, &[]).await?;
+    Ok(rows.iter().map(|r| (0..r.len()).map(|i| r.get(i)).collect()).collect())
+}
+
+/// Poll until `sql` gives the same rows on `target` as on `source` (the source read once, now);
+/// on timeout, fail with every differing cell (by `columns` name) and the sink's log.
+pub async fn wait_pg_rows_equal(
+    source: &tokio_postgres::Client,
+    target: &tokio_postgres::Client,
+    sql: &str,
+    columns: &[String],
+    sink: &mut SluiceProcess,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let want = pg_text_rows(source, sql).await?;
+    let start = Instant::now();
+    loop {
+        let got = pg_text_rows(target, sql).await.unwrap_or_default();
+        if got == want {
+            return Ok(());
+        }
+        if let Some(status) = sink.child.try_wait()? {
+            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
+        }
+        if start.elapsed() > timeout {
+            let mut diffs = Vec::new();
+            for (r, w) in want.iter().enumerate() {
+                let g = got.get(r);
+                for (i, v) in w.iter().enumerate() {
+                    let have = g.and_then(|g| g.get(i));
+                    if have != Some(v) {
+                        let name = columns.get(i).map_or("?", String::as_str);
+                        diffs.push(format!("row {r} ({:?}) {name}: want {v:?} got {have:?}", w.first()));
+                    }
+                }
+            }
+            anyhow::bail!(
+                "target differs ({} vs {} rows):\n{}\nsink log:\n{}",
+                want.len(),
+                got.len(),
+                diffs.join("\n"),
+                sink.log_text()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

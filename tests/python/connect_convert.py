@@ -54,8 +54,6 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jvm_venv  # noqa: E402
 
-AVRO = "io.confluent.connect.avro.AvroConverter"
-JSON = "org.apache.kafka.connect.json.JsonConverter"
 
 
 # ------------------------------------------------------------------ --schemas (no JVM)
@@ -105,21 +103,10 @@ def _convert(args, out):
     JString = jpype.JClass("java.lang.String")
 
     def converter(is_key):
-        conf = HashMap()
-        if args.format == "avro":
-            conv = jpype.JClass(AVRO)()
-            conf.put("schema.registry.url", args.registry_url)
-        else:
-            conv = jpype.JClass(JSON)()
-            conf.put("schemas.enable", "true" if args.format == "json" else "false")
-        for kv in args.converter_prop:
-            k, _, v = kv.partition("=")
-            conf.put(k, v)
-        conv.configure(conf, is_key)
-        return conv
+        return jvm_venv.connect_converter(args.format, args.registry_url, args.converter_prop, is_key)
 
     key_conv, value_conv = converter(True), converter(False)
-    render = jpype.JClass(JSON)()
+    render = jpype.JClass(jvm_venv.JSON_CONVERTER)()
     rconf = HashMap()
     rconf.put("schemas.enable", "false")
     rconf.put("decimal.format", args.decimal_format)

@@ -79,8 +79,6 @@ MARIADB_JARS = [
                           "debezium-connector-mariadb-3.6.2-SNAPSHOT-6f830f23.jar"),
     "/usr/share/java/mariadb-java-client.jar",
 ]
-AVRO = "io.confluent.connect.avro.AvroConverter"
-JSON = "org.apache.kafka.connect.json.JsonConverter"
 
 
 def log(msg):
@@ -132,20 +130,7 @@ def make_converters(args):
     HashMap = jpype.JClass("java.util.HashMap")
     out = []
     for is_key in (True, False):
-        conf = HashMap()
-        if args.format == "avro":
-            if not args.registry_url:
-                raise SystemExit("--format avro needs --registry-url")
-            conv = jpype.JClass(AVRO)()
-            conf.put("schema.registry.url", args.registry_url)
-        else:
-            conv = jpype.JClass(JSON)()
-            conf.put("schemas.enable", "true" if args.format == "json" else "false")
-        for kv in args.converter_prop:
-            k, _, v = kv.partition("=")
-            conf.put(k, v)
-        conv.configure(conf, is_key)
-        out.append(conv)
+        out.append(jvm_venv.connect_converter(args.format, args.registry_url, args.converter_prop, is_key))
     hconv = jpype.JClass("org.apache.kafka.connect.storage.SimpleHeaderConverter")()
     hconv.configure(HashMap())
     return out[0], out[1], hconv

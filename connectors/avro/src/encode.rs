@@ -363,7 +363,7 @@ fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> 
                 t => t,
             },
         ),
-        (Repr::ZonedTimestamp, Value::TimestampTz(t)) => write_str(buf, &format_zoned_timestamp(*t)),
+        (Repr::ZonedTimestamp, Value::TimestampTz(t)) => write_zoned_timestamp(buf, *t),
         (Repr::ZonedTime, Value::TimeTz { micros, offset_seconds }) => {
             write_str(buf, &format_timetz(*micros, *offset_seconds))
         }
@@ -445,30 +445,56 @@ pub fn point_wkb(x: f64, y: f64) -> Vec<u8> {
 /// trailing zeros (`2024-01-02T01:04:05.1234Z`); years beyond 9999 get a `+`, years before 1 AD
 /// are proleptic (`-0043` is 44 BC); `i64::MAX`/`MIN` are `infinity`/`-infinity`.
 pub fn format_zoned_timestamp(micros: i64) -> String {
-    match micros {
-        i64::MAX => return "infinity".into(),
-        i64::MIN => return "-infinity".into(),
-        _ => {}
-    }
-    let days = micros.div_euclid(86_400_000_000);
-    let tod = micros.rem_euclid(86_400_000_000);
-    let (y, m, d) = sluice_core::civil::civil_from_days(days);
-    let year = if y > 9999 {
-        format!("+{y}")
-    } else if y < 0 {
-        format!("-{:04}", -y)
-    } else {
-        format!("{y:04}")
+    let mut tmp = [0u8; ZONED_MAX];
+    let n = zoned_timestamp_into(micros, &mut tmp);
+    String::from_utf8_lossy(&tmp[..n]).into_owned()
+}
+
+/// The longest `ZonedTimestamp` text (`-290308-12-21T19:59:05.224192Z` and the like).
+const ZONED_MAX: usize = 40;
+
+/// `ZonedTimestamp` text into `out` without allocating; returns its length.
+fn zoned_timestamp_into(micros: i64, out: &mut [u8; ZONED_MAX]) -> usize {
+    use std::io::Write;
+    let mut w = &mut out[..];
+    // Writes into a 40-byte array cannot fail for these bounded fields.
+    let _ = match micros {
+        i64::MAX => w.write_all(b"infinity"),
+        i64::MIN => w.write_all(b"-infinity"),
+        _ => {
+            let days = micros.div_euclid(86_400_000_000);
+            let tod = micros.rem_euclid(86_400_000_000);
+            let (y, m, d) = sluice_core::civil::civil_from_days(days);
+            let (h, mi, s, us) =
+                (tod / 3_600_000_000, tod / 60_000_000 % 60, tod / 1_000_000 % 60, tod % 1_000_000);
+            let _ = if y > 9999 {
+                write!(w, "+{y}")
+            } else if y < 0 {
+                write!(w, "-{:04}", -y)
+            } else {
+                write!(w, "{y:04}")
+            };
+            let _ = write!(w, "-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+            if us != 0 {
+                let mut frac = us;
+                let mut digits = 6;
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    digits -= 1;
+                }
+                let _ = write!(w, ".{frac:0digits$}");
+            }
+            w.write_all(b"Z")
+        }
     };
-    let (h, mi, s, us) = (tod / 3_600_000_000, tod / 60_000_000 % 60, tod / 1_000_000 % 60, tod % 1_000_000);
-    let mut out = format!("{year}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
-    if us != 0 {
-        let frac = format!("{us:06}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
+    ZONED_MAX - w.len()
+}
+
+/// A `ZonedTimestamp` as an Avro string, without allocating.
+fn write_zoned_timestamp(buf: &mut Vec<u8>, micros: i64) {
+    let mut tmp = [0u8; ZONED_MAX];
+    let n = zoned_timestamp_into(micros, &mut tmp);
+    write_bytes(buf, &tmp[..n]);
 }
 
 fn write_decimal(buf: &mut Vec<u8>, text: &str, scale: u32) -> Result<(), String> {

@@ -94,17 +94,6 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -186,7 +175,9 @@ pub(crate) fn parse_zoned_timestamp(text: &str) -> Result<i64, String> {
     let tod = time_of_day(&mut sc)?;
     let offset = zone_offset(&mut sc)?;
     sc.done()?;
-    let micros = i128::from(days_from_civil(year, month, day)) * i128::from(MICROS_PER_DAY) + i128::from(tod)
+    let micros = i128::from(sluice_core::civil::days_from_civil(year, month, day))
+        * i128::from(MICROS_PER_DAY)
+        + i128::from(tod)
         - i128::from(offset) * i128::from(MICROS_PER_SECOND);
     i64::try_from(micros).map_err(|_| "timestamp out of range".to_string())
 }
@@ -385,6 +376,7 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::encode::{format_interval, format_timetz, format_uuid};
+    use sluice_core::civil::days_from_civil;
 
     #[test]
     fn zoned_timestamps() {

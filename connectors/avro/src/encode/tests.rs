@@ -319,3 +319,22 @@ fn key_only_before_images_encode_for_every_not_null_type() {
     assert_eq!(field(before, "id"), &AV::Int(7));
     assert_eq!(field(before, "i16"), &AV::Int(0));
 }
+
+#[test]
+fn zoned_timestamps_are_spelled_as_debezium_does() {
+    use super::format_zoned_timestamp as z;
+    assert_eq!(z(0), "1970-01-01T00:00:00Z");
+    assert_eq!(z(1_709_214_330_123_456), "2024-02-29T13:45:30.123456Z");
+    assert_eq!(z(1_500_000), "1970-01-01T00:00:01.5Z");
+    assert_eq!(z(-1), "1969-12-31T23:59:59.999999Z");
+    assert_eq!(z(253_402_300_800_000_000), "+10000-01-01T00:00:00Z");
+    // Years before 1 AD are proleptic: 1 BC is year 0000, 2 BC is -0001.
+    assert_eq!(z(-62_167_219_200_000_000), "0000-01-01T00:00:00Z");
+    assert_eq!(z(-62_198_755_200_000_000), "-0001-01-01T00:00:00Z");
+    assert_eq!(z(i64::MAX), "infinity");
+    assert_eq!(z(i64::MIN), "-infinity");
+    // Round trip through the decoder's parser.
+    for t in [0, -1, 1_500_000, 253_402_300_800_000_000, -62_135_596_800_000_001, -100_000_000_000_000_000] {
+        assert_eq!(crate::decode::parse_zoned_timestamp_for_tests(&z(t)), Ok(t), "{}", z(t));
+    }
+}

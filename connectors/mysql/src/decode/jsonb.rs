@@ -197,7 +197,7 @@ fn format_time(micros: i64) -> String {
 fn format_datetime(micros: i64, date_only: bool) -> String {
     let days = micros.div_euclid(86_400_000_000);
     let rem = micros.rem_euclid(86_400_000_000);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = sluice_core::civil::civil_from_days(days);
     if date_only {
         return format!("{y:04}-{m:02}-{d:02}");
     }
@@ -209,19 +209,6 @@ fn format_datetime(micros: i64, date_only: bool) -> String {
         secs % 60,
         rem % 1_000_000
     )
-}
-
-/// Inverse of `days_from_civil`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Shortest round-trip text, always with a `.` or exponent so it reads back as a double.
@@ -360,7 +347,7 @@ mod tests {
         assert_eq!(to_text(&doc).unwrap(), r#""-01:02:03.000000""#);
         assert_eq!(to_text(&[OPAQUE, 252, 3, 1, 2, 3]).unwrap(), r#""base64:type252:AQID""#);
         assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(sluice_core::civil::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(sluice_core::civil::civil_from_days(-1), (1969, 12, 31));
     }
 }

@@ -100,17 +100,6 @@ fn parse_uuid(text: &str) -> R<[u8; 16]> {
     Ok(out)
 }
 
-/// Days from 1970-01-01 of a proleptic Gregorian date (astronomical year numbering).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` with an optional ` BC` suffix handled by the caller.
 fn parse_ymd(s: &str, bc: bool) -> R<i64> {
     let mut it = s.splitn(3, '-');
@@ -121,7 +110,7 @@ fn parse_ymd(s: &str, bc: bool) -> R<i64> {
         return Err("date out of range".into());
     }
     let year = if bc { 1 - y } else { y };
-    Ok(days_from_civil(year, m, d))
+    Ok(sluice_core::civil::days_from_civil(year, m, d))
 }
 
 fn parse_date(text: &str) -> R<i32> {
@@ -246,6 +235,7 @@ pub fn parse_interval(text: &str) -> R<(i32, i32, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_core::civil::days_from_civil;
 
     #[test]
     fn timestamps_beyond_64_bit_microseconds_are_a_named_error() {
