@@ -57,6 +57,9 @@ pub async fn shutdown_signal() {
 /// Classify an error from any layer; unknown errors are fatal.
 pub fn error_kind(e: &anyhow::Error) -> ErrorKind {
     for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<sluice_sink::RuntimeError>() {
+            return x.kind();
+        }
         if let Some(x) = cause.downcast_ref::<sluice_core::Error>() {
             return x.kind();
         }

@@ -6,11 +6,11 @@
 //! transaction) only after its record was acknowledged by the dead-letter topic. A retriable
 //! error ends the fallback and the task restarts from the stored offsets.
 
-use anyhow::Context;
 use sluice_core::Sink;
 use sluice_kafka::{ConsumedRecord, DeadLetterProducer, FailureClass};
 
-use super::{offsets_through, Batch};
+use crate::error::RuntimeError;
+use crate::runtime::{offsets_through, Batch};
 
 /// Apply `batch` event by event, dead-lettering each event the target refuses; returns the
 /// indices (into `batch.events`) of the events the target took.
@@ -19,22 +19,24 @@ pub(super) async fn apply_one_by_one<S: Sink>(
     dlq: &DeadLetterProducer,
     records: &[ConsumedRecord],
     batch: &Batch,
-) -> anyhow::Result<Vec<usize>> {
+) -> Result<Vec<usize>, RuntimeError> {
     let mut applied = Vec::with_capacity(batch.events.len());
     for (n, (ev, &i)) in batch.events.iter().zip(&batch.record_of).enumerate() {
         if let Err(e) = sink.apply(std::slice::from_ref(ev)).await {
             if e.is_retriable() {
-                return Err(anyhow::Error::new(e).context("applying a record after a refused batch"));
+                return Err(RuntimeError::target("applying a record after a refused batch")(e));
             }
             let r = &records[i];
             tracing::warn!(error = %e, topic = %r.topic, partition = r.partition, offset = r.offset, dlq = dlq.topic(), "dead-lettering a record the target refused");
-            dlq.send(r, FailureClass::Apply, &e.to_string()).await?;
+            dlq.send(r, FailureClass::Apply, &e.to_string())
+                .await
+                .map_err(RuntimeError::kafka("writing to the dead-letter topic"))?;
         } else {
             applied.push(n);
         }
         sink.commit(&offsets_through(records, i + 1))
             .await
-            .context("committing after a dead-lettered batch")?;
+            .map_err(RuntimeError::target("committing after a dead-lettered batch"))?;
     }
     Ok(applied)
 }
