@@ -432,12 +432,24 @@ mod tests {
         assert!(!e.contains("secretish"), "{e}");
     }
 
+    /// Every `.toml` under `examples/`, subfolders (`examples/compose/`) included.
     #[test]
     fn example_configs_parse() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        let mut pending = vec![dir.clone()];
+        let mut files = Vec::new();
+        while let Some(d) = pending.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        for path in files {
             if path.extension().is_some_and(|e| e == "toml") {
                 Config::from_str_with_env(
                     &std::fs::read_to_string(&path).unwrap(),
@@ -448,6 +460,6 @@ mod tests {
                 n += 1;
             }
         }
-        assert!(n > 0, "no example configs in {}", dir.display());
+        assert!(n >= 6, "only {n} example configs under {}", dir.display());
     }
 }

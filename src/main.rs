@@ -40,7 +40,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Stream changes from the configured source to Kafka (PostgreSQL logical replication).
+    /// Stream changes from the configured source to Kafka: PostgreSQL logical replication
+    /// (`[source] type = "postgres"`) or the MySQL/MariaDB binlog (`type = "mysql"`), with full
+    /// load, full load + CDC or CDC only; Avro (schemas in a registry) or Kafka Connect JSON.
     Source {
         /// The TOML config file ([source], [kafka], [registry], optional [http], [log]).
         #[arg(long, short)]
@@ -49,14 +51,15 @@ enum Command {
         #[arg(long)]
         reset_state: bool,
     },
-    /// Apply change topics to the configured target (`[sink] type = "postgres"`), exactly once.
+    /// Apply change topics (Sluice's or Debezium's, Avro or Kafka Connect JSON) to the configured
+    /// target (`[sink] type = "postgres"` or `"mysql"` for MySQL/MariaDB), exactly once.
     Sink {
         /// The TOML config file ([sink], [kafka], [registry], optional [http], [log]).
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run every task the config names in one process: the built-in registry (`[registry]
-    /// listen`) and the source; sinks join once they exist.
+    /// Run the config's source with its built-in registry (`[registry] listen`), or the registry
+    /// alone; a `[sink]` runs as its own process (`sluice sink`).
     Run {
         /// The TOML config file.
         #[arg(long, short)]
@@ -135,7 +138,10 @@ async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
             if cfg.sink.is_some() {
-                anyhow::bail!("[sink] is not supported by `sluice run` in this version: sinks are not implemented yet (use the config with `sluice check` only)");
+                anyhow::bail!(
+                    "`sluice run` runs a source (or the built-in registry) only: start the [sink] of this config \
+                     with `sluice sink --config …` in its own process"
+                );
             }
             if cfg.source.is_some() {
                 source_cmd::run(cfg, false).await?;

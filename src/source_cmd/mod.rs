@@ -90,7 +90,7 @@ fn pg_publisher(
     pg: &PgSourceConfig,
     heartbeats: bool,
 ) -> anyhow::Result<Publisher> {
-    let every = heartbeats.then(|| std::time::Duration::from_secs(pg.heartbeat_interval_secs));
+    let every = if heartbeats { pg.heartbeat_interval() } else { None };
     publisher(
         kafka,
         url,

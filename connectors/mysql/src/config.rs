@@ -99,8 +99,9 @@ pub struct MySqlSourceConfig {
     pub max_transaction_bytes: u64,
     /// Most events returned by one `next_batch` call (a larger transaction spans several
     /// batches; only the last carries its checkpoint). Default 4096.
-    #[serde(default = "default_max_batch_events")]
-    pub max_batch_events: usize,
+    /// (`max_batch_events` is its earlier name.)
+    #[serde(default = "default_max_batch_events", alias = "max_batch_events")]
+    pub batch_max_events: usize,
     /// Hand out BEGIN/END transaction records with the batches (Debezium's transaction
     /// metadata topic). Default false.
     #[serde(default)]
@@ -145,7 +146,7 @@ impl MySqlSourceConfig {
             heartbeat_interval_ms: default_heartbeat_ms(),
             zero_date: ZeroDateRule::default(),
             max_transaction_bytes: default_max_transaction_bytes(),
-            max_batch_events: default_max_batch_events(),
+            batch_max_events: default_max_batch_events(),
             provide_transaction_metadata: false,
             decimal_handling_mode: sluice_core::DecimalHandling::Precise,
             schema_history_topic: None,
@@ -182,12 +183,12 @@ impl MySqlSourceConfig {
         }
         self.cdc_start()?;
         if self.max_transaction_bytes == 0
-            || self.max_batch_events == 0
+            || self.batch_max_events == 0
             || self.snapshot_workers == 0
             || self.snapshot_chunk_rows == 0
         {
             return Err(MySqlError::Config(
-                "max_transaction_bytes, max_batch_events, snapshot_workers and snapshot_chunk_rows \
+                "max_transaction_bytes, batch_max_events, snapshot_workers and snapshot_chunk_rows \
                  must be positive"
                     .into(),
             ));
@@ -259,12 +260,18 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.zero_date, ZeroDateRule::Epoch);
         assert_eq!(c.heartbeat(), Duration::from_millis(500));
-        assert_eq!(c.max_batch_events, 4096);
+        assert_eq!(c.batch_max_events, 4096);
         let id = c.effective_server_id();
         assert!((5400..15400).contains(&id));
         assert_eq!(id, c.effective_server_id(), "default server id is stable");
         assert!(c.table_filter().captures("shop", "orders"));
         assert!(!c.table_filter().captures("shop", "tmp_1"));
+    }
+
+    #[test]
+    fn earlier_key_names_still_parse() {
+        let c: MySqlSourceConfig = toml::from_str(&format!("max_batch_events = 7\n{EXAMPLE}")).unwrap();
+        assert_eq!(c.batch_max_events, 7);
     }
 
     #[test]

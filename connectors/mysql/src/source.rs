@@ -360,9 +360,9 @@ impl MySqlSource {
     }
 
     /// Hand out ready transactions, topping up with events already received (without waiting)
-    /// until `max_batch_events`.
+    /// until `batch_max_events`.
     async fn fill_batch(&mut self) -> Result<SourceBatch, MySqlError> {
-        let max = self.cfg.max_batch_events;
+        let max = self.cfg.batch_max_events;
         let meta = self.cfg.provide_transaction_metadata;
         let mut events: Vec<ChangeEvent> = Vec::new();
         let mut transactions: Vec<(usize, TransactionEvent)> = Vec::new();

@@ -162,7 +162,7 @@ async fn large_transaction_spans_batches_and_only_its_end_is_a_checkpoint() {
     let mut b = bench("bigtx").await.unwrap();
     exec(&mut b.conn, "CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(100))").await.unwrap();
     let mut cfg = config(&b.db);
-    cfg.max_batch_events = 100;
+    cfg.batch_max_events = 100;
     let mut source = MySqlSource::start(cfg, None).await.unwrap();
     let values: Vec<String> = (1..=2000).map(|i| format!("({i}, REPEAT('x', 90))")).collect();
     exec(&mut b.conn, &format!("INSERT INTO t VALUES {}", values.join(","))).await.unwrap();

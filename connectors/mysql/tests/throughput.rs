@@ -45,7 +45,7 @@ async fn decode_rate() {
     }
     let end = current_position(&mut b.conn).await.unwrap();
     let mut cfg = config(&b.db);
-    cfg.max_batch_events = 4096;
+    cfg.batch_max_events = 4096;
     let t0 = Instant::now();
     let mut source = MySqlSource::start(cfg, Some(start.clone())).await.unwrap();
     let (events, _) = collect(&mut source, rows, Duration::from_secs(600)).await.unwrap();

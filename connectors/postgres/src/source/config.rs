@@ -16,9 +16,7 @@ fn default_publication() -> String {
 fn default_true() -> bool {
     true
 }
-fn default_heartbeat_secs() -> u64 {
-    10
-}
+const DEFAULT_HEARTBEAT_MS: u64 = 10_000;
 fn default_max_buffered_bytes() -> usize {
     64 << 20
 }
@@ -74,10 +72,15 @@ pub struct PgSourceConfig {
     /// Columns never published, as `schema.table.column` globs.
     #[serde(default)]
     pub exclude_columns: Vec<String>,
-    /// Seconds between heartbeats (`pg_logical_emit_message`) that keep the slot advancing when
-    /// captured tables are idle; 0 turns them off.
-    #[serde(default = "default_heartbeat_secs")]
-    pub heartbeat_interval_secs: u64,
+    /// Milliseconds between heartbeats (`pg_logical_emit_message`) that keep the slot advancing
+    /// when captured tables are idle, and between heartbeat events on
+    /// `__debezium-heartbeat.<prefix>`; 0 turns them off. Default 10000. The same key as the
+    /// MySQL source's.
+    #[serde(default)]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// The same in seconds (the key's earlier name; `heartbeat_interval_ms` wins).
+    #[serde(default)]
+    pub heartbeat_interval_secs: Option<u64>,
     /// A statement to run as the heartbeat instead of `pg_logical_emit_message`, e.g. an upsert
     /// into a heartbeat table (useful where the user may not call that function).
     #[serde(default)]
@@ -96,9 +99,11 @@ pub struct PgSourceConfig {
     /// Where spill files go (default: the system temp dir).
     #[serde(default)]
     pub spill_dir: Option<PathBuf>,
-    /// Publish BEGIN/END events to `<prefix>.transaction`, as Debezium does.
-    #[serde(default)]
-    pub transaction_topic: bool,
+    /// Publish BEGIN/END events to `<prefix>.transaction` and a `transaction` block in every
+    /// event, as Debezium's `provide.transaction.metadata` (the same key as the MySQL source's;
+    /// `transaction_topic` is its earlier name).
+    #[serde(default, alias = "transaction_topic")]
+    pub provide_transaction_metadata: bool,
     /// How numerics and money are published: `precise` (Connect decimals, default), `string`
     /// (exact text; keeps `NaN` and `±Infinity`) or `double` — Debezium's `decimal.handling.mode`.
     #[serde(default)]
@@ -127,8 +132,9 @@ pub struct PgSourceConfig {
     /// CDC start point (DMS's "CDC start position"): stream only transactions that commit at or
     /// after this LSN (`16/B374D848`). Applies while the slot is behind it; a slot already past
     /// it resumes where it is.
-    #[serde(default)]
-    pub cdc_start_lsn: Option<String>,
+    /// (The same key as the MySQL source's; `cdc_start_lsn` is its earlier name.)
+    #[serde(default, alias = "cdc_start_lsn")]
+    pub cdc_start_position: Option<String>,
     /// CDC stop point by position: the task stops (exit 0) before the first transaction that
     /// commits after this LSN, having published and acknowledged everything before it.
     #[serde(default)]
@@ -182,11 +188,23 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 impl PgSourceConfig {
+    /// The heartbeat interval (`heartbeat_interval_ms`, else `heartbeat_interval_secs`, else 10 s);
+    /// `None` when heartbeats are off.
+    pub fn heartbeat_interval(&self) -> Option<std::time::Duration> {
+        let ms = self
+            .heartbeat_interval_ms
+            .or(self.heartbeat_interval_secs.map(|s| s.saturating_mul(1000)))
+            .unwrap_or(DEFAULT_HEARTBEAT_MS);
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
     /// The CDC start LSN, if configured (a bad value is a fatal, named error).
     pub fn cdc_start(&self) -> Result<Option<sluice_core::Lsn>, String> {
-        self.cdc_start_lsn
+        self.cdc_start_position
             .as_deref()
-            .map(|s| s.parse().map_err(|_| format!("cdc_start_lsn {s:?} is not an LSN like 16/B374D848")))
+            .map(|s| {
+                s.parse().map_err(|_| format!("cdc_start_position {s:?} is not an LSN like 16/B374D848"))
+            })
             .transpose()
     }
 
@@ -247,6 +265,25 @@ impl PgSourceConfig {
 mod tests {
     use super::*;
 
+    fn parse(extra: &str) -> PgSourceConfig {
+        toml::from_str(&format!(
+            "topic_prefix = \"p\"\n{extra}\n[connection]\nhost = \"h\"\nuser = \"u\"\ndatabase = \"d\""
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_shared_with_the_mysql_source_and_their_earlier_names() {
+        let new = parse("heartbeat_interval_ms = 1500\nprovide_transaction_metadata = true\ncdc_start_position = \"0/80\"");
+        let old = parse("heartbeat_interval_secs = 2\ntransaction_topic = true\ncdc_start_lsn = \"0/80\"");
+        assert_eq!(new.heartbeat_interval(), Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(old.heartbeat_interval(), Some(std::time::Duration::from_secs(2)));
+        assert!(new.provide_transaction_metadata && old.provide_transaction_metadata);
+        assert_eq!(new.cdc_start().unwrap(), old.cdc_start().unwrap());
+        assert_eq!(parse("").heartbeat_interval(), Some(std::time::Duration::from_secs(10)));
+        assert_eq!(parse("heartbeat_interval_ms = 0").heartbeat_interval(), None);
+    }
+
     #[test]
     fn cdc_points_parse_and_bound_transactions() {
         let mut cfg: PgSourceConfig = toml::from_str(
@@ -262,8 +299,8 @@ mod tests {
         assert!(stop.excludes(0x10, 1_795_899_600_001));
         cfg.cdc_stop_at = Some("tomorrow".into());
         assert!(cfg.stop_point().unwrap_err().contains("cdc_stop_at"));
-        cfg.cdc_start_lsn = Some("x".into());
-        assert!(cfg.cdc_start().unwrap_err().contains("cdc_start_lsn"));
+        cfg.cdc_start_position = Some("x".into());
+        assert!(cfg.cdc_start().unwrap_err().contains("cdc_start_position"));
     }
 
     #[test]

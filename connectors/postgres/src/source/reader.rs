@@ -172,7 +172,7 @@ impl PgSource {
         // A CDC start point later than the slot's position skips what commits before it.
         let start = match cfg.cdc_start().map_err(config_err)? {
             Some(s) if s.0 > start.0 => {
-                tracing::info!(cdc_start_lsn = %s, slot_position = %start, "starting at the CDC start point");
+                tracing::info!(cdc_start_position = %s, slot_position = %start, "starting at the CDC start point");
                 s
             }
             _ => start,
@@ -189,7 +189,7 @@ impl PgSource {
         )
         .await?;
         let heartbeat =
-            if cfg.heartbeat_interval_secs > 0 { Some(spawn_heartbeat(&cfg).await?) } else { None };
+            if cfg.heartbeat_interval().is_some() { Some(spawn_heartbeat(&cfg).await?) } else { None };
         let spill_dir = cfg.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         let start_lsn = start.0;
         let incremental = Incremental::open(&cfg).await?;
@@ -350,7 +350,7 @@ impl PgSource {
     /// transaction with its first captured change when transaction metadata is on.
     fn emit(&mut self, change: PendingChange, batch: &mut SourceBatch) -> Result<(), PgError> {
         let mut txn = self.txn.take().ok_or_else(|| protocol_err("change outside a transaction"))?;
-        if self.cfg.transaction_topic && txn.total_order == 0 {
+        if self.cfg.provide_transaction_metadata && txn.total_order == 0 {
             batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::Begin)));
         }
         let ev = self.event(change, &mut txn);
@@ -440,7 +440,7 @@ impl PgSource {
                 if let Some(txn) = self.txn.take() {
                     // Transactions without captured changes are not announced (BEGIN is sent
                     // with the first captured change).
-                    if self.cfg.transaction_topic && txn.total_order > 0 {
+                    if self.cfg.provide_transaction_metadata && txn.total_order > 0 {
                         batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::End)));
                     }
                 }
@@ -497,10 +497,10 @@ impl PgSource {
                     total_order: 0,
                     per_table: HashMap::new(),
                 };
-                if self.cfg.transaction_topic && !buf.is_empty() {
+                if self.cfg.provide_transaction_metadata && !buf.is_empty() {
                     batch.transactions.push((batch.events.len(), txn.marker(TransactionStatus::Begin)));
                 }
-                let announced = self.cfg.transaction_topic && !buf.is_empty();
+                let announced = self.cfg.provide_transaction_metadata && !buf.is_empty();
                 self.replaying = Some(Replaying {
                     replay: buf.into_replay().map_err(spill_err)?,
                     txn,
@@ -552,7 +552,7 @@ fn spill_err(e: std::io::Error) -> PgError {
 
 async fn spawn_heartbeat(cfg: &PgSourceConfig) -> Result<tokio::task::JoinHandle<()>, PgError> {
     let client = cfg.connection.connect().await?;
-    let every = Duration::from_secs(cfg.heartbeat_interval_secs);
+    let every = cfg.heartbeat_interval().unwrap_or(Duration::from_secs(10));
     let query = cfg
         .heartbeat_action_query
         .clone()
