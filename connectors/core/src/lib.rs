@@ -10,6 +10,7 @@ pub mod civil;
 pub mod error;
 pub mod event;
 pub mod load;
+pub mod plan;
 pub mod position;
 pub mod schema;
 pub mod secret;

@@ -14,10 +14,9 @@
 //! table, column and value named, before any statement runs. Statements stay under 1000 rows,
 //! 65 535 placeholders and a byte budget below `max_allowed_packet`.
 
-use std::collections::HashMap;
-
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params};
+use sluice_core::plan::{KeyedPlan, PlanCell};
 use sluice_core::{ChangeEvent, Op};
 
 use crate::error::MySqlError;
@@ -31,19 +30,19 @@ const MAX_ROWS: usize = 1_000;
 
 type Key = Vec<Cell>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Final {
-    Upsert(Vec<Cell>),
-    Delete,
+impl PlanCell for Cell {
+    fn is_unchanged(&self) -> bool {
+        *self == Cell::Unchanged
+    }
+    fn is_null(&self) -> bool {
+        *self == Cell::Null
+    }
 }
 
-/// The planned final operations of one table; keys in first-seen order.
+/// The planned final operations of one table: the shared [`KeyedPlan`].
 #[derive(Debug, Default)]
 pub struct TablePlan {
-    order: Vec<Key>,
-    ops: HashMap<Key, Final>,
-    /// Upserts (c/r), updates and deletes planned since the last flush, for metrics.
-    pub counts: [u64; 3],
+    plan: KeyedPlan<Cell>,
 }
 
 /// Counter: values MariaDB could not hold that were written as NULL or clamped, by policy.
@@ -96,14 +95,12 @@ fn key_cells(ev: &ChangeEvent, t: &TargetTable, row: &[sluice_core::Value]) -> R
 
 impl TablePlan {
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.plan.is_empty()
     }
 
-    fn set(&mut self, key: Key, op: Final) {
-        if !self.ops.contains_key(&key) {
-            self.order.push(key.clone());
-        }
-        self.ops.insert(key, op);
+    /// Upserts (c/r), updates and deletes planned since the last call, for metrics.
+    pub fn take_counts(&mut self) -> [u64; 3] {
+        std::mem::take(&mut self.plan.counts)
     }
 
     /// Fold one c/u/r/d event (truncates are handled by the caller).
@@ -114,29 +111,16 @@ impl TablePlan {
         match ev.op {
             Op::Delete => {
                 let before = ev.before.as_ref().ok_or_else(|| missing(ev, "before"))?;
-                let cells = key_cells(ev, t, before)?;
-                self.set(key_of(&cells), Final::Delete);
-                self.counts[2] += 1;
+                self.plan.delete(key_of(&key_cells(ev, t, before)?));
             }
             Op::Create | Op::Update | Op::Read => {
                 let after = ev.after.as_ref().ok_or_else(|| missing(ev, "after"))?;
-                let mut row = row_cells(ev, t, after)?;
-                let key = key_of(&row);
-                if let Some(before) = ev.before.as_ref() {
-                    let old = key_of(&key_cells(ev, t, before)?);
-                    if old != key && old.iter().all(|c| !matches!(c, Cell::Null | Cell::Unchanged)) {
-                        self.set(old, Final::Delete);
-                    }
-                }
-                if let Some(Final::Upsert(prev)) = self.ops.get(&key) {
-                    for (c, p) in row.iter_mut().zip(prev) {
-                        if *c == Cell::Unchanged {
-                            *c = p.clone();
-                        }
-                    }
-                }
-                self.set(key, Final::Upsert(row));
-                self.counts[if ev.op == Op::Update { 1 } else { 0 }] += 1;
+                let row = row_cells(ev, t, after)?;
+                let old = match ev.before.as_ref() {
+                    Some(before) => Some(key_of(&key_cells(ev, t, before)?)),
+                    None => None,
+                };
+                self.plan.upsert(key_of(&row), old, row, ev.op == Op::Update);
             }
             Op::Truncate => {}
         }
@@ -145,8 +129,7 @@ impl TablePlan {
 
     /// Forget everything planned (the table is being truncated).
     pub fn clear(&mut self) {
-        self.order.clear();
-        self.ops.clear();
+        self.plan.clear();
     }
 
     /// Execute the plan against `t` (inside the caller's transaction) and empty it. `budget` is
@@ -158,31 +141,12 @@ impl TablePlan {
         key_idx: &[usize],
         budget: usize,
     ) -> Result<(), MySqlError> {
-        let order = std::mem::take(&mut self.order);
-        let mut ops = std::mem::take(&mut self.ops);
-        let mut deletes: Vec<Key> = Vec::new();
-        let mut upserts: HashMap<Vec<bool>, Vec<Vec<Cell>>> = HashMap::new();
-        let mut masks: Vec<Vec<bool>> = Vec::new();
-        for k in order {
-            match ops.remove(&k) {
-                Some(Final::Delete) => deletes.push(k),
-                Some(Final::Upsert(row)) => {
-                    let mask: Vec<bool> = row.iter().map(|c| *c != Cell::Unchanged).collect();
-                    if !upserts.contains_key(&mask) {
-                        masks.push(mask.clone());
-                    }
-                    upserts.entry(mask).or_default().push(row);
-                }
-                None => {}
-            }
-        }
+        let (deletes, groups) = self.plan.take();
         if !deletes.is_empty() {
             delete(conn, t, key_idx, &deletes, budget).await?;
         }
-        for mask in masks {
-            if let Some(rows) = upserts.remove(&mask) {
-                upsert(conn, t, key_idx, &mask, &rows, budget).await?;
-            }
+        for (mask, rows) in groups {
+            upsert(conn, t, key_idx, &mask, &rows, budget).await?;
         }
         Ok(())
     }
@@ -377,13 +341,14 @@ mod tests {
         let mut p = TablePlan::default();
         p.add(&ev(Op::Create, None, Some(row(1, t("x"), t("big")))), &tt).unwrap();
         p.add(&ev(Op::Update, None, Some(row(1, t("y"), Value::Unchanged))), &tt).unwrap();
-        let k = vec![Cell::Int(1)];
-        assert_eq!(p.ops[&k], Final::Upsert(vec![Cell::Int(1), b("y"), b("big")]));
+        let (_, groups) = p.plan.take();
+        assert_eq!(groups[0].1, vec![vec![Cell::Int(1), b("y"), b("big")]]);
         p.add(&ev(Op::Delete, Some(row(1, Value::Null, Value::Null)), None), &tt).unwrap();
-        assert_eq!(p.ops[&k], Final::Delete);
         p.add(&ev(Op::Create, None, Some(row(1, t("z"), Value::Null))), &tt).unwrap();
-        assert_eq!(p.ops[&k], Final::Upsert(vec![Cell::Int(1), b("z"), Cell::Null]));
-        assert_eq!(p.counts, [2, 1, 1]);
+        let (deletes, groups) = p.plan.take();
+        assert!(deletes.is_empty(), "the later create re-creates the row");
+        assert_eq!(groups[0].1, vec![vec![Cell::Int(1), b("z"), Cell::Null]]);
+        assert_eq!(p.take_counts(), [2, 1, 1]);
     }
 
     #[test]
@@ -392,8 +357,9 @@ mod tests {
         let mut p = TablePlan::default();
         p.add(&ev(Op::Update, Some(row(1, Value::Null, Value::Null)), Some(row(2, t("a"), t("b")))), &tt)
             .unwrap();
-        assert_eq!(p.ops[&vec![Cell::Int(1)]], Final::Delete);
-        assert!(matches!(p.ops[&vec![Cell::Int(2)]], Final::Upsert(_)));
+        let (deletes, groups) = p.plan.take();
+        assert_eq!(deletes, vec![vec![Cell::Int(1)]]);
+        assert_eq!(groups[0].1[0][0], Cell::Int(2));
     }
 
     #[test]

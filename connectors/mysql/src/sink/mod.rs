@@ -169,8 +169,9 @@ impl MySqlSink {
                 continue;
             }
             st.plan.flush(&mut self.conn, &st.target, &st.schema.key, self.budget).await?;
+            let counts = st.plan.take_counts();
             for (i, op) in ["c", "u", "d"].into_iter().enumerate() {
-                let n = std::mem::take(&mut st.plan.counts[i]);
+                let n = counts[i];
                 if n > 0 {
                     metrics::counter!(METRIC_APPLIED, "table" => st.target.qualified.clone(), "op" => op)
                         .increment(n);

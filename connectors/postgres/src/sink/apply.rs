@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use sluice_core::plan::{KeyedPlan, PlanCell};
 use sluice_core::{ChangeEvent, Op};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
@@ -29,69 +30,50 @@ use crate::sink::text::{cell, typed_cell, Cell};
 /// Rows per statement (bounds the size of one Bind message).
 const MAX_ROWS: usize = 5_000;
 
-type Key = Vec<Cell>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Final {
-    Upsert(Vec<Cell>),
-    Delete,
+impl PlanCell for Cell {
+    fn is_unchanged(&self) -> bool {
+        *self == Cell::Unchanged
+    }
+    fn is_null(&self) -> bool {
+        *self == Cell::Null
+    }
 }
 
-/// The planned final operations of one table; keys in first-seen order.
+/// The planned final operations of one table (the shared [`KeyedPlan`]) and the statements
+/// prepared for it.
 #[derive(Debug, Default)]
 pub struct TablePlan {
-    order: Vec<Key>,
-    ops: HashMap<Key, Final>,
-    /// Upserts/deletes planned since the last flush, for metrics.
-    pub counts: [u64; 3],
+    plan: KeyedPlan<Cell>,
     /// Prepared statements by SQL text (valid on the connection the plan belongs to).
     statements: HashMap<String, Statement>,
 }
 
 impl TablePlan {
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.plan.is_empty()
     }
 
-    fn set(&mut self, key: Key, op: Final) {
-        if !self.ops.contains_key(&key) {
-            self.order.push(key.clone());
-        }
-        self.ops.insert(key, op);
+    /// Upserts (c/r), updates and deletes planned since the last call, for metrics.
+    pub fn take_counts(&mut self) -> [u64; 3] {
+        std::mem::take(&mut self.plan.counts)
     }
 
     /// Fold one c/u/r/d event (truncates are handled by the caller).
     pub fn add(&mut self, ev: &ChangeEvent) -> Result<(), PgError> {
-        let key_idx = &ev.table.key;
-        let key_of = |row: &[sluice_core::Value]| -> Key {
-            key_idx.iter().map(|&i| row.get(i).map(cell).unwrap_or(Cell::Null)).collect()
+        let key_of = |row: &[sluice_core::Value]| -> Vec<Cell> {
+            ev.table.key.iter().map(|&i| row.get(i).map(cell).unwrap_or(Cell::Null)).collect()
         };
         match ev.op {
             Op::Delete => {
                 let before = ev.before.as_ref().ok_or_else(|| missing(ev, "before"))?;
-                self.set(key_of(before), Final::Delete);
-                self.counts[2] += 1;
+                self.plan.delete(key_of(before));
             }
             Op::Create | Op::Update | Op::Read => {
                 let after = ev.after.as_ref().ok_or_else(|| missing(ev, "after"))?;
-                let key = key_of(after);
-                if let Some(before) = ev.before.as_ref() {
-                    let old = key_of(before);
-                    if old != key && old.iter().all(|c| matches!(c, Cell::Text(_))) {
-                        self.set(old, Final::Delete);
-                    }
-                }
-                let mut row: Vec<Cell> =
+                let row: Vec<Cell> =
                     after.iter().zip(&ev.table.columns).map(|(v, c)| typed_cell(&c.data_type, v)).collect();
-                if let Some(Final::Upsert(prev)) = self.ops.get(&key) {
-                    for (c, p) in row.iter_mut().zip(prev) {
-                        if *c == Cell::Unchanged {
-                            *c = p.clone();
-                        }
-                    }
-                }
-                self.set(key, Final::Upsert(row));
-                self.counts[if ev.op == Op::Update { 1 } else { 0 }] += 1;
+                let old = ev.before.as_deref().map(key_of);
+                self.plan.upsert(key_of(after), old, row, ev.op == Op::Update);
             }
             Op::Truncate => {}
         }
@@ -100,8 +82,7 @@ impl TablePlan {
 
     /// Forget everything planned (the table is being truncated).
     pub fn clear(&mut self) {
-        self.order.clear();
-        self.ops.clear();
+        self.plan.clear();
     }
 
     /// Execute the plan against `t` (inside the caller's transaction) and empty it.
@@ -111,31 +92,12 @@ impl TablePlan {
         t: &TargetTable,
         key_idx: &[usize],
     ) -> Result<(), PgError> {
-        let order = std::mem::take(&mut self.order);
-        let mut ops = std::mem::take(&mut self.ops);
-        let mut deletes: Vec<Key> = Vec::new();
-        let mut upserts: HashMap<Vec<bool>, Vec<Vec<Cell>>> = HashMap::new();
-        let mut masks: Vec<Vec<bool>> = Vec::new();
-        for k in order {
-            match ops.remove(&k) {
-                Some(Final::Delete) => deletes.push(k),
-                Some(Final::Upsert(row)) => {
-                    let mask: Vec<bool> = row.iter().map(|c| *c != Cell::Unchanged).collect();
-                    if !upserts.contains_key(&mask) {
-                        masks.push(mask.clone());
-                    }
-                    upserts.entry(mask).or_default().push(row);
-                }
-                None => {}
-            }
-        }
+        let (deletes, groups) = self.plan.take();
         if !deletes.is_empty() {
             delete(client, &mut self.statements, t, key_idx, &deletes).await?;
         }
-        for mask in masks {
-            if let Some(rows) = upserts.remove(&mask) {
-                upsert(client, &mut self.statements, t, key_idx, &mask, &rows).await?;
-            }
+        for (mask, rows) in groups {
+            upsert(client, &mut self.statements, t, key_idx, &mask, &rows).await?;
         }
         Ok(())
     }
@@ -198,7 +160,7 @@ async fn delete(
     cache: &mut HashMap<String, Statement>,
     t: &TargetTable,
     key_idx: &[usize],
-    keys: &[Key],
+    keys: &[Vec<Cell>],
 ) -> Result<(), PgError> {
     let positions: Vec<usize> = (0..key_idx.len()).collect();
     let (source, casts) = unnest_source(t, key_idx);
@@ -301,29 +263,25 @@ mod tests {
     }
 
     #[test]
-    fn last_wins_unchanged_merges_delete_honoured() {
+    fn last_wins_and_unchanged_merges() {
         let mut p = TablePlan::default();
         p.add(&ev(Op::Create, None, Some(row(1, t("x"), t("big"))))).unwrap();
         p.add(&ev(Op::Update, None, Some(row(1, t("y"), Value::Unchanged)))).unwrap();
-        let k = vec![Cell::Text("1".into())];
+        let (deletes, groups) = p.plan.take();
+        assert!(deletes.is_empty());
         assert_eq!(
-            p.ops[&k],
-            Final::Upsert(vec![Cell::Text("1".into()), Cell::Text("y".into()), Cell::Text("big".into())])
+            groups[0].1,
+            vec![vec![Cell::Text("1".into()), Cell::Text("y".into()), Cell::Text("big".into())]]
         );
-        p.add(&ev(Op::Delete, Some(row(1, Value::Null, Value::Null)), None)).unwrap();
-        assert_eq!(p.ops[&k], Final::Delete);
-        p.add(&ev(Op::Create, None, Some(row(1, t("z"), Value::Null)))).unwrap();
-        assert_eq!(
-            p.ops[&k],
-            Final::Upsert(vec![Cell::Text("1".into()), Cell::Text("z".into()), Cell::Null])
-        );
+        assert_eq!(p.take_counts(), [1, 1, 0]);
     }
 
     #[test]
     fn key_change_deletes_old_key() {
         let mut p = TablePlan::default();
         p.add(&ev(Op::Update, Some(row(1, Value::Null, Value::Null)), Some(row(2, t("a"), t("b"))))).unwrap();
-        assert_eq!(p.ops[&vec![Cell::Text("1".into())]], Final::Delete);
-        assert!(matches!(p.ops[&vec![Cell::Text("2".into())]], Final::Upsert(_)));
+        let (deletes, groups) = p.plan.take();
+        assert_eq!(deletes, vec![vec![Cell::Text("1".into())]]);
+        assert_eq!(groups[0].1[0][0], Cell::Text("2".into()));
     }
 }
