@@ -17,6 +17,7 @@ pub mod secret;
 pub mod sink;
 pub mod stats;
 pub mod traits;
+pub mod transactional;
 pub mod value;
 
 pub use check::{Check, CheckOutcome};

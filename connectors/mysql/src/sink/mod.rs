@@ -35,6 +35,8 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use sluice_core::sink::FencedWrite;
+use sluice_core::transactional::TransactionalTarget;
 use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
 use tracing::{debug, warn};
 
@@ -180,50 +182,48 @@ impl MySqlSink {
         }
         Ok(())
     }
-
-    async fn commit_inner(&mut self, offsets: &[BrokerOffset]) -> Result<(), MySqlError> {
-        self.begin().await?;
-        let writes = self.fence.writes(offsets);
-        let written =
-            offsets::write(&mut self.conn, self.config.offsets_database(), &self.name, &writes).await?;
-        if written != writes.len() {
-            return Err(MySqlError::Sink {
-                reason: sluice_core::sink::fenced_message(written, writes.len()),
-                kind: ErrorKind::Retriable,
-            });
-        }
-        self.conn.query_drop("COMMIT").await.map_err(|e| MySqlError::sink_query("COMMIT", &e))?;
-        self.in_tx = false;
-        self.fence.advance(offsets);
-        Ok(())
-    }
 }
 
-impl sluice_core::Sink for MySqlSink {
-    async fn apply(&mut self, events: &[ChangeEvent]) -> sluice_core::Result<()> {
-        match self.apply_inner(events).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                warn!(error = %e, "apply failed; rolling back");
-                self.abort().await;
-                Err(e.into())
-            }
-        }
+/// Rows and offsets commit in one InnoDB transaction; `Sink` (rollback on failure, fenced
+/// offsets) comes from [`TransactionalTarget`].
+impl TransactionalTarget for MySqlSink {
+    type Error = MySqlError;
+
+    async fn begin(&mut self) -> Result<(), MySqlError> {
+        MySqlSink::begin(self).await
     }
 
-    async fn commit(&mut self, offsets: &[BrokerOffset]) -> sluice_core::Result<()> {
-        match self.commit_inner(offsets).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.abort().await;
-                Err(e.into())
-            }
+    async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MySqlError> {
+        let r = self.apply_inner(events).await;
+        if let Err(e) = &r {
+            warn!(error = %e, "apply failed; rolling back");
         }
+        r
     }
 
-    async fn stored_offsets(&mut self) -> sluice_core::Result<Vec<BrokerOffset>> {
-        let stored = offsets::read(&mut self.conn, self.config.offsets_database(), &self.name).await?;
-        self.fence.reset(&stored);
-        Ok(stored)
+    async fn store_offsets(&mut self, writes: &[FencedWrite<'_>]) -> Result<usize, MySqlError> {
+        offsets::write(&mut self.conn, self.config.offsets_database(), &self.name, writes).await
+    }
+
+    async fn commit_transaction(&mut self) -> Result<(), MySqlError> {
+        self.conn.query_drop("COMMIT").await.map_err(|e| MySqlError::sink_query("COMMIT", &e))?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        MySqlSink::abort(self).await;
+    }
+
+    async fn read_offsets(&mut self) -> Result<Vec<BrokerOffset>, MySqlError> {
+        offsets::read(&mut self.conn, self.config.offsets_database(), &self.name).await
+    }
+
+    fn fence(&mut self) -> &mut OffsetFence {
+        &mut self.fence
+    }
+
+    fn fenced(&self, message: String) -> MySqlError {
+        MySqlError::Sink { reason: message, kind: ErrorKind::Retriable }
     }
 }

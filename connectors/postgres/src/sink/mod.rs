@@ -27,6 +27,8 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sluice_core::sink::FencedWrite;
+use sluice_core::transactional::TransactionalTarget;
 use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
 use tokio_postgres::Client;
 use tracing::{debug, warn};
@@ -143,49 +145,48 @@ impl PgSink {
         }
         Ok(())
     }
-
-    async fn commit_inner(&mut self, offsets: &[BrokerOffset]) -> Result<(), PgError> {
-        self.begin().await?;
-        let writes = self.fence.writes(offsets);
-        let written = offsets::write(&self.client, &self.name, &writes).await?;
-        if written != writes.len() {
-            return Err(PgError::Source {
-                reason: sluice_core::sink::fenced_message(written, writes.len()),
-                kind: ErrorKind::Retriable,
-            });
-        }
-        self.client.batch_execute("COMMIT").await.map_err(|e| PgError::query("COMMIT", &e))?;
-        self.in_tx = false;
-        self.fence.advance(offsets);
-        Ok(())
-    }
 }
 
-impl sluice_core::Sink for PgSink {
-    async fn apply(&mut self, events: &[ChangeEvent]) -> sluice_core::Result<()> {
-        match self.apply_inner(events).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                warn!(error = %e, "apply failed; rolling back");
-                self.abort().await;
-                Err(e.into())
-            }
-        }
+/// Rows and offsets commit in one PostgreSQL transaction; `Sink` (rollback on failure, fenced
+/// offsets) comes from [`TransactionalTarget`].
+impl TransactionalTarget for PgSink {
+    type Error = PgError;
+
+    async fn begin(&mut self) -> Result<(), PgError> {
+        PgSink::begin(self).await
     }
 
-    async fn commit(&mut self, offsets: &[BrokerOffset]) -> sluice_core::Result<()> {
-        match self.commit_inner(offsets).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.abort().await;
-                Err(e.into())
-            }
+    async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), PgError> {
+        let r = self.apply_inner(events).await;
+        if let Err(e) = &r {
+            warn!(error = %e, "apply failed; rolling back");
         }
+        r
     }
 
-    async fn stored_offsets(&mut self) -> sluice_core::Result<Vec<BrokerOffset>> {
-        let stored = offsets::read(&self.client, &self.name).await?;
-        self.fence.reset(&stored);
-        Ok(stored)
+    async fn store_offsets(&mut self, writes: &[FencedWrite<'_>]) -> Result<usize, PgError> {
+        offsets::write(&self.client, &self.name, writes).await
+    }
+
+    async fn commit_transaction(&mut self) -> Result<(), PgError> {
+        self.client.batch_execute("COMMIT").await.map_err(|e| PgError::query("COMMIT", &e))?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        PgSink::abort(self).await;
+    }
+
+    async fn read_offsets(&mut self) -> Result<Vec<BrokerOffset>, PgError> {
+        offsets::read(&self.client, &self.name).await
+    }
+
+    fn fence(&mut self) -> &mut OffsetFence {
+        &mut self.fence
+    }
+
+    fn fenced(&self, message: String) -> PgError {
+        PgError::Source { reason: message, kind: ErrorKind::Retriable }
     }
 }
