@@ -19,7 +19,7 @@ use sluice_core::{ChangeEvent, Column, SourceDetail, TableSchema, Value};
 
 use crate::decimal;
 use crate::error::AvroError;
-use crate::repr::{Repr, PG_INFINITY_MICROS, PG_NEG_INFINITY_MICROS};
+use crate::repr::{timestamp_field, Repr};
 use crate::schema_gen::{self, EnvelopeOptions, SourceKind};
 use crate::wire;
 
@@ -49,6 +49,7 @@ pub struct TableCodec {
 
 impl TableCodec {
     pub fn new(table: Arc<TableSchema>, opts: &EnvelopeOptions) -> Self {
+        let reprs: Vec<Repr> = table.columns.iter().map(|c| Repr::of(c, opts)).collect();
         Self {
             topic: opts.topic(&table),
             source: opts.source,
@@ -56,12 +57,13 @@ impl TableCodec {
             value_schema: schema_gen::value_schema(&table, opts),
             key_id: None,
             value_id: None,
-            reprs: table.columns.iter().map(|c| Repr::of(c, opts)).collect(),
             value_first: table
                 .columns
                 .iter()
-                .map(|c| c.nullable && schema_gen::column_default(c, &Repr::of(c, opts)).is_some())
+                .zip(&reprs)
+                .map(|(c, r)| c.nullable && schema_gen::column_default(c, r).is_some())
                 .collect(),
+            reprs,
             json_key_schema: schema_gen::key_connect_schema(&table, opts)
                 .map(|s| crate::connect::to_json_schema(&s).to_string()),
             json_value_schema: crate::connect::to_json_schema(&schema_gen::envelope_connect_schema(
@@ -244,24 +246,17 @@ fn write_field(
 ) -> Result<(), AvroError> {
     let err =
         |reason: String| AvroError::Value { table: table.id.to_string(), column: col.name.clone(), reason };
-    let v = match v {
-        Value::Unchanged => match repr {
-            Repr::String(None | Some("io.debezium.data.Json" | "io.debezium.data.Xml")) => {
-                &Value::Text(UNAVAILABLE_VALUE.to_owned())
-            }
-            Repr::Bytes => &Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec()),
-            _ if col.nullable => &Value::Null,
-            r => {
-                write_zero(buf, r);
-                return Ok(());
-            }
-        },
-        // PostgreSQL numeric NaN/Infinity have no decimal form (Debezium's precise mode sends
-        // null too); `decimal_handling_mode = "string"` carries them.
-        Value::Decimal(t) if repr.is_exact_decimal() && col.nullable && decimal::scale_of(t).is_err() => {
-            &Value::Null
+    let substituted;
+    let v = match substitute(col, repr, v) {
+        None => v,
+        Some(Substitute::Value(s)) => {
+            substituted = s;
+            &substituted
         }
-        other => other,
+        Some(Substitute::Zero) => {
+            write_zero(buf, repr);
+            return Ok(());
+        }
     };
     if col.nullable {
         // ["null", T], or [T, "null"] for a nullable column with a default.
@@ -274,6 +269,37 @@ fn write_field(
         return Err(err("NULL in a NOT NULL column".into()));
     }
     write_value(buf, repr, v).map_err(err)
+}
+
+/// What an encoder writes instead of a value that cannot go out as it is.
+pub(crate) enum Substitute {
+    /// This value instead (Debezium's placeholder, or null).
+    Value(Value),
+    /// The representation's zero value: an unchanged NOT NULL column without a placeholder.
+    Zero,
+}
+
+/// The substitute for `v`, if it needs one: Debezium's placeholder for an unchanged string,
+/// JSON, XML or bytes column, null for another unchanged nullable column, the zero value for
+/// another unchanged NOT NULL column; null for a PostgreSQL `NaN`/`±Infinity` in a Connect
+/// decimal (Debezium's precise mode sends null too; `decimal_handling_mode = "string"` carries
+/// them). `None` — every ordinary value — costs one match.
+#[inline]
+pub(crate) fn substitute(col: &Column, repr: &Repr, v: &Value) -> Option<Substitute> {
+    match v {
+        Value::Unchanged => Some(match repr {
+            Repr::String(None | Some("io.debezium.data.Json" | "io.debezium.data.Xml")) => {
+                Substitute::Value(Value::Text(UNAVAILABLE_VALUE.to_owned()))
+            }
+            Repr::Bytes => Substitute::Value(Value::Bytes(UNAVAILABLE_VALUE.as_bytes().to_vec())),
+            _ if col.nullable => Substitute::Value(Value::Null),
+            _ => Substitute::Zero,
+        }),
+        Value::Decimal(t) if repr.is_exact_decimal() && col.nullable && decimal::scale_of(t).is_err() => {
+            Some(Substitute::Value(Value::Null))
+        }
+        _ => None,
+    }
 }
 
 /// The zero value of a representation (an unchanged NOT NULL column that is not a string).
@@ -347,22 +373,8 @@ fn write_value(buf: &mut Vec<u8>, repr: &Repr, v: &Value) -> Result<(), String> 
         (Repr::Date, Value::Date(d)) => write_long(buf, i64::from(*d)),
         (Repr::TimeMillis, Value::Time(t)) => write_long(buf, t.div_euclid(1000)),
         (Repr::MicroTime, Value::Time(t)) => write_long(buf, *t),
-        (Repr::TimestampMillis, Value::Timestamp(t)) => write_long(
-            buf,
-            match *t {
-                i64::MAX => PG_INFINITY_MICROS / 1000,
-                i64::MIN => PG_NEG_INFINITY_MICROS / 1000,
-                t => t.div_euclid(1000),
-            },
-        ),
-        (Repr::MicroTimestamp, Value::Timestamp(t)) => write_long(
-            buf,
-            match *t {
-                i64::MAX => PG_INFINITY_MICROS,
-                i64::MIN => PG_NEG_INFINITY_MICROS,
-                t => t,
-            },
-        ),
+        (Repr::TimestampMillis, Value::Timestamp(t)) => write_long(buf, timestamp_field(*t, true)),
+        (Repr::MicroTimestamp, Value::Timestamp(t)) => write_long(buf, timestamp_field(*t, false)),
         (Repr::ZonedTimestamp, Value::TimestampTz(t)) => write_zoned_timestamp(buf, *t),
         (Repr::ZonedTime, Value::TimeTz { micros, offset_seconds }) => {
             write_str(buf, &format_timetz(*micros, *offset_seconds))

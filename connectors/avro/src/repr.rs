@@ -79,6 +79,18 @@ pub enum Repr {
 pub const PG_INFINITY_MICROS: i64 = 9_223_372_036_825_200_000;
 pub const PG_NEG_INFINITY_MICROS: i64 = -9_223_372_036_832_400_000;
 
+/// A wall-clock timestamp (µs since the epoch) as Debezium writes it in an
+/// `io.debezium.time.Timestamp` (`millis`) or `MicroTimestamp` field: `±infinity`
+/// (`i64::MAX`/`MIN`) as its constants, others truncated to the field's unit.
+pub fn timestamp_field(micros: i64, millis: bool) -> i64 {
+    let unit = if millis { 1000 } else { 1 };
+    match micros {
+        i64::MAX => PG_INFINITY_MICROS / unit,
+        i64::MIN => PG_NEG_INFINITY_MICROS / unit,
+        t => t.div_euclid(unit),
+    }
+}
+
 /// The precision in `timestamp(3) without time zone`, `datetime(6)`, `time(0)`.
 fn fractional_precision(source_type: &str) -> Option<u32> {
     let st = source_type.trim();

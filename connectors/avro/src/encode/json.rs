@@ -13,12 +13,12 @@ use sluice_core::{ChangeEvent, SourceDetail, TransactionEvent, Value};
 
 use super::{
     bits_le, format_interval, format_timetz, format_uuid, format_zoned_timestamp, money_decimal, parse_point,
-    point_wkb, TableCodec, UNAVAILABLE_VALUE,
+    point_wkb, substitute, Substitute, TableCodec,
 };
 use crate::base64;
 use crate::decimal;
 use crate::error::AvroError;
-use crate::repr::{Repr, PG_INFINITY_MICROS, PG_NEG_INFINITY_MICROS};
+use crate::repr::{timestamp_field, Repr};
 use crate::schema_gen;
 
 /// `{"schema": …, "payload": …}` or the payload alone, serialized into `buf`.
@@ -88,16 +88,8 @@ fn value_json(repr: &Repr, v: &Value) -> Result<Json, String> {
         (Repr::Date, Value::Date(d)) => json!(d),
         (Repr::TimeMillis, Value::Time(t)) => json!(t.div_euclid(1000)),
         (Repr::MicroTime, Value::Time(t)) => json!(t),
-        (Repr::TimestampMillis, Value::Timestamp(t)) => json!(match *t {
-            i64::MAX => PG_INFINITY_MICROS / 1000,
-            i64::MIN => PG_NEG_INFINITY_MICROS / 1000,
-            t => t.div_euclid(1000),
-        }),
-        (Repr::MicroTimestamp, Value::Timestamp(t)) => json!(match *t {
-            i64::MAX => PG_INFINITY_MICROS,
-            i64::MIN => PG_NEG_INFINITY_MICROS,
-            t => t,
-        }),
+        (Repr::TimestampMillis, Value::Timestamp(t)) => json!(timestamp_field(*t, true)),
+        (Repr::MicroTimestamp, Value::Timestamp(t)) => json!(timestamp_field(*t, false)),
         (Repr::ZonedTimestamp, Value::TimestampTz(t)) => json!(format_zoned_timestamp(*t)),
         (Repr::ZonedTime, Value::TimeTz { micros, offset_seconds }) => {
             json!(format_timetz(*micros, *offset_seconds))
@@ -130,23 +122,21 @@ impl TableCodec {
             column: col.name.clone(),
             reason,
         };
-        let v = match v {
-            Value::Unchanged => match repr {
-                Repr::String(None | Some("io.debezium.data.Json" | "io.debezium.data.Xml")) => {
-                    return Ok(json!(UNAVAILABLE_VALUE))
-                }
-                Repr::Bytes => return Ok(json!(base64::encode(UNAVAILABLE_VALUE.as_bytes()))),
-                _ if col.nullable => return Ok(Json::Null),
-                _ => return Ok(zero_json(repr)),
-            },
-            Value::Decimal(t) if repr.is_exact_decimal() && col.nullable && decimal::scale_of(t).is_err() => {
-                return Ok(Json::Null)
+        // The same unchanged/NaN rules as the Avro encoding (`substitute`).
+        let substituted;
+        let v = match substitute(col, repr, v) {
+            None => v,
+            Some(Substitute::Value(s)) => {
+                substituted = s;
+                &substituted
             }
-            Value::Null if col.nullable => return Ok(Json::Null),
-            Value::Null => return Err(err("NULL in a NOT NULL column".into())),
-            v => v,
+            Some(Substitute::Zero) => return Ok(zero_json(repr)),
         };
-        value_json(repr, v).map_err(err)
+        match v {
+            Value::Null if col.nullable => Ok(Json::Null),
+            Value::Null => Err(err("NULL in a NOT NULL column".into())),
+            v => value_json(repr, v).map_err(err),
+        }
     }
 
     fn row_json(
