@@ -207,8 +207,8 @@ pub struct EventDecoder<S = RegistryClient> {
     unsupported: HashMap<(u32, bool), String>,
     /// Writer schemas of transaction metadata records, by id.
     transaction_schemas: HashMap<u32, apache_avro::Schema>,
-    /// Avro schemas of Connect JSON records, by local id (see `decode/json.rs`).
-    local: HashMap<u32, Json>,
+    /// Schemas of Connect JSON records, by local id (see `decode/json.rs`).
+    local: json::JsonSchemas,
 }
 
 fn namespace_table(ns: &str) -> Option<TableId> {
@@ -245,14 +245,14 @@ impl<S: SchemaSource> EventDecoder<S> {
             keys: IdMap::default(),
             unsupported: HashMap::new(),
             transaction_schemas: HashMap::new(),
-            local: HashMap::new(),
+            local: json::JsonSchemas::new(),
         }
     }
 
     /// A schema by id: a JSON record's local schema, else the schema source's.
     async fn schema_json(&self, id: u32) -> Result<Json, AvroError> {
         match self.local.get(&id) {
-            Some(j) => Ok(j.clone()),
+            Some((_, avro)) => Ok(avro.clone()),
             None => self.schemas.schema_json(id).await,
         }
     }
@@ -268,9 +268,8 @@ impl<S: SchemaSource> EventDecoder<S> {
         if bytes.first() != Some(&b'{') {
             return Ok(std::borrow::Cow::Borrowed(bytes));
         }
-        let (id, avro, framed) = json::transcode(bytes)
+        let (_, framed) = json::transcode(bytes, &mut self.local)
             .map_err(|e| AvroError::Framing(format!("{what} of a JSON record on topic {topic}: {e}")))?;
-        self.local.entry(id).or_insert(avro);
         Ok(std::borrow::Cow::Owned(framed))
     }
 

@@ -156,21 +156,32 @@ pub(crate) fn local_id(schema_text: &str) -> u32 {
     h | 0x8000_0000
 }
 
-/// A `{"schema", "payload"}` record as (local id, Avro schema, framed Avro bytes).
-pub(crate) fn transcode(record: &[u8]) -> Result<(u32, Json, Vec<u8>), String> {
+/// Connect schemas of JSON records by local id, each with the Avro schema it renders to: a
+/// schema is parsed and rendered once, not per record.
+pub(crate) type JsonSchemas = std::collections::HashMap<u32, (Schema, Json)>;
+
+/// A `{"schema", "payload"}` record as (local id, framed Avro bytes); its schema is in `schemas`
+/// under that id afterwards.
+pub(crate) fn transcode(record: &[u8], schemas: &mut JsonSchemas) -> Result<(u32, Vec<u8>), String> {
     let j: Json = serde_json::from_slice(record).map_err(|e| format!("not JSON: {e}"))?;
     let (Some(schema), Some(payload)) = (j.get("schema"), j.get("payload")) else {
         return Err("a JSON record without an embedded schema: publish with schemas enabled \
                     (JsonConverter schemas.enable=true, Sluice json_schemas = true) so its columns can be typed"
             .into());
     };
-    let connect = parse_schema(schema)?;
-    let avro = crate::connect::to_avro(&connect);
     let id = local_id(&schema.to_string());
+    let connect = match schemas.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => &e.into_mut().0,
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let connect = parse_schema(schema)?;
+            let avro = crate::connect::to_avro(&connect);
+            &e.insert((connect, avro)).0
+        }
+    };
     let mut buf = Vec::with_capacity(record.len());
     crate::wire::begin(&mut buf, id);
-    write_avro(&connect, payload, &mut buf)?;
-    Ok((id, avro, buf))
+    write_avro(connect, payload, &mut buf)?;
+    Ok((id, buf))
 }
 
 #[cfg(test)]
@@ -190,9 +201,10 @@ mod tests {
         ]});
         let record = json!({"schema": schema, "payload":
             {"id": 7, "amount": "BNI=", "f": "NaN", "tags": ["a", null], "snap": "true"}});
-        let (id, avro, bytes) = transcode(record.to_string().as_bytes()).unwrap();
+        let mut schemas = JsonSchemas::new();
+        let (id, bytes) = transcode(record.to_string().as_bytes(), &mut schemas).unwrap();
         assert!(id & 0x8000_0000 != 0);
-        let parsed = apache_avro::Schema::parse(&avro).unwrap();
+        let parsed = apache_avro::Schema::parse(&schemas[&id].1).unwrap();
         let mut body = &bytes[5..];
         let v = apache_avro::reader::datum::GenericDatumReader::builder(&parsed)
             .build()
@@ -202,6 +214,6 @@ mod tests {
         let apache_avro::types::Value::Record(f) = v else { panic!() };
         assert_eq!(f[0].1, apache_avro::types::Value::Int(7));
         assert!(body.is_empty());
-        assert!(transcode(br#"{"id": 1}"#).unwrap_err().contains("schemas enabled"));
+        assert!(transcode(br#"{"id": 1}"#, &mut schemas).unwrap_err().contains("schemas enabled"));
     }
 }
