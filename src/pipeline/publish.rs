@@ -46,12 +46,35 @@ pub struct PublishOptions {
     pub json: Option<bool>,
 }
 
+/// The Debezium schemas of a side topic: record names and schema builders.
+#[derive(Clone, Copy)]
+struct SideSchemas {
+    key_name: &'static str,
+    key: fn() -> serde_json::Value,
+    value_name: &'static str,
+    value: fn() -> serde_json::Value,
+}
+
+const TRANSACTION_SCHEMAS: SideSchemas = SideSchemas {
+    key_name: "io.debezium.connector.common.TransactionMetadataKey",
+    key: sluice_avro::schema_gen::transaction_key_schema,
+    value_name: "io.debezium.connector.common.TransactionMetadataValue",
+    value: sluice_avro::schema_gen::transaction_value_schema,
+};
+
+const HEARTBEAT_SCHEMAS: SideSchemas = SideSchemas {
+    key_name: "io.debezium.connector.common.ServerNameKey",
+    key: sluice_avro::schema_gen::heartbeat_key_schema,
+    value_name: "io.debezium.connector.common.Heartbeat",
+    value: sluice_avro::schema_gen::heartbeat_value_schema,
+};
+
 pub struct Publisher {
     producer: EventProducer,
-    /// Registry ids of the transaction topic's key and value schemas, once registered.
-    transaction_ids: Option<(u32, u32)>,
-    /// Registry ids of the heartbeat schemas, and when the last heartbeat was published.
-    heartbeat_ids: Option<(u32, u32)>,
+    /// Side topics (transaction metadata, heartbeats) made ready, with their key and value
+    /// schema ids.
+    side_ids: HashMap<String, (u32, u32)>,
+    /// When the last heartbeat was published.
     last_heartbeat: Option<Instant>,
     admin: TopicAdmin,
     registry: RegistryClient,
@@ -73,8 +96,7 @@ impl Publisher {
     ) -> Self {
         Self {
             producer,
-            transaction_ids: None,
-            heartbeat_ids: None,
+            side_ids: HashMap::new(),
             last_heartbeat: None,
             admin,
             registry,
@@ -176,46 +198,44 @@ impl Publisher {
             .increment(1);
     }
 
+    /// Make sure a side topic (transaction metadata, heartbeats) exists and, for Avro, that its
+    /// key and value schemas are registered; their registry ids (`(0, 0)` for JSON, which
+    /// registers nothing). Done once per topic.
+    async fn side_topic(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+        side: SideSchemas,
+    ) -> anyhow::Result<(u32, u32)> {
+        if let Some(ids) = self.side_ids.get(topic) {
+            return Ok(*ids);
+        }
+        self.admin.ensure_topic(topic, partitions, &[]).await?;
+        let ids = if self.opts.json.is_some() {
+            (0, 0)
+        } else {
+            let s = self.opts.subject_strategy;
+            let k = self.registry.register(&s.subject(topic, true, side.key_name), &(side.key)()).await?;
+            let v =
+                self.registry.register(&s.subject(topic, false, side.value_name), &(side.value)()).await?;
+            (k, v)
+        };
+        self.side_ids.insert(topic.to_owned(), ids);
+        Ok(ids)
+    }
+
     /// Produce a transaction boundary to `<prefix>.transaction`, keyed by transaction id.
     pub async fn publish_transaction(&mut self, ev: &TransactionEvent) -> anyhow::Result<()> {
         let topic = format!("{}.transaction", self.opts.envelope.topic_prefix);
-        if let Some(schemas) = self.opts.json {
-            if self.transaction_ids.is_none() {
-                self.admin.ensure_topic(&topic, self.opts.topic_partitions, &[]).await?;
-                self.transaction_ids = Some((0, 0));
-            }
-            let (mut key, mut value) = (Vec::new(), Vec::new());
-            sluice_avro::encode::json::encode_transaction_json(ev, schemas, &mut key, &mut value);
-            self.producer.send(&topic, Some(&key), Some(&value)).await?;
-            return Ok(());
-        }
-        let (key_id, value_id) = match self.transaction_ids {
-            Some(ids) => ids,
-            None => {
-                self.admin.ensure_topic(&topic, self.opts.topic_partitions, &[]).await?;
-                let s = self.opts.subject_strategy;
-                let key_schema = sluice_avro::schema_gen::transaction_key_schema();
-                let value_schema = sluice_avro::schema_gen::transaction_value_schema();
-                let k = self
-                    .registry
-                    .register(
-                        &s.subject(&topic, true, "io.debezium.connector.common.TransactionMetadataKey"),
-                        &key_schema,
-                    )
-                    .await?;
-                let v = self
-                    .registry
-                    .register(
-                        &s.subject(&topic, false, "io.debezium.connector.common.TransactionMetadataValue"),
-                        &value_schema,
-                    )
-                    .await?;
-                self.transaction_ids = Some((k, v));
-                (k, v)
-            }
-        };
+        let (key_id, value_id) =
+            self.side_topic(&topic, self.opts.topic_partitions, TRANSACTION_SCHEMAS).await?;
         let (mut key, mut value) = (Vec::new(), Vec::new());
-        sluice_avro::encode_transaction(ev, key_id, value_id, &mut key, &mut value);
+        match self.opts.json {
+            Some(schemas) => {
+                sluice_avro::encode::json::encode_transaction_json(ev, schemas, &mut key, &mut value)
+            }
+            None => sluice_avro::encode_transaction(ev, key_id, value_id, &mut key, &mut value),
+        }
         self.producer.send(&topic, Some(&key), Some(&value)).await?;
         Ok(())
     }
@@ -231,45 +251,18 @@ impl Publisher {
         self.last_heartbeat = Some(Instant::now());
         let prefix = self.opts.envelope.topic_prefix.clone();
         let topic = format!("__debezium-heartbeat.{prefix}");
+        let (key_id, value_id) = self.side_topic(&topic, 1, HEARTBEAT_SCHEMAS).await?;
         let ts_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        if let Some(schemas) = self.opts.json {
-            if self.heartbeat_ids.is_none() {
-                self.admin.ensure_topic(&topic, 1, &[]).await?;
-                self.heartbeat_ids = Some((0, 0));
-            }
-            let (mut key, mut value) = (Vec::new(), Vec::new());
-            sluice_avro::encode::json::encode_heartbeat_json(&prefix, ts_ms, schemas, &mut key, &mut value);
-            self.producer.send(&topic, Some(&key), Some(&value)).await?;
-            return Ok(());
-        }
-        let (key_id, value_id) = match self.heartbeat_ids {
-            Some(ids) => ids,
-            None => {
-                self.admin.ensure_topic(&topic, 1, &[]).await?;
-                let s = self.opts.subject_strategy;
-                let k = self
-                    .registry
-                    .register(
-                        &s.subject(&topic, true, "io.debezium.connector.common.ServerNameKey"),
-                        &sluice_avro::schema_gen::heartbeat_key_schema(),
-                    )
-                    .await?;
-                let v = self
-                    .registry
-                    .register(
-                        &s.subject(&topic, false, "io.debezium.connector.common.Heartbeat"),
-                        &sluice_avro::schema_gen::heartbeat_value_schema(),
-                    )
-                    .await?;
-                self.heartbeat_ids = Some((k, v));
-                (k, v)
-            }
-        };
         let (mut key, mut value) = (Vec::new(), Vec::new());
-        sluice_avro::encode_heartbeat(&prefix, ts_ms, key_id, value_id, &mut key, &mut value);
+        match self.opts.json {
+            Some(schemas) => sluice_avro::encode::json::encode_heartbeat_json(
+                &prefix, ts_ms, schemas, &mut key, &mut value,
+            ),
+            None => sluice_avro::encode_heartbeat(&prefix, ts_ms, key_id, value_id, &mut key, &mut value),
+        }
         self.producer.send(&topic, Some(&key), Some(&value)).await?;
         Ok(())
     }
