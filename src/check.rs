@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sluice_core::Check;
 
-use crate::config::{Config, SinkEndpoint, SourceConfig};
+use crate::config::{Config, SourceConfig};
 
 /// Run every check the config implies, in config order.
 pub async fn run_checks(cfg: &Config) -> Vec<Check> {
@@ -21,14 +21,9 @@ pub async fn run_checks(cfg: &Config) -> Vec<Check> {
         None => {}
     }
     if let Some(sink) = &cfg.sink {
-        match sink.endpoint() {
-            Ok(SinkEndpoint::Postgres(pg)) => {
-                checks.extend(sluice_postgres::preflight::check_sink("sink", &pg).await)
-            }
-            Ok(SinkEndpoint::Mysql(my)) => {
-                checks.extend(sluice_mysql::preflight::check_sink("sink", &my).await)
-            }
-            Err(e) => checks.push(Check::error("sink", "config", e, "fix [sink.connection] for this `type`")),
+        match sink.target() {
+            Ok(target) => checks.extend(target.check(&sink.settings, "sink").await),
+            Err(e) => checks.push(Check::error("sink", "config", e, "fix [sink] for this `type`")),
         }
     }
     if let Some(k) = &cfg.kafka {

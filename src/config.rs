@@ -12,9 +12,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sluice_kafka::KafkaConfig;
-use sluice_mysql::MySqlEndpoint;
 use sluice_postgres::source::PgSourceConfig;
-use sluice_postgres::PgEndpoint;
 
 /// Prefix of environment overrides; `__` separates path segments.
 pub const ENV_PREFIX: &str = "SLUICE__";
@@ -91,22 +89,6 @@ pub enum SourceConfig {
     Mysql(Box<sluice_mysql::MySqlSourceConfig>),
 }
 
-/// Which kind of target a sink writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SinkTarget {
-    Postgres,
-    /// MariaDB or MySQL 8.
-    Mysql,
-}
-
-/// How to reach the target, parsed from `[sink.connection]` according to `type`.
-#[derive(Debug, Clone)]
-pub enum SinkEndpoint {
-    Postgres(PgEndpoint),
-    Mysql(MySqlEndpoint),
-}
-
 /// What the sink does with a record it cannot apply (undecodable bytes, a constraint violation,
 /// a value out of the target column's range).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -119,15 +101,17 @@ pub enum OnError {
     DeadLetter,
 }
 
-/// `[sink]`: which topics to apply to which target, and how. `type` selects the target;
-/// `[sink.connection]` is that target's connection (see docs/configuration.md).
+/// `[sink]`: which topics to apply to which target, and how. `type` selects the target (see
+/// [`crate::targets`]); the keys below belong to the sink runtime, every other key (and
+/// `[sink.connection]`) is the target's own, parsed by the target with unknown keys refused
+/// (see docs/configuration.md).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     #[serde(rename = "type")]
-    pub target: SinkTarget,
-    /// Connection settings of the target, checked against `type` when the file is loaded.
-    pub connection: toml::Table,
+    pub target: String,
+    /// The target's settings: every key not named here.
+    #[serde(flatten)]
+    pub settings: toml::Table,
     /// This sink's name: the key of its rows in the target's `sluice_offsets` table.
     #[serde(default = "default_sink_name")]
     pub name: String,
@@ -151,17 +135,6 @@ pub struct SinkConfig {
     /// Longest wait for a batch to fill once its first event arrived, ms (default 200).
     #[serde(default = "default_batch_max_ms")]
     pub batch_max_ms: u64,
-    /// Target table name pattern with `{schema}` and `{table}` (default `{schema}.{table}`).
-    #[serde(default = "sluice_core::sink::default_table_pattern")]
-    pub table_pattern: String,
-    /// `fail` (default) or `ignore` a schema change that cannot be applied safely.
-    #[serde(default)]
-    pub schema_changes: sluice_core::SchemaChanges,
-    /// A value the target cannot hold (MariaDB: `infinity`, `NaN`, dates outside years
-    /// 1–9999): `fail` (default; with `on_error = "dead-letter"` the event is dead-lettered),
-    /// `null`, or `clamp` to the nearest storable value.
-    #[serde(default)]
-    pub unrepresentable_values: sluice_core::Unrepresentable,
     /// `fail` (default) or `dead-letter` a record that cannot be applied.
     #[serde(default)]
     pub on_error: OnError,
@@ -178,14 +151,11 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    /// The connection settings, typed by `type`.
-    pub fn endpoint(&self) -> Result<SinkEndpoint, String> {
-        let table = toml::Value::Table(self.connection.clone());
-        let redact = |e: toml::de::Error| format!("[sink.connection]: {}", redact_values(e.message()));
-        Ok(match self.target {
-            SinkTarget::Postgres => SinkEndpoint::Postgres(table.try_into().map_err(redact)?),
-            SinkTarget::Mysql => SinkEndpoint::Mysql(table.try_into().map_err(redact)?),
-        })
+    /// The target `type` names, with its settings checked.
+    pub fn target(&self) -> Result<&'static sluice_sink::TargetEntry, String> {
+        let entry = sluice_sink::find(crate::targets::all(), &self.target).map_err(|e| e.to_string())?;
+        entry.validate(&self.settings).map_err(|e| redact_values(&e.to_string()))?;
+        Ok(entry)
     }
 
     /// The static membership id, if any.
@@ -211,7 +181,7 @@ impl SinkConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.endpoint()?;
+        self.target()?;
         if self.topics.is_empty() == self.topic_regex.is_none() {
             return Err("[sink] needs exactly one of `topics` and `topic_regex`".into());
         }

@@ -11,6 +11,7 @@ mod service;
 mod sink_cmd;
 mod source_cmd;
 mod status;
+mod targets;
 mod telemetry;
 
 use std::net::SocketAddr;

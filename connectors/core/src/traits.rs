@@ -66,25 +66,62 @@ pub struct BrokerOffset {
 
 /// A target that applies change events (PostgreSQL, MariaDB, and further stores).
 ///
-/// Contract:
+/// Contract (the sink runtime keeps its side; a target keeps its own):
 /// - **Ordering**: [`Sink::apply`] receives each partition's records in offset order; events for
 ///   one key are in one partition, so per-key order is the source's commit order. A sink may
 ///   batch and reorder across keys, never within a key.
-/// - **Idempotence**: applying an event twice leaves the target as applying it once (upsert by
-///   key, delete by key). Replaying a topic from the beginning changes nothing.
-/// - **Durability**: nothing is durable until [`Sink::commit`] returns `Ok`. `commit` makes all
-///   applied writes durable *together with* the given offsets (exactly once when the target can
-///   store offsets transactionally); the runner commits broker-side consumer offsets only after
-///   it returns.
+/// - **Re-delivery and idempotence**: after a restart or a rebalance, records after the offsets
+///   the target stored are delivered again, possibly to another process of the group. Applying
+///   an event twice must leave the target as applying it once (upsert by key, delete by key, an
+///   object named by its offsets). Replaying a topic from the beginning changes nothing.
+/// - **Durability, two commit modes** ([`CommitMode`]): nothing is durable until
+///   [`Sink::commit`] says so. A *transactional* target makes every applied write durable
+///   together with the offsets passed, in one target transaction, and answers
+///   [`Committed::All`]. A *deferred* target (append-only objects) may stage many commits and
+///   answer [`Committed::Through`] with the offsets that became durable (none while staging); it
+///   rolls by size, time or records, names each object by (topic, partition, first offset, last
+///   offset) so a replay rewrites the same object, and stores the offsets of what it wrote as the
+///   source of truth on restart. The runtime commits broker-side offsets only as far as the
+///   target said, and calls `commit` after every poll, also an empty one, so time-based rolls
+///   happen without traffic.
+/// - **Failure**: an error from `apply` or `commit` discards everything staged since the last
+///   durable commit; the runtime then drops the sink and connects again.
 /// - **Resume**: [`Sink::stored_offsets`] returns the offsets stored in the target, which take
-///   precedence over the consumer group's broker-side offsets.
+///   precedence over the consumer group's broker-side offsets. A process whose partition another
+///   group member has advanced since it read them must fail its commit (retriable) rather than
+///   overwrite newer writes (see [`crate::OffsetFence`]).
+/// - **Close**: [`Sink::close`] runs on a clean stop; nothing staged after the last durable
+///   commit may be made durable by it without its offsets.
 pub trait Sink: Send {
     /// Stage a batch of events (tombstones are already filtered out).
     fn apply(&mut self, events: &[ChangeEvent]) -> impl Future<Output = Result<()>> + Send;
 
-    /// Make everything applied durable, with `offsets` recorded atomically when supported.
-    fn commit(&mut self, offsets: &[BrokerOffset]) -> impl Future<Output = Result<()>> + Send;
+    /// Make applied writes durable with `offsets` (the next offset per partition after the
+    /// batch), as the target's commit mode allows.
+    fn commit(&mut self, offsets: &[BrokerOffset]) -> impl Future<Output = Result<Committed>> + Send;
 
-    /// Offsets stored in the target by earlier commits.
     fn stored_offsets(&mut self) -> impl Future<Output = Result<Vec<BrokerOffset>>> + Send;
+
+    /// Release the target's resources on a clean stop.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// How a target makes writes durable (see [`Sink`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Writes and offsets commit together at every `commit`.
+    Transactional,
+    /// Writes are staged across commits and made durable in rolls.
+    Deferred,
+}
+
+/// What a [`Sink::commit`] made durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Every write applied so far, with the offsets passed.
+    All,
+    /// Staged; these offsets (possibly none) became durable.
+    Through(Vec<BrokerOffset>),
 }

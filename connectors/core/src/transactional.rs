@@ -14,7 +14,7 @@
 use std::future::Future;
 
 use crate::sink::{fenced_message, OffsetFence};
-use crate::{BrokerOffset, ChangeEvent, Error, Result, Sink};
+use crate::{BrokerOffset, ChangeEvent, Committed, Error, Result, Sink};
 
 /// A target whose writes and stored offsets commit together. `Sink` comes with it.
 pub trait TransactionalTarget: Send {
@@ -65,9 +65,9 @@ impl<T: TransactionalTarget> Sink for T {
         }
     }
 
-    async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<()> {
+    async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<Committed> {
         match fenced_commit(self, offsets).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Committed::All),
             Err(e) => {
                 self.abort().await;
                 Err(e.into())

@@ -214,24 +214,28 @@ impl SinkConsumer {
         Ok(Self { consumer, offsets })
     }
 
-    /// Up to `max_records` records: waits for the first one as long as it takes, then for at
-    /// most `max_wait` for more.
+    /// Up to `max_records` records: waits for the first one up to `idle` (`None`: as long as it
+    /// takes; an empty batch when it passes), then for at most `max_wait` for more.
     pub async fn next_batch(
         &self,
         max_records: usize,
         max_wait: Duration,
+        idle: Option<Duration>,
     ) -> Result<Vec<ConsumedRecord>, KafkaError> {
         let mut out = Vec::new();
+        // Giving up on the first record is safe: nothing has been received yet.
+        let idle_deadline = tokio::time::Instant::now() + idle.unwrap_or(Duration::from_secs(86_400 * 365));
         loop {
-            match self.consumer.recv().await {
-                Ok(m) => {
+            match tokio::time::timeout_at(idle_deadline, self.consumer.recv()).await {
+                Err(_) => return Ok(out),
+                Ok(Ok(m)) => {
                     out.push(copy(&m));
                     break;
                 }
-                Err(e) if topic_not_yet_there(&e) => {
+                Ok(Err(e)) if topic_not_yet_there(&e) => {
                     debug!(error = %e, "subscribed topic not available yet");
                 }
-                Err(e) => return Err(recv_error(&e)),
+                Ok(Err(e)) => return Err(recv_error(&e)),
             }
         }
         let deadline = tokio::time::Instant::now() + max_wait;

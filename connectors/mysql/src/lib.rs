@@ -31,5 +31,5 @@ pub use config::{MigrationType, MySqlSourceConfig, SnapshotLocking, ZeroDateRule
 pub use endpoint::MySqlEndpoint;
 pub use error::MySqlError;
 pub use schema::history::{InMemoryHistory, SchemaChange, SchemaHistory};
-pub use sink::{MySqlSink, MySqlSinkConfig};
+pub use sink::{MySqlSink, MySqlSinkConfig, MySqlTarget};
 pub use source::{MySqlSource, SourceStats};

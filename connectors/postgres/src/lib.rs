@@ -9,4 +9,4 @@ pub mod source;
 
 pub use endpoint::PgEndpoint;
 pub use error::PgError;
-pub use sink::{PgSink, PgSinkConfig, SchemaChanges};
+pub use sink::{PgSink, PgSinkConfig, PgTarget, SchemaChanges};

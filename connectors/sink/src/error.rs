@@ -18,6 +18,12 @@ pub enum RuntimeError {
     /// Transaction-consistent mode cannot order the transaction topic.
     #[error(transparent)]
     Transactions(#[from] crate::txn::AssemblyError),
+    /// Wrong settings (unknown `type`, unknown or mistyped target keys).
+    #[error("{0}")]
+    Config(String),
+    /// A preflight check of the target failed at start.
+    #[error("preflight check failed: {0}")]
+    Preflight(Box<sluice_core::Check>),
 }
 
 impl RuntimeError {
@@ -26,7 +32,9 @@ impl RuntimeError {
             RuntimeError::Kafka { source, .. } => source.kind(),
             RuntimeError::Decode { source, .. } => source.kind(),
             RuntimeError::Target { source, .. } => source.kind(),
-            RuntimeError::Transactions(_) => ErrorKind::Fatal,
+            RuntimeError::Transactions(_) | RuntimeError::Config(_) => ErrorKind::Fatal,
+            RuntimeError::Preflight(c) if crate::target::check_is_transient(c) => ErrorKind::Retriable,
+            RuntimeError::Preflight(_) => ErrorKind::Fatal,
         }
     }
 

@@ -7,14 +7,16 @@
 //! the target together with its rows, and to the broker only afterwards; a run starts from the
 //! offsets the target stored; nothing at or after a failed batch is committed.
 //!
-//! The `sluice sink` command parses the configuration, connects the target and calls [`run`];
-//! a target can be driven by this crate without the binary.
+//! Targets are plug-ins ([`sluice_core::Target`]): the binary lists them as [`TargetEntry`]s and
+//! runs the one `[sink] type` names; a target can be driven by this crate without the binary.
 
 mod dlq;
 mod error;
 mod runtime;
+pub mod target;
 pub mod txn;
 
 pub use error::RuntimeError;
 pub use runtime::{run, RuntimeOptions, METRIC_BATCH_SECONDS, METRIC_CONSUMED};
+pub use target::{find, RunArgs, TargetEntry};
 pub use txn::{Assembler, AssemblyError};

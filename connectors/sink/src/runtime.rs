@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use sluice_avro::decode::{Decoded, EventDecoder};
 use sluice_avro::RegistryClient;
-use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, Sink};
+use sluice_core::{BrokerOffset, ChangeEvent, Committed, ErrorKind, Sink};
 use sluice_kafka::consumer::next_offsets;
 use sluice_kafka::{
     ConsumedRecord, ConsumerOptions, DeadLetterProducer, FailureClass, KafkaConfig, SinkConsumer,
@@ -57,7 +57,13 @@ pub struct RuntimeOptions {
     /// `Some(<prefix>.transaction)`: transaction-consistent apply (the topic must also be in
     /// `consumer.extra_topics`).
     pub transaction_topic: Option<String>,
+    /// `Some(t)`: commit after `t` without records too (deferred targets roll by time); `None`:
+    /// commit only after records (transactional targets).
+    pub idle_commit: Option<Duration>,
 }
+
+/// The idle commit interval of deferred targets.
+pub const IDLE_COMMIT: Duration = Duration::from_secs(1);
 
 /// What one poll turned into (outside transaction-consistent mode).
 pub(crate) struct Batch {
@@ -107,8 +113,11 @@ pub async fn run<S: Sink>(
     tokio::pin!(stop);
     loop {
         let records = tokio::select! {
-            r = consumer.next_batch(opts.batch_max_events.max(1), max_wait) => r.map_err(RuntimeError::kafka("polling"))?,
-            () = &mut stop => return Ok(()),
+            r = consumer.next_batch(opts.batch_max_events.max(1), max_wait, opts.idle_commit) => r.map_err(RuntimeError::kafka("polling"))?,
+            () = &mut stop => {
+                sink.close().await;
+                return Ok(());
+            }
         };
         let started = Instant::now();
         metrics::counter!(METRIC_CONSUMED).increment(records.len() as u64);
@@ -140,9 +149,18 @@ pub async fn run<S: Sink>(
                 }
             }
         };
-        sink.commit(&offsets).await.map_err(RuntimeError::target("committing a batch to the target"))?;
-        counted.committed();
-        consumer.commit(&offsets).map_err(RuntimeError::kafka("committing offsets to the broker"))?;
+        let durable = match sink
+            .commit(&offsets)
+            .await
+            .map_err(RuntimeError::target("committing a batch to the target"))?
+        {
+            Committed::All => offsets,
+            Committed::Through(durable) => durable,
+        };
+        if !durable.is_empty() {
+            counted.committed();
+            consumer.commit(&durable).map_err(RuntimeError::kafka("committing offsets to the broker"))?;
+        }
         metrics::histogram!(METRIC_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
         tracing::debug!(
             records = records.len(),
@@ -152,7 +170,8 @@ pub async fn run<S: Sink>(
     }
 }
 
-/// Per-table counts of the batch being applied, added to the task statistics once committed.
+/// Per-table counts of the batches applied, added to the task statistics once durable (a
+/// deferred target's roll counts everything staged before it).
 #[derive(Default)]
 struct Counted {
     tables: std::collections::HashMap<sluice_core::TableId, std::sync::Arc<sluice_core::stats::TableStats>>,

@@ -1,23 +1,18 @@
-//! Turning a batch of change events into few statements, per table, with per-key order kept.
-//!
-//! Planning: events are folded per target table into one final operation per key — the last
-//! upsert wins, a delete in between is honoured (the later upsert re-creates the row), and an
-//! upsert whose columns are [`Cell::Unchanged`] takes them from the earlier upsert of the same key
-//! in the batch. An update that changes the key deletes the old key first. A truncate drops what
-//! was planned for its table and runs at once, in order (the caller's job). Since each key has
-//! one final operation, the order between keys does not matter: the plan runs as multi-row
+//! Value conversion and statement text of the MariaDB/MySQL target. A table's planned deletes
+//! and upserts (see [`sluice_core::relational`] for the plan) run as multi-row
 //! `DELETE … WHERE (key) IN (…)` statements, then multi-row
-//! `INSERT … ON DUPLICATE KEY UPDATE col = VALUES(col)` statements, one group per set of
-//! unchanged columns: those columns are neither inserted nor updated, so the target keeps them.
+//! `INSERT … ON DUPLICATE KEY UPDATE col = VALUES(col)` statements, one group per set of sent
+//! columns: columns a group does not send are neither inserted nor updated, so the target keeps
+//! them.
 //!
-//! Values are converted while planning, so a value MariaDB cannot store fails the batch with the
-//! table, column and value named, before any statement runs. Statements stay under 1000 rows,
-//! 65 535 placeholders and a byte budget below `max_allowed_packet`.
+//! Values are converted while planning ([`convert`]), so a value MariaDB cannot store fails the
+//! batch with the table, column and value named, before any statement runs. Statements stay
+//! under 1000 rows, 65 535 placeholders and a byte budget below `max_allowed_packet`.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params};
-use sluice_core::plan::{KeyedPlan, PlanCell};
-use sluice_core::{ChangeEvent, Op};
+use sluice_core::plan::PlanCell;
+use sluice_core::ChangeEvent;
 
 use crate::error::MySqlError;
 use crate::sink::ddl::TargetTable;
@@ -39,17 +34,16 @@ impl PlanCell for Cell {
     }
 }
 
-/// The planned final operations of one table: the shared [`KeyedPlan`].
-#[derive(Debug, Default)]
-pub struct TablePlan {
-    plan: KeyedPlan<Cell>,
-}
-
 /// Counter: values MariaDB could not hold that were written as NULL or clamped, by policy.
 pub const METRIC_UNREPRESENTABLE: &str = "sluice_sink_unrepresentable_values_total";
 
 /// Column `i` of `ev`'s row as a cell, or a fatal error naming table, column and reason.
-fn convert(ev: &ChangeEvent, t: &TargetTable, i: usize, v: &sluice_core::Value) -> Result<Cell, MySqlError> {
+pub fn convert(
+    ev: &ChangeEvent,
+    t: &TargetTable,
+    i: usize,
+    v: &sluice_core::Value,
+) -> Result<Cell, MySqlError> {
     use sluice_core::Unrepresentable;
     let slot = t.slots.get(i).copied().unwrap_or(Slot::Other);
     let nullable = t.nullable.get(i).copied().unwrap_or(false);
@@ -77,85 +71,6 @@ fn convert(ev: &ChangeEvent, t: &TargetTable, i: usize, v: &sluice_core::Value) 
     })
 }
 
-fn row_cells(ev: &ChangeEvent, t: &TargetTable, row: &[sluice_core::Value]) -> Result<Vec<Cell>, MySqlError> {
-    row.iter().enumerate().map(|(i, v)| convert(ev, t, i, v)).collect()
-}
-
-/// Cells of a row image with only the key columns converted (a delete's other columns may be
-/// absent and are not needed).
-fn key_cells(ev: &ChangeEvent, t: &TargetTable, row: &[sluice_core::Value]) -> Result<Vec<Cell>, MySqlError> {
-    let mut cells = vec![Cell::Null; row.len()];
-    for &i in &ev.table.key {
-        if let (Some(v), Some(c)) = (row.get(i), cells.get_mut(i)) {
-            *c = convert(ev, t, i, v)?;
-        }
-    }
-    Ok(cells)
-}
-
-impl TablePlan {
-    pub fn is_empty(&self) -> bool {
-        self.plan.is_empty()
-    }
-
-    /// Upserts (c/r), updates and deletes planned since the last call, for metrics.
-    pub fn take_counts(&mut self) -> [u64; 3] {
-        std::mem::take(&mut self.plan.counts)
-    }
-
-    /// Fold one c/u/r/d event (truncates are handled by the caller).
-    pub fn add(&mut self, ev: &ChangeEvent, t: &TargetTable) -> Result<(), MySqlError> {
-        let key_of = |row: &[Cell]| -> Key {
-            ev.table.key.iter().map(|&i| row.get(i).cloned().unwrap_or(Cell::Null)).collect()
-        };
-        match ev.op {
-            Op::Delete => {
-                let before = ev.before.as_ref().ok_or_else(|| missing(ev, "before"))?;
-                self.plan.delete(key_of(&key_cells(ev, t, before)?));
-            }
-            Op::Create | Op::Update | Op::Read => {
-                let after = ev.after.as_ref().ok_or_else(|| missing(ev, "after"))?;
-                let row = row_cells(ev, t, after)?;
-                let old = match ev.before.as_ref() {
-                    Some(before) => Some(key_of(&key_cells(ev, t, before)?)),
-                    None => None,
-                };
-                self.plan.upsert(key_of(&row), old, row, ev.op == Op::Update);
-            }
-            Op::Truncate => {}
-        }
-        Ok(())
-    }
-
-    /// Forget everything planned (the table is being truncated).
-    pub fn clear(&mut self) {
-        self.plan.clear();
-    }
-
-    /// Execute the plan against `t` (inside the caller's transaction) and empty it. `budget` is
-    /// the most parameter bytes per statement.
-    pub async fn flush(
-        &mut self,
-        conn: &mut Conn,
-        t: &TargetTable,
-        key_idx: &[usize],
-        budget: usize,
-    ) -> Result<(), MySqlError> {
-        let (deletes, groups) = self.plan.take();
-        if !deletes.is_empty() {
-            delete(conn, t, key_idx, &deletes, budget).await?;
-        }
-        for (mask, rows) in groups {
-            upsert(conn, t, key_idx, &mask, &rows, budget).await?;
-        }
-        Ok(())
-    }
-}
-
-fn missing(ev: &ChangeEvent, image: &str) -> MySqlError {
-    MySqlError::sink_fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
-}
-
 fn key_list(t: &TargetTable, key_idx: &[usize]) -> String {
     key_idx.iter().filter_map(|&i| t.columns.get(i).cloned()).collect::<Vec<_>>().join(", ")
 }
@@ -179,7 +94,8 @@ fn chunks<R>(rows: &[R], per_row: usize, budget: usize, size: impl Fn(&R) -> usi
     out
 }
 
-async fn delete(
+/// Delete `keys` (cells in key order) from `t`.
+pub async fn delete(
     conn: &mut Conn,
     t: &TargetTable,
     key_idx: &[usize],
@@ -202,7 +118,8 @@ async fn delete(
     Ok(())
 }
 
-async fn upsert(
+/// Upsert `rows` into `t`, writing only the columns `mask` sends.
+pub async fn upsert(
     conn: &mut Conn,
     t: &TargetTable,
     key_idx: &[usize],
@@ -248,7 +165,8 @@ async fn upsert(
 mod tests {
     use std::sync::Arc;
 
-    use sluice_core::{Column, DataType, TableId, TableSchema, Value};
+    use sluice_core::relational::Dialect;
+    use sluice_core::{Column, DataType, Op, TableId, TableSchema, Value};
 
     use super::*;
 
@@ -323,52 +241,15 @@ mod tests {
         }
     }
 
-    fn row(id: i32, a: Value, b: Value) -> Vec<Value> {
-        vec![Value::Int32(id), a, b]
-    }
-
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
-    }
-
-    fn b(s: &str) -> Cell {
-        Cell::Bytes(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn last_wins_unchanged_merges_delete_honoured() {
-        let tt = target();
-        let mut p = TablePlan::default();
-        p.add(&ev(Op::Create, None, Some(row(1, t("x"), t("big")))), &tt).unwrap();
-        p.add(&ev(Op::Update, None, Some(row(1, t("y"), Value::Unchanged))), &tt).unwrap();
-        let (_, groups) = p.plan.take();
-        assert_eq!(groups[0].1, vec![vec![Cell::Int(1), b("y"), b("big")]]);
-        p.add(&ev(Op::Delete, Some(row(1, Value::Null, Value::Null)), None), &tt).unwrap();
-        p.add(&ev(Op::Create, None, Some(row(1, t("z"), Value::Null))), &tt).unwrap();
-        let (deletes, groups) = p.plan.take();
-        assert!(deletes.is_empty(), "the later create re-creates the row");
-        assert_eq!(groups[0].1, vec![vec![Cell::Int(1), b("z"), Cell::Null]]);
-        assert_eq!(p.take_counts(), [2, 1, 1]);
-    }
-
-    #[test]
-    fn key_change_deletes_old_key() {
-        let tt = target();
-        let mut p = TablePlan::default();
-        p.add(&ev(Op::Update, Some(row(1, Value::Null, Value::Null)), Some(row(2, t("a"), t("b")))), &tt)
-            .unwrap();
-        let (deletes, groups) = p.plan.take();
-        assert_eq!(deletes, vec![vec![Cell::Int(1)]]);
-        assert_eq!(groups[0].1[0][0], Cell::Int(2));
-    }
-
     #[test]
     fn bad_values_name_table_and_column() {
         let mut s = (*schema()).clone();
         s.columns[1] = Column::new("a", DataType::Date, "date", true);
         let mut e = ev(Op::Create, None, Some(vec![Value::Int32(1), Value::Date(-800_000), Value::Null]));
         e.table = Arc::new(s);
-        let err = TablePlan::default().add(&e, &target()).unwrap_err().to_string();
+        let err = crate::sink::MySqlDialect::row(&e, &target(), e.after.as_deref().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("public.t") && err.contains("column a") && err.contains("BC"), "{err}");
     }
 

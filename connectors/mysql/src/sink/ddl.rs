@@ -108,13 +108,6 @@ pub async fn ensure(
     policy: SchemaChanges,
 ) -> Result<(TargetTable, bool), MySqlError> {
     let qualified = format!("{}.{}", quote_ident(db), quote_ident(table));
-    if source.key.is_empty() {
-        return Err(MySqlError::sink_fatal(format!(
-            "source table {} has no primary key; the sink needs one to upsert and delete by key \
-             (give the source table a primary key, or exclude it from the sink's topics)",
-            source.id
-        )));
-    }
     let rows: Vec<(String, String, String, Option<String>, String)> = conn
         .exec(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA \

@@ -34,6 +34,8 @@ pub struct TargetTable {
     pub types: Vec<String>,
     /// Quoted names of the source columns, in source column order.
     pub columns: Vec<String>,
+    /// Statements prepared for this table, by SQL text (valid on the connection that made them).
+    pub statements: HashMap<String, tokio_postgres::Statement>,
 }
 
 pub fn quote_ident(s: &str) -> String {
@@ -278,15 +280,6 @@ pub async fn ensure(
         .map_err(q("reading target columns"))?;
     let wanted: Vec<String> = source.columns.iter().map(|c| target_type(connector, c)).collect();
     if rows.is_empty() {
-        if source.key.is_empty() {
-            return Err(PgError::Source {
-                reason: format!(
-                    "source table {} has no primary key; the sink needs one to upsert",
-                    source.id.table
-                ),
-                kind: ErrorKind::Fatal,
-            });
-        }
         let cols: Vec<String> = source
             .columns
             .iter()
@@ -309,6 +302,7 @@ pub async fn ensure(
             qualified,
             types: wanted,
             columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
+            statements: HashMap::new(),
         });
     }
     let existing: HashMap<String, (String, bool, bool)> =
@@ -347,6 +341,7 @@ pub async fn ensure(
         qualified,
         types,
         columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
+        statements: HashMap::new(),
     })
 }
 

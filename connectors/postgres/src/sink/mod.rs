@@ -1,22 +1,18 @@
-//! The PostgreSQL sink: applies change events to a PostgreSQL database, exactly once.
+//! The PostgreSQL target: a [`Dialect`] of the relational layer ([`sluice_core::relational`]),
+//! which owns the batch plan, the transaction and the fenced offsets. This module provides the
+//! connection, the offsets table ([`offsets`]), DDL and type mapping ([`ddl`]), value text
+//! ([`text`]) and statement text ([`apply`]).
 //!
 //! Invariants:
-//! - One target transaction spans everything applied since the last commit; `commit` writes the
-//!   consumed offsets into `sluice_offsets` in that same transaction and then `COMMIT`s, so the
-//!   target's rows and its stored offsets always agree. After a crash the runner resumes from
-//!   [`PgSink::stored_offsets`]; writes of uncommitted batches were rolled back with the
+//! - One target transaction spans everything applied since the last commit; the consumed offsets
+//!   are written to `sluice_offsets` in that same transaction, so the target's rows and its
+//!   stored offsets always agree. Writes of uncommitted batches are rolled back with the
 //!   connection.
-//! - Writes are idempotent (upsert by key, delete by key, truncate), so replaying a topic from
-//!   the beginning, even under a new consumer group, leaves the target as it is.
-//! - Per-key order: see [`apply`]. Target tables are created or extended per [`ddl`].
+//! - Writes are idempotent (upsert by key, delete by key, `TRUNCATE` — transactional in
+//!   PostgreSQL), so replaying a topic from the beginning leaves the target as it is.
 //!
-//! - Offsets are compare-and-set against what this process read or last wrote
-//!   ([`OffsetFence`]): a process whose partition another member of the group has since advanced
-//!   gets a retriable error and rolls back, so a stale batch never overwrites newer rows.
-//!
-//! Failure: any error rolls the open transaction back and drops the table cache; connection-level
-//! errors are retriable (the runner builds a new sink), constraint violations, bad values and
-//! unsafe schema changes are fatal.
+//! Failure: connection-level errors are retriable (the runtime connects again), constraint
+//! violations, bad values and unsafe schema changes are fatal.
 
 pub mod apply;
 pub mod config;
@@ -24,169 +20,119 @@ pub mod ddl;
 pub mod offsets;
 pub mod text;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
+use sluice_core::plan::UpsertGroup;
+use sluice_core::relational::{Dialect, RelationalSink};
 use sluice_core::sink::FencedWrite;
-use sluice_core::transactional::TransactionalTarget;
-use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
+use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, Value};
 use tokio_postgres::Client;
-use tracing::{debug, warn};
 
 pub use config::PgSinkConfig;
+pub use sluice_core::relational::METRIC_APPLIED;
 pub use sluice_core::SchemaChanges;
 
 use crate::error::PgError;
-use apply::TablePlan;
 use ddl::TargetTable;
+use text::{cell, typed_cell, Cell};
 
-/// Counter: events applied to the target, labels `table` (target table) and `op` (c/u/d/r/t).
-pub const METRIC_APPLIED: &str = "sluice_sink_applied_events_total";
+/// The PostgreSQL sink: rows and offsets commit in one PostgreSQL transaction.
+pub type PgSink = RelationalSink<PgDialect>;
 
-struct TableState {
-    schema: Arc<TableSchema>,
-    target: TargetTable,
-    plan: TablePlan,
+/// Connect, and create `sluice_offsets` if missing. `name` keys this sink's offsets.
+pub async fn connect(config: PgSinkConfig, name: impl Into<String>) -> Result<PgSink, PgError> {
+    let client = config.connection.connect().await?;
+    offsets::ensure_table(&client).await?;
+    Ok(RelationalSink::new(PgDialect { config, client }, name))
 }
 
-pub struct PgSink {
+/// The `postgres` target plug-in.
+pub struct PgTarget;
+
+impl sluice_core::Target for PgTarget {
+    const TYPES: &'static [&'static str] = &["postgres", "postgresql"];
+    const COMMIT_MODE: sluice_core::CommitMode = sluice_core::CommitMode::Transactional;
+    type Config = PgSinkConfig;
+    type Sink = PgSink;
+
+    async fn checks(config: &PgSinkConfig, endpoint: &str) -> Vec<sluice_core::Check> {
+        crate::preflight::check_sink(endpoint, &config.connection).await
+    }
+
+    async fn connect(config: &PgSinkConfig, name: &str) -> sluice_core::Result<PgSink> {
+        Ok(connect(config.clone(), name).await?)
+    }
+}
+
+/// A connection to the target and the sink's settings.
+pub struct PgDialect {
     config: PgSinkConfig,
-    name: String,
     client: Client,
-    in_tx: bool,
-    tables: HashMap<TableId, TableState>,
-    fence: OffsetFence,
 }
 
-impl PgSink {
-    /// Connect, and create `sluice_offsets` if missing. `name` keys this sink's offsets.
-    pub async fn connect(config: PgSinkConfig, name: impl Into<String>) -> Result<Self, PgError> {
-        let client = config.connection.connect().await?;
-        offsets::ensure_table(&client).await?;
-        Ok(Self {
-            config,
-            name: name.into(),
-            client,
-            in_tx: false,
-            tables: HashMap::new(),
-            fence: OffsetFence::default(),
-        })
-    }
-
-    async fn begin(&mut self) -> Result<(), PgError> {
-        if !self.in_tx {
-            self.client.batch_execute("BEGIN").await.map_err(|e| PgError::query("BEGIN", &e))?;
-            self.in_tx = true;
-        }
-        Ok(())
-    }
-
-    async fn abort(&mut self) {
-        self.tables.clear();
-        if self.in_tx {
-            self.in_tx = false;
-            if let Err(e) = self.client.batch_execute("ROLLBACK").await {
-                debug!(error = %e, "rollback failed");
-            }
-        }
-    }
-
-    async fn apply_inner(&mut self, events: &[ChangeEvent]) -> Result<(), PgError> {
-        self.begin().await?;
-        for ev in events {
-            let id = &ev.table.id;
-            let fresh = match self.tables.get(id) {
-                Some(st) => st.schema.columns != ev.table.columns || st.schema.key != ev.table.key,
-                None => true,
-            };
-            if fresh {
-                if let Some(mut old) = self.tables.remove(id) {
-                    old.plan.flush(&self.client, &old.target, &old.schema.key).await?;
-                }
-                let (schema, table) = self.config.target_name(&id.schema, &id.table);
-                let target = ddl::ensure(
-                    &self.client,
-                    &schema,
-                    &table,
-                    ev.source.connector,
-                    &ev.table,
-                    self.config.schema_changes,
-                )
-                .await?;
-                self.tables.insert(
-                    id.clone(),
-                    TableState { schema: ev.table.clone(), target, plan: TablePlan::default() },
-                );
-            }
-            let Some(st) = self.tables.get_mut(id) else { continue };
-            if ev.op == Op::Truncate {
-                st.plan.clear();
-                let sql = format!("TRUNCATE {}", st.target.qualified);
-                self.client.batch_execute(&sql).await.map_err(|e| PgError::query("truncating", &e))?;
-                metrics::counter!(METRIC_APPLIED, "table" => st.target.qualified.clone(), "op" => "t")
-                    .increment(1);
-            } else {
-                st.plan.add(ev)?;
-            }
-        }
-        for st in self.tables.values_mut() {
-            if st.plan.is_empty() {
-                continue;
-            }
-            st.plan.flush(&self.client, &st.target, &st.schema.key).await?;
-            let counts = st.plan.take_counts();
-            for (i, op) in ["c", "u", "d"].into_iter().enumerate() {
-                let n = counts[i];
-                if n > 0 {
-                    metrics::counter!(METRIC_APPLIED, "table" => st.target.qualified.clone(), "op" => op)
-                        .increment(n);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Rows and offsets commit in one PostgreSQL transaction; `Sink` (rollback on failure, fenced
-/// offsets) comes from [`TransactionalTarget`].
-impl TransactionalTarget for PgSink {
+impl Dialect for PgDialect {
+    type Cell = Cell;
+    type Table = TargetTable;
     type Error = PgError;
 
-    async fn begin(&mut self) -> Result<(), PgError> {
-        PgSink::begin(self).await
+    const BEGIN: &'static str = "BEGIN";
+
+    async fn execute(&mut self, sql: &str, what: &str) -> Result<(), PgError> {
+        self.client.batch_execute(sql).await.map_err(|e| PgError::source_query(what, &e))
     }
 
-    async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), PgError> {
-        let r = self.apply_inner(events).await;
-        if let Err(e) = &r {
-            warn!(error = %e, "apply failed; rolling back");
+    async fn ensure_table(&mut self, ev: &ChangeEvent) -> Result<(TargetTable, bool), PgError> {
+        let (schema, table) = self.config.target_name(&ev.table.id.schema, &ev.table.id.table);
+        let connector = ev.source.connector;
+        let t = ddl::ensure(&self.client, &schema, &table, connector, &ev.table, self.config.schema_changes)
+            .await?;
+        // PostgreSQL DDL is transactional: the open transaction goes on.
+        Ok((t, false))
+    }
+
+    fn qualified(t: &TargetTable) -> &str {
+        &t.qualified
+    }
+
+    fn truncate_sql(t: &TargetTable) -> String {
+        format!("TRUNCATE {}", t.qualified)
+    }
+
+    fn row(ev: &ChangeEvent, _: &TargetTable, row: &[Value]) -> Result<Vec<Cell>, PgError> {
+        Ok(row.iter().zip(&ev.table.columns).map(|(v, c)| typed_cell(&c.data_type, v)).collect())
+    }
+
+    fn key(ev: &ChangeEvent, _: &TargetTable, row: &[Value]) -> Result<Vec<Cell>, PgError> {
+        Ok(ev.table.key.iter().map(|&i| row.get(i).map(cell).unwrap_or(Cell::Null)).collect())
+    }
+
+    async fn flush(
+        &mut self,
+        t: &mut TargetTable,
+        key: &[usize],
+        deletes: Vec<Vec<Cell>>,
+        upserts: Vec<UpsertGroup<Cell>>,
+    ) -> Result<(), PgError> {
+        if !deletes.is_empty() {
+            apply::delete(&self.client, t, key, &deletes).await?;
         }
-        r
-    }
-
-    async fn store_offsets(&mut self, writes: &[FencedWrite<'_>]) -> Result<usize, PgError> {
-        offsets::write(&self.client, &self.name, writes).await
-    }
-
-    async fn commit_transaction(&mut self) -> Result<(), PgError> {
-        self.client.batch_execute("COMMIT").await.map_err(|e| PgError::query("COMMIT", &e))?;
-        self.in_tx = false;
+        for (mask, rows) in upserts {
+            apply::upsert(&self.client, t, key, &mask, &rows).await?;
+        }
         Ok(())
     }
 
-    async fn abort(&mut self) {
-        PgSink::abort(self).await;
+    async fn store_offsets(&mut self, name: &str, writes: &[FencedWrite<'_>]) -> Result<usize, PgError> {
+        offsets::write(&self.client, name, writes).await
     }
 
-    async fn read_offsets(&mut self) -> Result<Vec<BrokerOffset>, PgError> {
-        offsets::read(&self.client, &self.name).await
+    async fn read_offsets(&mut self, name: &str) -> Result<Vec<BrokerOffset>, PgError> {
+        offsets::read(&self.client, name).await
     }
 
-    fn fence(&mut self) -> &mut OffsetFence {
-        &mut self.fence
+    fn fatal(reason: String) -> PgError {
+        PgError::Source { reason, kind: ErrorKind::Fatal }
     }
 
-    fn fenced(&self, message: String) -> PgError {
-        PgError::Source { reason: message, kind: ErrorKind::Retriable }
+    fn fenced(reason: String) -> PgError {
+        PgError::Source { reason, kind: ErrorKind::Retriable }
     }
 }

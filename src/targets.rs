@@ -1,0 +1,17 @@
+//! Every target `sluice sink` can write. This list is the only place in the binary that names a
+//! target: configuration (`[sink] type`), `sluice check` and `sluice sink` look targets up here.
+//! A new target is a crate implementing [`sluice_core::Target`] plus one line below (see
+//! docs/architecture.md, "Writing a target").
+
+use std::sync::LazyLock;
+
+use sluice_sink::TargetEntry;
+
+static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
+    vec![TargetEntry::of::<sluice_postgres::PgTarget>(), TargetEntry::of::<sluice_mysql::MySqlTarget>()]
+});
+
+/// The registered targets.
+pub fn all() -> &'static [TargetEntry] {
+    &TARGETS
+}
