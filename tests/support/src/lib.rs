@@ -9,6 +9,8 @@
 
 #![allow(clippy::expect_used)]
 
+pub mod conformance;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;

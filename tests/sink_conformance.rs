@@ -1,0 +1,99 @@
+//! The sink conformance suite ([`sluice_testkit::conformance`]) for the relational targets:
+//! PostgreSQL and MariaDB, each read back with its own client (tokio-postgres, mysql_async).
+
+#![allow(clippy::expect_used)]
+
+use anyhow::Result;
+use mysql_async::prelude::Queryable;
+use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
+use sluice_postgres::{PgSinkConfig, PgTarget};
+use sluice_testkit::conformance::{run_all, Harness, Rows};
+use sluice_testkit::{free_port, testbed, unique};
+
+/// Text columns of `id` and `columns`, keyed by `id`.
+fn keyed(rows: Vec<Vec<Option<String>>>) -> Result<Rows> {
+    let mut out = Rows::new();
+    for mut r in rows {
+        let id = r.remove(0).unwrap_or_default().parse()?;
+        out.insert(id, r);
+    }
+    Ok(out)
+}
+
+struct Postgres;
+
+fn pg_endpoint(port: u16) -> String {
+    let pg = &testbed().postgres;
+    format!("[connection]\nhost = \"{}\"\nport = {port}\nuser = \"{}\"\npassword = \"{}\"\ndatabase = \"{}\"\nconnect_timeout_secs = 2\n", pg.host, pg.user, pg.password, pg.database)
+}
+
+impl Harness for Postgres {
+    type T = PgTarget;
+
+    fn config(&self, ns: &str) -> PgSinkConfig {
+        let s = format!("table_pattern = \"{ns}.{{table}}\"\n{}", pg_endpoint(testbed().postgres.port));
+        toml::from_str(&s).expect("PostgreSQL settings")
+    }
+
+    fn unreachable(&self) -> PgSinkConfig {
+        toml::from_str(&pg_endpoint(free_port().expect("port"))).expect("PostgreSQL settings")
+    }
+
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let client = testbed().postgres.connect(&testbed().postgres.database).await?;
+        let cols: Vec<String> =
+            std::iter::once("id").chain(columns.iter().copied()).map(|c| format!("{c}::text")).collect();
+        let sql = format!("SELECT {} FROM \"{ns}\".\"{table}\"", cols.join(", "));
+        let rows = client.query(&sql, &[]).await?;
+        keyed(rows.iter().map(|r| (0..r.len()).map(|i| r.get::<_, Option<String>>(i)).collect()).collect())
+    }
+}
+
+struct MariaDb;
+
+fn maria_endpoint(port: u16) -> String {
+    let m = &testbed().mariadb;
+    format!(
+        "[connection]\nhost = \"{}\"\nport = {port}\nuser = \"{}\"\npassword = \"{}\"\n",
+        m.host, m.user, m.password
+    )
+}
+
+impl Harness for MariaDb {
+    type T = MySqlTarget;
+
+    fn config(&self, ns: &str) -> MySqlSinkConfig {
+        let s = format!("table_pattern = \"{ns}.{{table}}\"\n{}", maria_endpoint(testbed().mariadb.port));
+        toml::from_str(&s).expect("MariaDB settings")
+    }
+
+    fn unreachable(&self) -> MySqlSinkConfig {
+        toml::from_str(&maria_endpoint(free_port().expect("port"))).expect("MariaDB settings")
+    }
+
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let mut conn = testbed().mariadb.connect(None).await?;
+        let cols: Vec<String> = std::iter::once("id")
+            .chain(columns.iter().copied())
+            .map(|c| format!("CAST(`{c}` AS CHAR)"))
+            .collect();
+        let sql = format!("SELECT {} FROM `{ns}`.`{table}`", cols.join(", "));
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
+        let text = rows
+            .into_iter()
+            .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect())
+            .collect();
+        conn.disconnect().await?;
+        keyed(text)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_target_conforms() -> Result<()> {
+    run_all(&Postgres, |case| unique(&format!("conf_pg_{case}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_target_conforms() -> Result<()> {
+    run_all(&MariaDb, |case| unique(&format!("conf_my_{case}"))).await
+}
