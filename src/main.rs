@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::service::Service;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,8 +60,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run the config's source with its built-in registry (`[registry] listen`), or the registry
-    /// alone; a `[sink]` runs as its own process (`sluice sink`).
+    /// Run everything the config names in one process: its source (with the built-in registry
+    /// when `[registry] listen` is set) and its sink; or the registry alone.
     Run {
         /// The TOML config file.
         #[arg(long, short)]
@@ -128,24 +129,35 @@ async fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Source { config, reset_state } => {
             let cfg = Config::load(&config)?;
-            source_cmd::run(cfg, reset_state).await?;
+            let service = Service::start(&cfg, "source").await?;
+            source_cmd::run(cfg, reset_state, &service).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sink { config } => {
             let cfg = Config::load(&config)?;
-            sink_cmd::run(cfg).await?;
+            let service = Service::start(&cfg, "sink").await?;
+            sink_cmd::run(cfg, &service).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
-            if cfg.sink.is_some() {
-                anyhow::bail!(
-                    "`sluice run` runs a source (or the built-in registry) only: start the [sink] of this config \
-                     with `sluice sink --config …` in its own process"
-                );
-            }
-            if cfg.source.is_some() {
-                source_cmd::run(cfg, false).await?;
+            if cfg.source.is_some() || cfg.sink.is_some() {
+                // One process, one observability listener: the source (with its built-in
+                // registry) and the sink run side by side; a fatal error in either stops both.
+                let service = Service::start(&cfg, "run").await?;
+                let source = async {
+                    match cfg.source {
+                        Some(_) => source_cmd::run(cfg.clone(), false, &service).await,
+                        None => Ok(()),
+                    }
+                };
+                let sink = async {
+                    match cfg.sink {
+                        Some(_) => sink_cmd::run(cfg.clone(), &service).await,
+                        None => Ok(()),
+                    }
+                };
+                tokio::try_join!(source, sink)?;
             } else if cfg.registry.as_ref().is_some_and(|r| r.listen.is_some()) {
                 registry_cmd::run(cfg, registry_cmd::RegistryArgs { listen: None, kafka: None, topic: None })
                     .await?;

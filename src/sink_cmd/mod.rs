@@ -12,7 +12,8 @@ use sluice_sink::{RunArgs, RuntimeOptions};
 use crate::config::{Config, OnError};
 use crate::service::{supervise, Service};
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Run the config's sink under `service` (started by the caller) until stopped or fatal.
+pub async fn run(cfg: Config, service: &Service) -> anyhow::Result<()> {
     let sink = cfg.sink.clone().context("`sluice sink` needs a [sink] section")?;
     let target = sink.target().map_err(anyhow::Error::msg)?;
     let subscription = match &sink.topic_regex {
@@ -25,7 +26,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|r| r.client_url())
         .context("`sluice sink` needs [registry] url to decode records")?;
-    let service = Service::start(&cfg, "sink").await?;
     let extra_topics = match (&sink.transaction_topic, sink.transaction_consistent) {
         (Some(t), true) => vec![t.clone()],
         _ => Vec::new(),
@@ -53,7 +53,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let tracker = crate::status::Tracker::start(&kafka, "sink", &task).await?;
     let ready = || service.ready.set_ready();
     let (runtime, kafka_ref, settings) = (&runtime, &kafka, &sink.settings);
-    let result = supervise(&service, "from the offsets stored in the target", |stop| async move {
+    let result = supervise(service, "from the offsets stored in the target", |stop| async move {
         let args = RunArgs { options: runtime, kafka: kafka_ref, ready: &ready, stop };
         Ok(target.run(settings, args).await?)
     })

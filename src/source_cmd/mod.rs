@@ -26,10 +26,10 @@ use crate::config::{Config, SourceConfig};
 use crate::pipeline::publish::{self, PublishOptions, Publisher};
 use crate::service::{supervise, Service};
 
-pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
+/// Run the config's source under `service` (started by the caller) until stopped or fatal.
+pub async fn run(cfg: Config, reset_state: bool, service: &Service) -> anyhow::Result<()> {
     let Some(source_cfg) = cfg.source.clone() else { bail!("`sluice source` needs a [source] section") };
     let kafka = cfg.kafka.clone().context("`sluice source` needs a [kafka] section")?;
-    let service = Service::start(&cfg, "source").await?;
     let registry_cfg = cfg
         .registry
         .clone()
@@ -55,7 +55,7 @@ pub async fn run(cfg: Config, reset_state: bool) -> anyhow::Result<()> {
 
     let tracker = crate::status::Tracker::start(&kafka, "source", &key).await?;
     let strategy = registry_cfg.subject_name_strategy;
-    let (kafka, url, state, key, service) = (&kafka, url.as_str(), &state, key.as_str(), &service);
+    let (kafka, url, state, key) = (&kafka, url.as_str(), &state, key.as_str());
     let result = supervise(service, "from the last acknowledged position", |stop| {
         let source_cfg = &source_cfg;
         async move {

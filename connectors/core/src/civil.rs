@@ -26,6 +26,47 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `YYYY-MM-DD`, or `YYYY-MM-DD BC` (year 0 is 1 BC), for days since 1970-01-01.
+pub fn date_text(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    if y <= 0 {
+        format!("{:04}-{m:02}-{d:02} BC", 1 - y)
+    } else {
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// `HH:MM:SS.ffffff` for microseconds since midnight; hours may exceed 23 or be negative.
+pub fn time_text(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let a = micros.unsigned_abs();
+    let secs = a / 1_000_000;
+    format!("{sign}{:02}:{:02}:{:02}.{:06}", secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, with ` BC` last for years before 1, for microseconds since
+/// 1970-01-01 00:00.
+pub fn timestamp_text(micros: i64) -> String {
+    let date = date_text(micros.div_euclid(86_400_000_000));
+    let time = time_text(micros.rem_euclid(86_400_000_000));
+    match date.strip_suffix(" BC") {
+        Some(d) => format!("{d} {time} BC"),
+        None => format!("{date} {time}"),
+    }
+}
+
+/// `+HH:MM` (or `+HH:MM:SS` when seconds are not zero) for a UTC offset in seconds.
+pub fn utc_offset_text(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.unsigned_abs();
+    let (h, m, s) = (a / 3600, (a % 3600) / 60, a % 60);
+    if s == 0 {
+        format!("{sign}{h:02}:{m:02}")
+    } else {
+        format!("{sign}{h:02}:{m:02}:{s:02}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,12 +18,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::plan::{KeyedPlan, PlanCell, UpsertGroup};
+use serde::de::DeserializeOwned;
+
+use crate::plan::{KeyedPlan, PlanCell};
 use crate::sink::{FencedWrite, OffsetFence};
 use crate::transactional::TransactionalTarget;
-use crate::{BrokerOffset, ChangeEvent, Error, Op, TableId, TableSchema, Value};
+use crate::{BrokerOffset, ChangeEvent, Check, CommitMode, Error, Op, TableId, TableSchema, Target, Value};
 
 /// Counter: events applied to a target, labels `table` (target table) and `op` (c/u/d/t; r
 /// counts as c).
@@ -64,14 +67,22 @@ pub trait Dialect: Send {
     /// The key columns of a row image (in key order), converted for `t`.
     fn key(ev: &ChangeEvent, t: &Self::Table, row: &[Value]) -> Result<Vec<Self::Cell>, Self::Error>;
 
-    /// Run the deletes, then the upsert groups (columns not in a group's mask are neither
-    /// inserted nor updated) of one table. `key` holds the key's column indexes.
-    fn flush(
+    /// Delete `keys` (cells in key order) from `t`; `key` holds the key's column indexes.
+    fn delete(
         &mut self,
         t: &mut Self::Table,
         key: &[usize],
-        deletes: Vec<Vec<Self::Cell>>,
-        upserts: Vec<UpsertGroup<Self::Cell>>,
+        keys: &[Vec<Self::Cell>],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Insert or update `rows` (whole rows, source column order) of `t` by key, writing only
+    /// the columns `mask` sends: the others are neither inserted nor updated.
+    fn upsert(
+        &mut self,
+        t: &mut Self::Table,
+        key: &[usize],
+        mask: &[bool],
+        rows: &[Vec<Self::Cell>],
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Store fenced offsets of sink `name`; the number of rows changed.
@@ -92,6 +103,40 @@ pub trait Dialect: Send {
 
     /// The retriable error of a fenced commit.
     fn fenced(reason: String) -> Self::Error;
+}
+
+/// A [`Dialect`] that can be a target: how it is named, configured, checked and connected.
+/// [`Sql`] turns it into a [`Target`] (transactional).
+pub trait SqlTarget: Dialect + Sized + 'static {
+    /// The `type` values that select it.
+    const TYPES: &'static [&'static str];
+    /// Its settings (`#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned + Send + Sync + 'static;
+
+    /// Its preflight checks (the `ensure_*` list).
+    fn checks(config: &Self::Config, endpoint: &str) -> impl Future<Output = Vec<Check>> + Send;
+
+    /// Connect and prepare the offsets table.
+    fn connect(config: &Self::Config) -> impl Future<Output = Result<Self, Self::Error>> + Send;
+}
+
+/// The [`Target`] of a SQL dialect.
+pub struct Sql<D>(PhantomData<fn() -> D>);
+
+impl<D: SqlTarget> Target for Sql<D> {
+    const TYPES: &'static [&'static str] = D::TYPES;
+    const COMMIT_MODE: CommitMode = CommitMode::Transactional;
+    type Config = D::Config;
+    type Sink = RelationalSink<D>;
+
+    async fn checks(config: &D::Config, endpoint: &str) -> Vec<Check> {
+        D::checks(config, endpoint).await
+    }
+
+    async fn connect(config: &D::Config, name: &str) -> crate::Result<RelationalSink<D>> {
+        let dialect = D::connect(config).await.map_err(Into::into)?;
+        Ok(RelationalSink::new(dialect, name))
+    }
 }
 
 struct TableState<D: Dialect> {
@@ -198,6 +243,24 @@ impl<D: Dialect> RelationalSink<D> {
     }
 }
 
+/// Column definitions of a new target table for `source` (`<name> <type>[ NULL| NOT NULL]`,
+/// `NULL` spelled out when `explicit_null`) and its quoted key columns.
+pub fn create_columns(
+    source: &TableSchema,
+    types: &[String],
+    quote: impl Fn(&str) -> String,
+    explicit_null: bool,
+) -> (Vec<String>, Vec<String>) {
+    let null = if explicit_null { " NULL" } else { "" };
+    let columns = source
+        .columns
+        .iter()
+        .zip(types)
+        .map(|(c, t)| format!("{} {t}{}", quote(&c.name), if c.nullable { null } else { " NOT NULL" }))
+        .collect();
+    (columns, source.key_columns().map(|c| quote(&c.name)).collect())
+}
+
 fn missing<D: Dialect>(ev: &ChangeEvent, image: &str) -> D::Error {
     D::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
 }
@@ -205,7 +268,12 @@ fn missing<D: Dialect>(ev: &ChangeEvent, image: &str) -> D::Error {
 /// Run one table's plan and count what it applied.
 async fn flush<D: Dialect>(dialect: &mut D, st: &mut TableState<D>) -> Result<(), D::Error> {
     let (deletes, upserts) = st.plan.take();
-    dialect.flush(&mut st.target, &st.schema.key, deletes, upserts).await?;
+    if !deletes.is_empty() {
+        dialect.delete(&mut st.target, &st.schema.key, &deletes).await?;
+    }
+    for (mask, rows) in upserts {
+        dialect.upsert(&mut st.target, &st.schema.key, &mask, &rows).await?;
+    }
     let counts = std::mem::take(&mut st.plan.counts);
     for (n, op) in counts.into_iter().zip(["c", "u", "d"]) {
         if n > 0 {

@@ -17,7 +17,7 @@ use sluice_core::{
     BrokerOffset, ChangeEvent, Column, DataType, ErrorKind, Lsn, Op, Position, SchemaChanges, Sink,
     SnapshotMarker, SourceDetail, SourceInfo, TableId, TableSchema, Value,
 };
-use sluice_mysql::{MySqlSink, MySqlSinkConfig};
+use sluice_mysql::{MySqlSink, MySqlSinkConfig, MySqlTarget};
 
 struct Target {
     db: String,
@@ -32,7 +32,7 @@ async fn target(prefix: &str, policy: SchemaChanges) -> Target {
     let mut config = MySqlSinkConfig::new(endpoint);
     config.table_pattern = "{table}".into();
     config.schema_changes = policy;
-    let sink = sluice_mysql::sink::connect(config, "test-sink").await.unwrap();
+    let sink = <MySqlTarget as sluice_core::Target>::connect(&config, "test-sink").await.unwrap();
     Target { db: b.db, conn: b.conn, sink }
 }
 
@@ -468,7 +468,9 @@ async fn offsets_commit_with_rows_and_roll_back_with_them() {
     // Another sink name has its own offsets.
     let mut endpoint = common::endpoint();
     endpoint.database = Some(t.db.clone());
-    let mut other = sluice_mysql::sink::connect(MySqlSinkConfig::new(endpoint), "other").await.unwrap();
+    let mut other = <MySqlTarget as sluice_core::Target>::connect(&MySqlSinkConfig::new(endpoint), "other")
+        .await
+        .unwrap();
     assert!(other.stored_offsets().await.unwrap().is_empty());
 }
 
@@ -548,7 +550,7 @@ async fn schema_changes_add_columns_and_refuse_narrowing() {
     let mut config = MySqlSinkConfig::new(endpoint);
     config.table_pattern = "{table}".into();
     config.schema_changes = SchemaChanges::Ignore;
-    let mut lenient = sluice_mysql::sink::connect(config, "lenient").await.unwrap();
+    let mut lenient = <MySqlTarget as sluice_core::Target>::connect(&config, "lenient").await.unwrap();
     lenient.apply(&[ins(&v3, vec![Value::Int32(3), text("c"), Value::Int64(1)])]).await.unwrap();
     lenient.commit(&[]).await.unwrap();
     assert_eq!(rows(&mut t.conn, "SELECT COUNT(*) FROM s").await, [s(&["3"])]);
@@ -567,7 +569,7 @@ async fn creates_missing_target_database() {
     let mut config = MySqlSinkConfig::new(endpoint);
     let fresh = format!("{}_new", b.db);
     config.table_pattern = format!("{fresh}.{{schema}}_{{table}}");
-    let mut sink = sluice_mysql::sink::connect(config, "s").await.unwrap();
+    let mut sink = <MySqlTarget as sluice_core::Target>::connect(&config, "s").await.unwrap();
     let table = schema("t", vec![col("id", DataType::Int32, "integer", false)], vec![0], 1);
     sink.apply(&[ins(&table, vec![Value::Int32(1)]), ins(&table, vec![Value::Int32(1)])]).await.unwrap();
     sink.commit(&[]).await.unwrap();

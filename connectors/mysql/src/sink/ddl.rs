@@ -21,12 +21,13 @@ use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use sluice_core::{SchemaChanges, TableSchema};
+use sluice_core::{ChangeEvent, SchemaChanges, TableSchema};
 use tracing::{info, warn};
 
 use crate::error::MySqlError;
 use crate::sink::types::{column_types, narrowing};
 use crate::sink::values::Slot;
+use crate::sink::MySqlSinkConfig;
 
 /// A target table as the sink writes it.
 #[derive(Debug, Clone)]
@@ -48,7 +49,7 @@ pub struct TargetTable {
 }
 
 impl TargetTable {
-    fn new(qualified: String, types: Vec<String>, source: &TableSchema) -> Self {
+    fn new(qualified: String, types: Vec<String>, source: &TableSchema, config: &MySqlSinkConfig) -> Self {
         Self {
             qualified,
             slots: types.iter().map(|t| Slot::of(t)).collect(),
@@ -56,7 +57,7 @@ impl TargetTable {
             columns: source.columns.iter().map(|c| quote_ident(&c.name)).collect(),
             names: source.columns.iter().map(|c| c.name.clone()).collect(),
             nullable: source.columns.iter().map(|c| c.nullable).collect(),
-            unrepresentable: sluice_core::Unrepresentable::Fail,
+            unrepresentable: config.unrepresentable_values,
         }
     }
 }
@@ -101,12 +102,12 @@ struct Existing {
 /// Returns whether DDL ran (and so committed the connection's open transaction).
 pub async fn ensure(
     conn: &mut Conn,
-    db: &str,
-    table: &str,
-    connector: &str,
-    source: &TableSchema,
-    policy: SchemaChanges,
+    config: &MySqlSinkConfig,
+    ev: &ChangeEvent,
 ) -> Result<(TargetTable, bool), MySqlError> {
+    let (source, connector, policy) = (&*ev.table, ev.source.connector, config.schema_changes);
+    let (db, table) = config.target_name(&source.id.schema, &source.id.table);
+    let (db, table) = (db.as_str(), table.as_str());
     let qualified = format!("{}.{}", quote_ident(db), quote_ident(table));
     let rows: Vec<(String, String, String, Option<String>, String)> = conn
         .exec(
@@ -120,15 +121,7 @@ pub async fn ensure(
     let wanted = column_types(connector, source);
     if rows.is_empty() {
         ensure_database(conn, db).await?;
-        let mut cols: Vec<String> = source
-            .columns
-            .iter()
-            .zip(&wanted)
-            .map(|(c, t)| {
-                format!("{} {t} {}", quote_ident(&c.name), if c.nullable { "NULL" } else { "NOT NULL" })
-            })
-            .collect();
-        let key: Vec<String> = source.key_columns().map(|c| quote_ident(&c.name)).collect();
+        let (mut cols, key) = sluice_core::relational::create_columns(source, &wanted, quote_ident, true);
         cols.push(format!("PRIMARY KEY ({})", key.join(", ")));
         let ddl = format!("CREATE TABLE IF NOT EXISTS {qualified} ({}) {TABLE_OPTIONS}", cols.join(", "));
         conn.query_drop(ddl)
@@ -136,7 +129,7 @@ pub async fn ensure(
             .map_err(|e| MySqlError::sink_query(format_args!("creating target table {qualified}"), &e))?;
         info!(table = %qualified, "created target table");
         sluice_core::stats::table(&source.id).ddls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Ok((TargetTable::new(qualified, wanted, source), true));
+        return Ok((TargetTable::new(qualified, wanted, source, config), true));
     }
 
     let engine: Option<String> = conn
@@ -218,5 +211,5 @@ pub async fn ensure(
             ),
         )?;
     }
-    Ok((TargetTable::new(qualified, types, source), altered))
+    Ok((TargetTable::new(qualified, types, source, config), altered))
 }

@@ -31,8 +31,7 @@ pub mod values;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use sluice_core::plan::UpsertGroup;
-use sluice_core::relational::{Dialect, RelationalSink};
+use sluice_core::relational::{Dialect, RelationalSink, Sql, SqlTarget};
 use sluice_core::sink::FencedWrite;
 use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, Value};
 
@@ -53,38 +52,31 @@ const SESSION: &str = "SET NAMES utf8mb4, time_zone = '+00:00', sql_mode = \
 /// The MariaDB/MySQL sink: rows and offsets commit in one InnoDB transaction.
 pub type MySqlSink = RelationalSink<MySqlDialect>;
 
-/// Connect, set up the session, and create the offsets database and `sluice_offsets` if
-/// missing. `name` keys this sink's offsets.
-pub async fn connect(config: MySqlSinkConfig, name: impl Into<String>) -> Result<MySqlSink, MySqlError> {
-    // Without a default database, so a missing one can be created rather than refused.
-    let mut endpoint = config.connection.clone();
-    endpoint.database = None;
-    let mut conn = endpoint.connect().await?;
-    conn.query_drop(SESSION).await.map_err(|e| MySqlError::sink_query("setting up the session", &e))?;
-    let packet: Option<u64> = conn
-        .query_first("SELECT @@max_allowed_packet")
-        .await
-        .map_err(|e| MySqlError::sink_query("reading max_allowed_packet", &e))?;
-    let budget = (packet.unwrap_or(4 << 20) / 4).max(64 << 10) as usize;
-    offsets::ensure_table(&mut conn, config.offsets_database()).await?;
-    Ok(RelationalSink::new(MySqlDialect { config, conn, budget }, name))
-}
-
 /// The `mysql` target plug-in (MariaDB or MySQL 8).
-pub struct MySqlTarget;
+pub type MySqlTarget = Sql<MySqlDialect>;
 
-impl sluice_core::Target for MySqlTarget {
+impl SqlTarget for MySqlDialect {
     const TYPES: &'static [&'static str] = &["mysql", "mariadb"];
-    const COMMIT_MODE: sluice_core::CommitMode = sluice_core::CommitMode::Transactional;
     type Config = MySqlSinkConfig;
-    type Sink = MySqlSink;
 
     async fn checks(config: &MySqlSinkConfig, endpoint: &str) -> Vec<sluice_core::Check> {
         crate::preflight::check_sink(endpoint, &config.connection).await
     }
 
-    async fn connect(config: &MySqlSinkConfig, name: &str) -> sluice_core::Result<MySqlSink> {
-        Ok(connect(config.clone(), name).await?)
+    /// Also sets up the session (see the module invariants) and reads `max_allowed_packet`.
+    async fn connect(config: &MySqlSinkConfig) -> Result<Self, MySqlError> {
+        // Without a default database, so a missing one can be created rather than refused.
+        let mut endpoint = config.connection.clone();
+        endpoint.database = None;
+        let mut conn = endpoint.connect().await?;
+        conn.query_drop(SESSION).await.map_err(|e| MySqlError::sink_query("setting up the session", &e))?;
+        let packet: Option<u64> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| MySqlError::sink_query("reading max_allowed_packet", &e))?;
+        let budget = (packet.unwrap_or(4 << 20) / 4).max(64 << 10) as usize;
+        offsets::ensure_table(&mut conn, config.offsets_database()).await?;
+        Ok(MySqlDialect { config: config.clone(), conn, budget })
     }
 }
 
@@ -108,12 +100,7 @@ impl Dialect for MySqlDialect {
     }
 
     async fn ensure_table(&mut self, ev: &ChangeEvent) -> Result<(TargetTable, bool), MySqlError> {
-        let (db, table) = self.config.target_name(&ev.table.id.schema, &ev.table.id.table);
-        let policy = self.config.schema_changes;
-        let (mut t, ran_ddl) =
-            ddl::ensure(&mut self.conn, &db, &table, ev.source.connector, &ev.table, policy).await?;
-        t.unrepresentable = self.config.unrepresentable_values;
-        Ok((t, ran_ddl))
+        ddl::ensure(&mut self.conn, &self.config, ev).await
     }
 
     fn qualified(t: &TargetTable) -> &str {
@@ -132,20 +119,23 @@ impl Dialect for MySqlDialect {
         ev.table.key.iter().map(|&i| apply::convert(ev, t, i, row.get(i).unwrap_or(&Value::Null))).collect()
     }
 
-    async fn flush(
+    async fn delete(
         &mut self,
         t: &mut TargetTable,
         key: &[usize],
-        deletes: Vec<Vec<Cell>>,
-        upserts: Vec<UpsertGroup<Cell>>,
+        keys: &[Vec<Cell>],
     ) -> Result<(), MySqlError> {
-        if !deletes.is_empty() {
-            apply::delete(&mut self.conn, t, key, &deletes, self.budget).await?;
-        }
-        for (mask, rows) in upserts {
-            apply::upsert(&mut self.conn, t, key, &mask, &rows, self.budget).await?;
-        }
-        Ok(())
+        apply::delete(&mut self.conn, t, key, keys, self.budget).await
+    }
+
+    async fn upsert(
+        &mut self,
+        t: &mut TargetTable,
+        key: &[usize],
+        mask: &[bool],
+        rows: &[Vec<Cell>],
+    ) -> Result<(), MySqlError> {
+        apply::upsert(&mut self.conn, t, key, mask, rows, self.budget).await
     }
 
     async fn store_offsets(&mut self, name: &str, writes: &[FencedWrite<'_>]) -> Result<usize, MySqlError> {

@@ -15,6 +15,7 @@
 //! silently clamped, rounded or nulled. [`Cell::Unchanged`] is not a value: the statement
 //! builder leaves such a column out.
 
+use sluice_core::civil;
 use std::fmt::Write as _;
 
 use sluice_core::Value;
@@ -149,14 +150,14 @@ pub fn cell(v: &Value, slot: Slot) -> Result<Cell, String> {
         Value::Bytes(b) => Cell::Bytes(b.clone()),
         Value::Uuid(u) => Cell::Bytes(uuid(u).into_bytes()),
         Value::Date(days) => {
-            let (year, month, day) = civil_checked(i64::from(*days), || date_text(i64::from(*days)))?;
+            let (year, month, day) = civil_checked(i64::from(*days), || civil::date_text(i64::from(*days)))?;
             Cell::DateTime { year, month, day, hour: 0, minute: 0, second: 0, micros: 0 }
         }
         Value::Time(micros) => {
             if micros.unsigned_abs() > MAX_TIME_MICROS.unsigned_abs() {
                 return Err(format!(
                     "time {} is outside MariaDB's TIME range (±838:59:59.999999)",
-                    time_text(*micros)
+                    civil::time_text(*micros)
                 ));
             }
             let a = micros.unsigned_abs();
@@ -171,13 +172,14 @@ pub fn cell(v: &Value, slot: Slot) -> Result<Cell, String> {
                 micros: (a % 1_000_000) as u32,
             }
         }
-        Value::TimeTz { micros, offset_seconds } => {
-            Cell::Bytes(format!("{}{}", time_text(*micros), offset_text(*offset_seconds)).into_bytes())
-        }
+        Value::TimeTz { micros, offset_seconds } => Cell::Bytes(
+            format!("{}{}", civil::time_text(*micros), sluice_core::civil::utc_offset_text(*offset_seconds))
+                .into_bytes(),
+        ),
         Value::Timestamp(m) | Value::TimestampTz(m) => {
             let days = m.div_euclid(86_400_000_000);
             let rem = m.rem_euclid(86_400_000_000);
-            let (year, month, day) = civil_checked(days, || timestamp_text(*m))?;
+            let (year, month, day) = civil_checked(days, || civil::timestamp_text(*m))?;
             let secs = rem / 1_000_000;
             Cell::DateTime {
                 year,
@@ -265,43 +267,6 @@ fn civil_checked(days: i64, text: impl Fn() -> String) -> Result<(u16, u8, u8), 
         return Err(format!("{} is outside MariaDB's date range (0001-01-01 … 9999-12-31)", text()));
     }
     Ok((y as u16, m as u8, d as u8))
-}
-
-fn date_text(days: i64) -> String {
-    let (y, m, d) = sluice_core::civil::civil_from_days(days);
-    if y <= 0 {
-        format!("{:04}-{m:02}-{d:02} BC", 1 - y)
-    } else {
-        format!("{y:04}-{m:02}-{d:02}")
-    }
-}
-
-fn timestamp_text(micros: i64) -> String {
-    let days = micros.div_euclid(86_400_000_000);
-    let (date, bc) = match date_text(days).strip_suffix(" BC") {
-        Some(d) => (d.to_owned(), " BC"),
-        None => (date_text(days), ""),
-    };
-    format!("{date} {}{bc}", time_text(micros.rem_euclid(86_400_000_000)))
-}
-
-/// `HH:MM:SS.ffffff`; hours may exceed 23 or be negative.
-fn time_text(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let a = micros.unsigned_abs();
-    let secs = a / 1_000_000;
-    format!("{sign}{:02}:{:02}:{:02}.{:06}", secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000)
-}
-
-fn offset_text(secs: i32) -> String {
-    let sign = if secs < 0 { '-' } else { '+' };
-    let a = secs.unsigned_abs();
-    let (h, m, s) = (a / 3600, (a % 3600) / 60, a % 60);
-    if s == 0 {
-        format!("{sign}{h:02}:{m:02}")
-    } else {
-        format!("{sign}{h:02}:{m:02}:{s:02}")
-    }
 }
 
 /// ISO 8601 duration with per-field signs, as PostgreSQL's `intervalstyle = iso_8601` writes
@@ -393,13 +358,18 @@ fn json_array(items: &[Value], out: &mut String) {
                 json_string(&hex, out);
             }
             Value::Uuid(u) => json_string(&uuid(u), out),
-            Value::Date(d) => json_string(&date_text(i64::from(*d)), out),
-            Value::Time(m) => json_string(&time_text(*m), out),
-            Value::TimeTz { micros, offset_seconds } => {
-                json_string(&format!("{}{}", time_text(*micros), offset_text(*offset_seconds)), out)
-            }
-            Value::Timestamp(m) => json_string(&timestamp_text(*m), out),
-            Value::TimestampTz(m) => json_string(&format!("{}+00:00", timestamp_text(*m)), out),
+            Value::Date(d) => json_string(&civil::date_text(i64::from(*d)), out),
+            Value::Time(m) => json_string(&civil::time_text(*m), out),
+            Value::TimeTz { micros, offset_seconds } => json_string(
+                &format!(
+                    "{}{}",
+                    civil::time_text(*micros),
+                    sluice_core::civil::utc_offset_text(*offset_seconds)
+                ),
+                out,
+            ),
+            Value::Timestamp(m) => json_string(&civil::timestamp_text(*m), out),
+            Value::TimestampTz(m) => json_string(&format!("{}+00:00", civil::timestamp_text(*m)), out),
             Value::Interval { months, days, micros } => {
                 json_string(&interval_iso(*months, *days, *micros), out)
             }

@@ -14,11 +14,12 @@
 
 use std::collections::HashMap;
 
-use sluice_core::{Column, DataType, TableSchema};
+use sluice_core::{ChangeEvent, Column, DataType};
 use tokio_postgres::Client;
 use tracing::{info, warn};
 
 use crate::error::PgError;
+use crate::sink::PgSinkConfig;
 use sluice_core::ErrorKind;
 use sluice_core::SchemaChanges;
 
@@ -256,12 +257,12 @@ fn unsafe_change(cfg: SchemaChanges, table: &str, reason: String) -> Result<(), 
 /// Make `schema.table` fit `source`: create it or add missing columns; check the rest.
 pub async fn ensure(
     client: &Client,
-    schema: &str,
-    table: &str,
-    connector: &str,
-    source: &TableSchema,
-    policy: SchemaChanges,
+    config: &PgSinkConfig,
+    ev: &ChangeEvent,
 ) -> Result<TargetTable, PgError> {
+    let (source, connector, policy) = (&*ev.table, ev.source.connector, config.schema_changes);
+    let (schema, table) = config.target_name(&source.id.schema, &source.id.table);
+    let (schema, table) = (schema.as_str(), table.as_str());
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
     let q = |c: &'static str| move |e: tokio_postgres::Error| PgError::query(c, &e);
     // Held until the caller's transaction ends: sink processes sharing a target (one group
@@ -280,15 +281,7 @@ pub async fn ensure(
         .map_err(q("reading target columns"))?;
     let wanted: Vec<String> = source.columns.iter().map(|c| target_type(connector, c)).collect();
     if rows.is_empty() {
-        let cols: Vec<String> = source
-            .columns
-            .iter()
-            .zip(&wanted)
-            .map(|(c, t)| {
-                format!("{} {t}{}", quote_ident(&c.name), if c.nullable { "" } else { " NOT NULL" })
-            })
-            .collect();
-        let key: Vec<String> = source.key_columns().map(|c| quote_ident(&c.name)).collect();
+        let (cols, key) = sluice_core::relational::create_columns(source, &wanted, quote_ident, false);
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {qualified} ({}, PRIMARY KEY ({}))",
             quote_ident(schema),

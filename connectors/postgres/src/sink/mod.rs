@@ -20,8 +20,7 @@ pub mod ddl;
 pub mod offsets;
 pub mod text;
 
-use sluice_core::plan::UpsertGroup;
-use sluice_core::relational::{Dialect, RelationalSink};
+use sluice_core::relational::{Dialect, RelationalSink, Sql, SqlTarget};
 use sluice_core::sink::FencedWrite;
 use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, Value};
 use tokio_postgres::Client;
@@ -37,28 +36,21 @@ use text::{cell, typed_cell, Cell};
 /// The PostgreSQL sink: rows and offsets commit in one PostgreSQL transaction.
 pub type PgSink = RelationalSink<PgDialect>;
 
-/// Connect, and create `sluice_offsets` if missing. `name` keys this sink's offsets.
-pub async fn connect(config: PgSinkConfig, name: impl Into<String>) -> Result<PgSink, PgError> {
-    let client = config.connection.connect().await?;
-    offsets::ensure_table(&client).await?;
-    Ok(RelationalSink::new(PgDialect { config, client }, name))
-}
-
 /// The `postgres` target plug-in.
-pub struct PgTarget;
+pub type PgTarget = Sql<PgDialect>;
 
-impl sluice_core::Target for PgTarget {
+impl SqlTarget for PgDialect {
     const TYPES: &'static [&'static str] = &["postgres", "postgresql"];
-    const COMMIT_MODE: sluice_core::CommitMode = sluice_core::CommitMode::Transactional;
     type Config = PgSinkConfig;
-    type Sink = PgSink;
 
     async fn checks(config: &PgSinkConfig, endpoint: &str) -> Vec<sluice_core::Check> {
         crate::preflight::check_sink(endpoint, &config.connection).await
     }
 
-    async fn connect(config: &PgSinkConfig, name: &str) -> sluice_core::Result<PgSink> {
-        Ok(connect(config.clone(), name).await?)
+    async fn connect(config: &PgSinkConfig) -> Result<Self, PgError> {
+        let client = config.connection.connect().await?;
+        offsets::ensure_table(&client).await?;
+        Ok(PgDialect { config: config.clone(), client })
     }
 }
 
@@ -80,12 +72,8 @@ impl Dialect for PgDialect {
     }
 
     async fn ensure_table(&mut self, ev: &ChangeEvent) -> Result<(TargetTable, bool), PgError> {
-        let (schema, table) = self.config.target_name(&ev.table.id.schema, &ev.table.id.table);
-        let connector = ev.source.connector;
-        let t = ddl::ensure(&self.client, &schema, &table, connector, &ev.table, self.config.schema_changes)
-            .await?;
         // PostgreSQL DDL is transactional: the open transaction goes on.
-        Ok((t, false))
+        Ok((ddl::ensure(&self.client, &self.config, ev).await?, false))
     }
 
     fn qualified(t: &TargetTable) -> &str {
@@ -104,20 +92,23 @@ impl Dialect for PgDialect {
         Ok(ev.table.key.iter().map(|&i| row.get(i).map(cell).unwrap_or(Cell::Null)).collect())
     }
 
-    async fn flush(
+    async fn delete(
         &mut self,
         t: &mut TargetTable,
         key: &[usize],
-        deletes: Vec<Vec<Cell>>,
-        upserts: Vec<UpsertGroup<Cell>>,
+        keys: &[Vec<Cell>],
     ) -> Result<(), PgError> {
-        if !deletes.is_empty() {
-            apply::delete(&self.client, t, key, &deletes).await?;
-        }
-        for (mask, rows) in upserts {
-            apply::upsert(&self.client, t, key, &mask, &rows).await?;
-        }
-        Ok(())
+        apply::delete(&self.client, t, key, keys).await
+    }
+
+    async fn upsert(
+        &mut self,
+        t: &mut TargetTable,
+        key: &[usize],
+        mask: &[bool],
+        rows: &[Vec<Cell>],
+    ) -> Result<(), PgError> {
+        apply::upsert(&self.client, t, key, mask, rows).await
     }
 
     async fn store_offsets(&mut self, name: &str, writes: &[FencedWrite<'_>]) -> Result<usize, PgError> {

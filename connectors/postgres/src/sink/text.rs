@@ -96,11 +96,19 @@ pub fn render(v: &Value) -> String {
         Value::Date(i32::MIN) | Value::Timestamp(i64::MIN) | Value::TimestampTz(i64::MIN) => {
             "-infinity".into()
         }
-        Value::Date(days) => date(i64::from(*days)),
-        Value::Time(micros) => time(*micros),
-        Value::TimeTz { micros, offset_seconds } => format!("{}{}", time(*micros), offset(*offset_seconds)),
-        Value::Timestamp(m) => timestamp(*m),
-        Value::TimestampTz(m) => format!("{}+00", timestamp(*m)).replace(" BC+00", "+00 BC"),
+        Value::Date(days) => sluice_core::civil::date_text(i64::from(*days)),
+        Value::Time(micros) => sluice_core::civil::time_text(*micros),
+        Value::TimeTz { micros, offset_seconds } => {
+            format!(
+                "{}{}",
+                sluice_core::civil::time_text(*micros),
+                sluice_core::civil::utc_offset_text(*offset_seconds)
+            )
+        }
+        Value::Timestamp(m) => sluice_core::civil::timestamp_text(*m),
+        Value::TimestampTz(m) => {
+            format!("{}+00", sluice_core::civil::timestamp_text(*m)).replace(" BC+00", "+00 BC")
+        }
         Value::Interval { months, days, micros } => {
             format!("{months} mons {days} days {} secs", seconds(*micros))
         }
@@ -125,46 +133,7 @@ fn seconds(micros: i64) -> String {
     format!("{sign}{}.{:06}", a / 1_000_000, a % 1_000_000)
 }
 
-fn offset(secs: i32) -> String {
-    let sign = if secs < 0 { '-' } else { '+' };
-    let a = secs.unsigned_abs();
-    let (h, m, s) = (a / 3600, (a % 3600) / 60, a % 60);
-    if s == 0 {
-        format!("{sign}{h:02}:{m:02}")
-    } else {
-        format!("{sign}{h:02}:{m:02}:{s:02}")
-    }
-}
-
 /// `HH:MM:SS.ffffff`; hours may exceed 23 (MySQL `TIME`) or be negative.
-fn time(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let a = micros.unsigned_abs();
-    let secs = a / 1_000_000;
-    format!("{sign}{:02}:{:02}:{:02}.{:06}", secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000)
-}
-
-fn date(days: i64) -> String {
-    let (y, m, d) = sluice_core::civil::civil_from_days(days);
-    if y <= 0 {
-        format!("{:04}-{m:02}-{d:02} BC", 1 - y)
-    } else {
-        format!("{y:04}-{m:02}-{d:02}")
-    }
-}
-
-fn timestamp(micros: i64) -> String {
-    let days = micros.div_euclid(86_400_000_000);
-    let rem = micros.rem_euclid(86_400_000_000);
-    let (y, m, d) = sluice_core::civil::civil_from_days(days);
-    let t = time(rem);
-    if y <= 0 {
-        format!("{:04}-{m:02}-{d:02} {t} BC", 1 - y)
-    } else {
-        format!("{y:04}-{m:02}-{d:02} {t}")
-    }
-}
-
 /// A PostgreSQL array literal; every element quoted, nested arrays as sub-literals.
 fn array(items: &[Value]) -> String {
     let mut s = String::from("{");
