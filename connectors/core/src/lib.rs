@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod load;
 pub mod plan;
+pub mod portable;
 pub mod position;
 pub mod relational;
 pub mod schema;

@@ -1,10 +1,11 @@
 //! Source column types → MariaDB column types, and when an existing target column is too narrow.
 //!
-//! Types, in order of preference (the table is in `docs/sinks.md`):
-//! 1. PostgreSQL source: the column's `source_type` (`format_type`) mapped by [`pg_to_mariadb`].
-//! 2. MariaDB/MySQL source: the source's own column type, kept ([`mariadb_source_type`]), when
-//!    it is a known built-in type; `ENUM`/`SET` are rebuilt from their values, quoted here.
-//! 3. Otherwise the logical [`DataType`] ([`logical_to_mariadb`]).
+//! Types (the table is in `docs/sinks.md`):
+//! 1. MariaDB/MySQL source: the source's own column type, kept ([`mariadb_source_type`]), when
+//!    it is a known built-in type — same engine; `ENUM`/`SET` are rebuilt from their values,
+//!    quoted here.
+//! 2. Any other source: the column's [`Portable`] type through the one mapping table,
+//!    [`mariadb_type`].
 //!
 //! Then, per table ([`column_types`]): key columns of a LOB type (`*TEXT`, `*BLOB`, `JSON`)
 //! become `VARCHAR(n)` / `VARBINARY(n)` sharing InnoDB's 3072-byte index key limit, and, if the
@@ -14,6 +15,7 @@
 //! Invariant: every type string returned is built here from validated parts (never a source
 //! string spliced into DDL unchecked), lowercase, as `information_schema` spells it.
 
+use sluice_core::portable::{split_type, Portable};
 use sluice_core::{Column, DataType, TableSchema};
 
 /// InnoDB's index key limit with DYNAMIC rows, in bytes.
@@ -24,24 +26,6 @@ const MAX_ROW_BYTES: u64 = 65_000;
 const MAX_VARCHAR: u32 = 16_383;
 /// utf8mb4: bytes per character at most.
 const CHAR_BYTES: u64 = 4;
-
-/// `(args, base)` of a type: `numeric(10,2)` → `([10, 2], "numeric")`;
-/// `timestamp(3) without time zone` → `([3], "timestamp without time zone")`.
-fn split(t: &str) -> (Vec<i64>, String) {
-    let mut base = String::with_capacity(t.len());
-    let mut args = Vec::new();
-    let mut rest = t;
-    while let Some(open) = rest.find('(') {
-        base.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find(')') else { break };
-        if args.is_empty() {
-            args = rest[open + 1..open + close].split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        }
-        rest = &rest[open + close + 1..];
-    }
-    base.push_str(rest);
-    (args, base.split_whitespace().collect::<Vec<_>>().join(" "))
-}
 
 fn varchar(n: i64) -> String {
     match u32::try_from(n) {
@@ -60,52 +44,6 @@ fn decimal(p: Option<i64>, s: Option<i64>) -> String {
         }
         _ => "decimal(65,30)".into(),
     }
-}
-
-fn fsp(args: &[i64]) -> i64 {
-    args.first().copied().unwrap_or(6).clamp(0, 6)
-}
-
-/// PostgreSQL `format_type` → MariaDB type (the documented mapping table).
-pub fn pg_to_mariadb(source_type: &str) -> Option<String> {
-    let st = source_type.trim().to_ascii_lowercase();
-    if st.ends_with("[]") {
-        return Some("json".into());
-    }
-    let (args, base) = split(&st);
-    let a0 = args.first().copied();
-    Some(match base.as_str() {
-        "smallint" => "smallint".into(),
-        "integer" => "int".into(),
-        "bigint" | "oid" => "bigint".into(),
-        "numeric" | "decimal" => decimal(a0, args.get(1).copied()),
-        "real" => "float".into(),
-        "double precision" => "double".into(),
-        "boolean" => "tinyint(1)".into(),
-        "text" | "xml" | "tsvector" | "tsquery" | "point" | "line" | "lseg" | "box" | "path" | "polygon"
-        | "circle" => "longtext".into(),
-        "character varying" => a0.map_or_else(|| "longtext".into(), varchar),
-        "character" => match a0.unwrap_or(1) {
-            n @ 1..=255 => format!("char({n})"),
-            n => varchar(n),
-        },
-        // bit(n) travels as Debezium's Bits (little-endian bytes) or, for n = 1, a boolean.
-        "bit" => match a0.unwrap_or(1) {
-            n @ 1..=64 => format!("bit({n})"),
-            n => format!("varbinary({})", (n + 7) / 8),
-        },
-        "bit varying" => a0.map_or_else(|| "longtext".into(), varchar),
-        "bytea" => "longblob".into(),
-        "json" | "jsonb" => "json".into(),
-        "uuid" => "char(36)".into(),
-        "date" => "date".into(),
-        "timestamp without time zone" | "timestamp with time zone" => format!("datetime({})", fsp(&args)),
-        "time without time zone" => format!("time({})", fsp(&args)),
-        "time with time zone" => "varchar(32)".into(),
-        b if b.starts_with("interval") => "varchar(64)".into(),
-        "inet" | "cidr" | "macaddr" | "macaddr8" | "money" => "varchar(64)".into(),
-        _ => return None,
-    })
 }
 
 /// MariaDB/MySQL base types a source column type may be kept as (ENUM/SET apart).
@@ -168,8 +106,22 @@ pub fn mariadb_source_type(col: &Column) -> Option<String> {
     (ok_chars && MARIADB_BUILTINS.contains(&base)).then_some(st)
 }
 
-/// Logical type → MariaDB type.
-pub fn logical_to_mariadb(t: &DataType) -> String {
+/// Portable type → MariaDB type: the one mapping table of this target.
+pub fn mariadb_type(p: &Portable) -> String {
+    let fsp = p.fsp.unwrap_or(6);
+    match (&p.data_type, p.length) {
+        (DataType::Text, Some(n @ 1..=255)) if p.fixed => format!("char({n})"),
+        (DataType::Text, Some(n)) => varchar(i64::from(n)),
+        (DataType::Bytes, Some(n @ 1..=255)) if p.fixed => format!("binary({n})"),
+        (DataType::Bytes, Some(n)) if n <= MAX_VARCHAR * 4 => format!("varbinary({})", n.max(1)),
+        (DataType::Time, _) => format!("time({fsp})"),
+        (DataType::Timestamp | DataType::TimestampTz, _) => format!("datetime({fsp})"),
+        (DataType::Bits(n), _) if *n > 64 => format!("varbinary({})", n.div_ceil(8)),
+        (t, _) => logical_mariadb_type(t),
+    }
+}
+
+fn logical_mariadb_type(t: &DataType) -> String {
     match t {
         DataType::Boolean => "tinyint(1)".into(),
         DataType::Int16 => "smallint".into(),
@@ -196,12 +148,8 @@ pub fn logical_to_mariadb(t: &DataType) -> String {
 
 /// The MariaDB type of one source column, before the per-table key and row-size adjustments.
 pub fn target_type(connector: &str, col: &Column) -> String {
-    let mapped = match connector {
-        "postgresql" => pg_to_mariadb(&col.source_type),
-        "mysql" | "mariadb" => mariadb_source_type(col),
-        _ => None,
-    };
-    mapped.unwrap_or_else(|| logical_to_mariadb(&col.data_type))
+    let native = if matches!(connector, "mysql" | "mariadb") { mariadb_source_type(col) } else { None };
+    native.unwrap_or_else(|| mariadb_type(&Portable::of(connector, col)))
 }
 
 /// What family a type belongs to, and how much it holds within the family.
@@ -224,7 +172,7 @@ enum Shape {
 
 fn shape(t: &str) -> Shape {
     let t = t.trim().to_ascii_lowercase();
-    let (args, base) = split(&t);
+    let (args, base) = split_type(&t);
     let unsigned = base.contains("unsigned");
     let base = base.split(' ').next().unwrap_or("").to_owned();
     let n = |default: u64| args.first().map_or(default, |&a| a.max(0) as u64);
@@ -396,25 +344,35 @@ mod tests {
         target_type("postgresql", &Column::new("c", DataType::Text, st, true))
     }
 
+    fn pg_typed(st: &str, dt: DataType) -> String {
+        target_type("postgresql", &Column::new("c", dt, st, true))
+    }
+
+    fn dec(p: Option<u32>, s: Option<u32>) -> DataType {
+        DataType::Decimal { precision: p, scale: s }
+    }
+
     #[test]
     fn postgres_types_map() {
-        assert_eq!(pg("integer"), "int");
-        assert_eq!(pg("numeric(14,4)"), "decimal(14,4)");
-        assert_eq!(pg("numeric"), "decimal(65,30)");
-        assert_eq!(pg("numeric(100,2)"), "decimal(65,30)");
-        assert_eq!(pg("numeric(5,-2)"), "decimal(7,0)");
-        assert_eq!(pg("timestamp with time zone"), "datetime(6)");
-        assert_eq!(pg("timestamp(3) without time zone"), "datetime(3)");
-        assert_eq!(pg("time(0) without time zone"), "time(0)");
+        assert_eq!(pg_typed("integer", DataType::Int32), "int");
+        assert_eq!(pg_typed("numeric(14,4)", dec(Some(14), Some(4))), "decimal(14,4)");
+        assert_eq!(pg_typed("numeric", dec(None, None)), "decimal(65,30)");
+        assert_eq!(pg_typed("numeric(100,2)", dec(Some(100), Some(2))), "decimal(65,30)");
+        assert_eq!(pg_typed("timestamp with time zone", DataType::TimestampTz), "datetime(6)");
+        assert_eq!(pg_typed("timestamp(3) without time zone", DataType::Timestamp), "datetime(3)");
+        assert_eq!(pg_typed("TIMESTAMP(3)", DataType::Timestamp), "datetime(3)");
+        assert_eq!(pg_typed("time(0) without time zone", DataType::Time), "time(0)");
+        assert_eq!(pg("inet"), "varchar(64)");
+        assert_eq!(pg_typed("bit(3)", DataType::Text), "bit(3)");
+        assert_eq!(pg_typed("integer[]", DataType::Array(Box::new(DataType::Int32))), "json");
         assert_eq!(pg("character varying(20)"), "varchar(20)");
         assert_eq!(pg("character varying(100000)"), "mediumtext");
         assert_eq!(pg("character varying"), "longtext");
         assert_eq!(pg("character(3)"), "char(3)");
-        assert_eq!(pg("integer[]"), "json");
-        assert_eq!(pg("jsonb"), "json");
-        assert_eq!(pg("interval day to second(3)"), "varchar(64)");
-        assert_eq!(pg("boolean"), "tinyint(1)");
-        assert_eq!(pg("bytea"), "longblob");
+        assert_eq!(pg_typed("jsonb", DataType::Json), "json");
+        assert_eq!(pg_typed("interval day to second(3)", DataType::Interval), "varchar(64)");
+        assert_eq!(pg_typed("boolean", DataType::Boolean), "tinyint(1)");
+        assert_eq!(pg_typed("bytea", DataType::Bytes), "longblob");
         // user-defined (enum) → logical type
         assert_eq!(
             target_type("postgresql", &Column::new("c", DataType::Enum(vec!["a".into()]), "mood", true)),

@@ -1,11 +1,11 @@
 //! Target tables from source schemas: create a missing table, add new columns, and refuse a
 //! change that cannot be applied safely.
 //!
-//! Column types, in order of preference:
+//! Column types:
 //! 1. PostgreSQL source: the column's `source_type` (the source's `format_type`), when it names a
-//!    built-in type.
-//! 2. MariaDB/MySQL source: the mapping table in [`mysql_to_pg`] (documented in `docs/sinks.md`).
-//! 3. Otherwise the logical [`DataType`] ([`logical_to_pg`]).
+//!    built-in type — same engine, so the source's own type is kept.
+//! 2. Any other source: the column's [`Portable`] type through the one mapping table,
+//!    [`pg_type`] (documented in `docs/sinks.md`).
 //!
 //! Safety rules (fatal unless `schema_changes = "ignore"`): a target column narrower than the
 //! source's (`varchar(n)` shorter, `numeric(p,s)` smaller, a smaller integer), and a target NOT
@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use sluice_core::portable::{pg_format_type, Portable};
 use sluice_core::{ChangeEvent, Column, DataType};
 use tokio_postgres::Client;
 use tracing::{info, warn};
@@ -43,8 +44,16 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Logical type → PostgreSQL type.
-pub fn logical_to_pg(t: &DataType) -> String {
+/// Portable type → PostgreSQL type: the one mapping table of this target.
+pub fn pg_type(p: &Portable) -> String {
+    match (&p.data_type, p.length) {
+        (DataType::Text, Some(n)) if p.fixed => format!("character({n})"),
+        (DataType::Text, Some(n)) => format!("character varying({n})"),
+        (t, _) => logical_pg_type(t),
+    }
+}
+
+fn logical_pg_type(t: &DataType) -> String {
     match t {
         DataType::Boolean => "boolean".into(),
         DataType::Int16 => "smallint".into(),
@@ -66,7 +75,7 @@ pub fn logical_to_pg(t: &DataType) -> String {
         DataType::TimestampTz => "timestamp with time zone".into(),
         DataType::Interval => "interval".into(),
         DataType::Bits(n) => format!("bit varying({n})"),
-        DataType::Array(inner) => format!("{}[]", logical_to_pg(inner)),
+        DataType::Array(inner) => format!("{}[]", logical_pg_type(inner)),
     }
 }
 
@@ -104,45 +113,8 @@ const PG_BUILTINS: &[&str] = &[
     "tsvector",
 ];
 
-/// `pg_type` names (what Debezium's `__debezium.source.column.type` reports: `INT4`, `BPCHAR(5)`,
-/// `_TEXT`, `TIMESTAMPTZ`) in `format_type` spelling (`integer`, `character(5)`, `text[]`,
-/// `timestamp with time zone`); other types unchanged.
-fn format_type_spelling(st: &str) -> String {
-    let (array, st) = match st.strip_prefix('_') {
-        Some(rest) => (true, rest),
-        None => (false, st),
-    };
-    let (base, mods) = match st.find('(') {
-        Some(i) => (&st[..i], &st[i..]),
-        None => (st, ""),
-    };
-    let spelled = match base {
-        "int2" => "smallint".to_owned(),
-        "int4" => "integer".to_owned(),
-        "int8" => "bigint".to_owned(),
-        "float4" => "real".to_owned(),
-        "float8" => "double precision".to_owned(),
-        "bool" => "boolean".to_owned(),
-        "varchar" => format!("character varying{mods}"),
-        "bpchar" => format!("character{mods}"),
-        "varbit" => format!("bit varying{mods}"),
-        "timestamptz" => format!("timestamp{mods} with time zone"),
-        "timestamp" if !mods.is_empty() => format!("timestamp{mods} without time zone"),
-        "timestamp" => "timestamp without time zone".to_owned(),
-        "timetz" => format!("time{mods} with time zone"),
-        "time" if !mods.is_empty() => format!("time{mods} without time zone"),
-        "time" => "time without time zone".to_owned(),
-        _ => format!("{base}{mods}"),
-    };
-    if array {
-        format!("{spelled}[]")
-    } else {
-        spelled
-    }
-}
-
 fn pg_source_type(col: &Column) -> Option<String> {
-    let st = format_type_spelling(&col.source_type.trim().to_ascii_lowercase());
+    let st = pg_format_type(&col.source_type.trim().to_ascii_lowercase());
     // `timestamp(3) without time zone` → `timestamp without time zone`; `integer[]` → `integer`.
     let unmodified = match (st.find('('), st.find(')')) {
         (Some(a), Some(b)) if b > a => format!("{}{}", &st[..a], &st[b + 1..]),
@@ -153,52 +125,10 @@ fn pg_source_type(col: &Column) -> Option<String> {
     (ok_chars && PG_BUILTINS.contains(&base)).then_some(st)
 }
 
-/// MariaDB/MySQL column type → PostgreSQL type (the documented mapping table).
-pub fn mysql_to_pg(col: &Column) -> Option<String> {
-    let st = col.source_type.trim().to_ascii_lowercase();
-    let unsigned = st.contains("unsigned");
-    let base = st.split(['(', ' ']).next().unwrap_or("");
-    let args = st.find('(').and_then(|a| st[a + 1..].find(')').map(|b| st[a + 1..a + 1 + b].to_owned()));
-    Some(match base {
-        "tinyint" if args.as_deref() == Some("1") => "boolean".into(),
-        "tinyint" => "smallint".into(),
-        "smallint" if unsigned => "integer".into(),
-        "smallint" => "smallint".into(),
-        "mediumint" => "integer".into(),
-        "int" | "integer" if unsigned => "bigint".into(),
-        "int" | "integer" => "integer".into(),
-        "bigint" if unsigned => "numeric(20,0)".into(),
-        "bigint" => "bigint".into(),
-        "float" => "real".into(),
-        "double" | "real" => "double precision".into(),
-        "decimal" | "numeric" => match args {
-            Some(a) => format!("numeric({a})"),
-            None => "numeric(10,0)".into(),
-        },
-        "char" => format!("character({})", args.unwrap_or_else(|| "1".into())),
-        "varchar" => format!("character varying({})", args.unwrap_or_else(|| "255".into())),
-        "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => "text".into(),
-        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => "bytea".into(),
-        "json" => "jsonb".into(),
-        "date" => "date".into(),
-        "time" => "interval".into(),
-        "datetime" => "timestamp without time zone".into(),
-        "timestamp" => "timestamp with time zone".into(),
-        "year" => "smallint".into(),
-        "bit" => format!("bit varying({})", args.unwrap_or_else(|| "1".into())),
-        "uuid" => "uuid".into(),
-        _ => return None,
-    })
-}
-
 /// The PostgreSQL type a source column gets in the target.
 pub fn target_type(connector: &str, col: &Column) -> String {
-    let mapped = match connector {
-        "postgresql" => pg_source_type(col),
-        "mysql" | "mariadb" => mysql_to_pg(col),
-        _ => None,
-    };
-    mapped.unwrap_or_else(|| logical_to_pg(&col.data_type))
+    let native = if connector == "postgresql" { pg_source_type(col) } else { None };
+    native.unwrap_or_else(|| pg_type(&Portable::of(connector, col)))
 }
 
 /// Why an existing target column cannot hold the source column, if it cannot.
@@ -372,7 +302,11 @@ mod tests {
         assert_eq!(target_type("mysql", &col("int(10) unsigned", DataType::Int64)), "bigint");
         assert_eq!(target_type("mysql", &col("bigint unsigned", DataType::UInt64)), "numeric(20,0)");
         assert_eq!(target_type("mysql", &col("varchar(40)", DataType::Text)), "character varying(40)");
-        assert_eq!(target_type("mysql", &col("decimal(12,3)", DataType::Text)), "numeric(12,3)");
+        let dec = DataType::Decimal { precision: Some(12), scale: Some(3) };
+        assert_eq!(target_type("mysql", &col("decimal(12,3)", dec)), "numeric(12,3)");
+        assert_eq!(target_type("mysql", &col("char(2)", DataType::Text)), "character(2)");
+        assert_eq!(target_type("mysql", &col("time(3)", DataType::Time)), "interval");
+        assert_eq!(target_type("mysql", &col("year", DataType::Int32)), "smallint");
         assert_eq!(
             target_type("mysql", &col("datetime(6)", DataType::Timestamp)),
             "timestamp without time zone"
