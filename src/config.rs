@@ -353,6 +353,38 @@ mod tests {
         bootstrap_servers = "k:9092"
     "#;
 
+    fn sink(body: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "[sink]\ntopics = [\"t\"]\n{body}\n[sink.connection]\nhost = \"h\"\nuser = \"u\"\ndatabase = \"d\"\n"
+        );
+        Config::from_str_with_env(&text, "t", Vec::new())
+    }
+
+    #[test]
+    fn sink_settings_belong_to_the_target_named_by_type() {
+        let c = sink("type = \"postgres\"\ntable_pattern = \"r.{table}\"").unwrap();
+        let s = c.sink.unwrap();
+        assert_eq!(s.target().unwrap().name(), "postgres");
+        assert!(s.settings.contains_key("table_pattern") && s.settings.contains_key("connection"));
+        assert!(!s.settings.contains_key("topics"), "runtime keys stay with the runtime");
+        assert_eq!(
+            sink("type = \"mariadb\"\nunrepresentable_values = \"clamp\"")
+                .unwrap()
+                .sink
+                .unwrap()
+                .target()
+                .unwrap()
+                .name(),
+            "mysql"
+        );
+        let e = sink("type = \"redis2\"").unwrap_err().to_string();
+        assert!(e.contains("unknown sink type \"redis2\"") && e.contains("postgres, mysql"), "{e}");
+        let e = sink("type = \"postgres\"\ntable_patern = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("table_patern"), "{e}");
+        let e = sink("type = \"postgres\"\nunrepresentable_values = \"clamp\"").unwrap_err().to_string();
+        assert!(e.contains("unrepresentable_values"), "a MariaDB-only key is refused for PostgreSQL: {e}");
+    }
+
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
