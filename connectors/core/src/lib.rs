@@ -9,6 +9,7 @@ pub mod check;
 pub mod civil;
 pub mod error;
 pub mod event;
+pub mod glob;
 pub mod load;
 pub mod plan;
 pub mod portable;

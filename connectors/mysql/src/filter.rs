@@ -37,36 +37,10 @@ impl TableFilter {
             return false;
         }
         let name: Vec<char> = format!("{schema}.{table}").chars().collect();
-        let included = self.include.is_empty() || self.include.iter().any(|p| glob_match(p, &name));
-        included && !self.exclude.iter().any(|p| glob_match(p, &name))
+        let included = self.include.is_empty()
+            || self.include.iter().any(|p| sluice_core::glob::matches_chars(p, &name));
+        included && !self.exclude.iter().any(|p| sluice_core::glob::matches_chars(p, &name))
     }
-}
-
-/// Iterative glob match with backtracking on the last `*` (linear in practice).
-fn glob_match(pattern: &[char], text: &[char]) -> bool {
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod server;
 pub mod sink;
 pub mod snapshot;
 pub mod source;
+pub mod sql;
 pub mod stream;
 pub mod txn;
 

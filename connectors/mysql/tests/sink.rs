@@ -14,8 +14,8 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use sluice_core::{
-    BrokerOffset, ChangeEvent, Column, DataType, ErrorKind, Lsn, Op, Position, SchemaChanges, Sink,
-    SnapshotMarker, SourceDetail, SourceInfo, TableId, TableSchema, Value,
+    BrokerOffset, ChangeEvent, Column, DataType, ErrorKind, Op, SchemaChanges, Sink, TableId, TableSchema,
+    Value,
 };
 use sluice_mysql::{MySqlSink, MySqlSinkConfig, MySqlTarget};
 
@@ -50,25 +50,7 @@ fn ev(
     before: Option<Vec<Value>>,
     after: Option<Vec<Value>>,
 ) -> ChangeEvent {
-    ChangeEvent {
-        table: table.clone(),
-        op,
-        before,
-        after,
-        source: SourceInfo {
-            connector: "postgresql",
-            name: "pg".into(),
-            ts_ms: 0,
-            snapshot: SnapshotMarker::False,
-            db: "src".into(),
-            schema: Some("public".into()),
-            table: table.id.table.clone(),
-            detail: SourceDetail::Postgres { lsn: 0, tx_id: None, xmin: None, sequence: None },
-        },
-        ts_ms: 0,
-        transaction: None,
-        position: Position::Postgres(Lsn(0)),
-    }
+    sluice_testkit::conformance::event(table, op, before, after)
 }
 
 fn ins(t: &Arc<TableSchema>, row: Vec<Value>) -> ChangeEvent {

@@ -6,6 +6,7 @@ pub mod error;
 pub mod preflight;
 pub mod sink;
 pub mod source;
+pub mod sql;
 
 pub use endpoint::PgEndpoint;
 pub use error::PgError;

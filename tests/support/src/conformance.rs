@@ -72,7 +72,8 @@ fn schema(table: &str, extra: bool) -> Arc<TableSchema> {
 
 const V1: [&str; 3] = ["name", "big", "n"];
 
-fn event(
+/// A change event of `table` as a PostgreSQL source would send it (position and times zero).
+pub fn event(
     table: &Arc<TableSchema>,
     op: Op,
     before: Option<Vec<Value>>,

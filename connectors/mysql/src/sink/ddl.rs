@@ -62,9 +62,7 @@ impl TargetTable {
     }
 }
 
-pub fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+pub use crate::sql::quote_ident;
 
 /// Table options of everything the sink creates.
 pub const TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin";

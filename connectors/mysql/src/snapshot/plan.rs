@@ -108,9 +108,7 @@ pub struct TablePlan {
     pub split: Split,
 }
 
-pub(crate) fn quote_ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+pub(crate) use crate::sql::quote_ident;
 
 impl TablePlan {
     pub fn id(&self) -> TableId {

@@ -40,9 +40,7 @@ pub struct TargetTable {
     pub statements: HashMap<String, tokio_postgres::Statement>,
 }
 
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::sql::quote_ident;
 
 /// Portable type → PostgreSQL type: the one mapping table of this target.
 pub fn pg_type(p: &Portable) -> String {

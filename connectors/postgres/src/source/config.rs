@@ -164,28 +164,7 @@ impl StopPoint {
     }
 }
 
-/// `*` matches any run of characters, `?` one character; everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+pub use sluice_core::glob::matches as glob_match;
 
 impl PgSourceConfig {
     /// The heartbeat interval (`heartbeat_interval_ms`, else `heartbeat_interval_secs`, else 10 s);
@@ -301,15 +280,5 @@ mod tests {
         assert!(cfg.stop_point().unwrap_err().contains("cdc_stop_at"));
         cfg.cdc_start_position = Some("x".into());
         assert!(cfg.cdc_start().unwrap_err().contains("cdc_start_position"));
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("public.*", "public.orders"));
-        assert!(glob_match("*.orders", "sales.orders"));
-        assert!(!glob_match("public.*", "private.orders"));
-        assert!(glob_match("public.order?", "public.orders"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("a*b", "acbd"));
     }
 }

@@ -15,9 +15,7 @@ fn query_err(context: &str, e: &tokio_postgres::Error) -> PgError {
     PgError::source_query(context, e)
 }
 
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+use crate::sql::quote_ident;
 
 /// `wal_level` must be logical and the user needs REPLICATION (or superuser).
 pub async fn ensure_replication_ready(client: &Client) -> Result<(), PgError> {

@@ -37,9 +37,7 @@ pub struct TablePlan {
     pub split: Split,
 }
 
-pub(crate) fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub(crate) use crate::sql::quote_ident;
 
 fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
