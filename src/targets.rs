@@ -8,7 +8,11 @@ use std::sync::LazyLock;
 use sluice_sink::TargetEntry;
 
 static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
-    vec![TargetEntry::of::<sluice_postgres::PgTarget>(), TargetEntry::of::<sluice_mysql::MySqlTarget>()]
+    vec![
+        TargetEntry::of::<sluice_postgres::PgTarget>(),
+        TargetEntry::of::<sluice_mysql::MySqlTarget>(),
+        TargetEntry::of::<sluice_redis::RedisTarget>(),
+    ]
 });
 
 /// The registered targets.

@@ -1,5 +1,6 @@
-//! The sink conformance suite ([`sluice_testkit::conformance`]) for the relational targets:
-//! PostgreSQL and MariaDB, each read back with its own client (tokio-postgres, mysql_async).
+//! The sink conformance suite ([`sluice_testkit::conformance`]) for every target:
+//! PostgreSQL, MariaDB and Redis, each read back with its own client (tokio-postgres,
+//! mysql_async, redis-py).
 
 #![allow(clippy::expect_used)]
 
@@ -7,6 +8,7 @@ use anyhow::Result;
 use mysql_async::prelude::Queryable;
 use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
 use sluice_postgres::{PgSinkConfig, PgTarget};
+use sluice_redis::{RedisSinkConfig, RedisTarget};
 use sluice_testkit::conformance::{run_all, Harness, Rows};
 use sluice_testkit::{free_port, testbed, unique};
 
@@ -86,6 +88,51 @@ impl Harness for MariaDb {
         conn.disconnect().await?;
         keyed(text)
     }
+}
+
+struct Redis;
+
+fn redis_endpoint(url: &str) -> String {
+    format!("[connection]\nurl = \"{url}\"\nconnect_timeout_secs = 2\n")
+}
+
+impl Harness for Redis {
+    type T = RedisTarget;
+
+    fn config(&self, ns: &str) -> RedisSinkConfig {
+        let s = format!("key_pattern = \"{ns}.{{table}}\"\n{}", redis_endpoint(&testbed().redis.url()));
+        toml::from_str(&s).expect("Redis settings")
+    }
+
+    fn unreachable(&self) -> RedisSinkConfig {
+        let url = format!("redis://127.0.0.1:{}", free_port().expect("port"));
+        toml::from_str(&redis_endpoint(&url)).expect("Redis settings")
+    }
+
+    /// Read with redis-py (`tests/python/redis_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/redis_rows.py");
+        let out = tokio::process::Command::new(&testbed().python)
+            .arg(script)
+            .arg(testbed().redis.url())
+            .arg(format!("{ns}.{table}"))
+            .arg(columns.join(","))
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "redis_rows.py: {}", String::from_utf8_lossy(&out.stderr));
+        let parsed: std::collections::BTreeMap<String, Vec<Option<String>>> =
+            serde_json::from_slice(&out.stdout)?;
+        let mut rows = Rows::new();
+        for (k, v) in parsed {
+            rows.insert(k.parse()?, v);
+        }
+        Ok(rows)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_target_conforms() -> Result<()> {
+    run_all(&Redis, |case| unique(&format!("conf_rd_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

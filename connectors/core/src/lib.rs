@@ -20,6 +20,7 @@ pub mod secret;
 pub mod sink;
 pub mod stats;
 pub mod target;
+pub mod text;
 pub mod traits;
 pub mod transactional;
 pub mod value;

@@ -46,6 +46,18 @@ pub struct KafkaServer {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct RedisServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn url(&self) -> String {
+        format!("redis://{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct Testbed {
     pub dir: String,
     pub postgres: PgServer,
@@ -53,6 +65,7 @@ pub struct Testbed {
     pub mariadb: MariaDbServer,
     pub mariadb_statement: MariaDbServer,
     pub kafka: KafkaServer,
+    pub redis: RedisServer,
     pub python: String,
 }
 

@@ -15,8 +15,7 @@
 //! silently clamped, rounded or nulled. [`Cell::Unchanged`] is not a value: the statement
 //! builder leaves such a column out.
 
-use sluice_core::civil;
-use std::fmt::Write as _;
+use sluice_core::{civil, text};
 
 use sluice_core::Value;
 
@@ -148,7 +147,7 @@ pub fn cell(v: &Value, slot: Slot) -> Result<Cell, String> {
             Cell::UInt(b.iter().rev().fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte)))
         }
         Value::Bytes(b) => Cell::Bytes(b.clone()),
-        Value::Uuid(u) => Cell::Bytes(uuid(u).into_bytes()),
+        Value::Uuid(u) => Cell::Bytes(text::uuid_text(u).into_bytes()),
         Value::Date(days) => {
             let (year, month, day) = civil_checked(i64::from(*days), || civil::date_text(i64::from(*days)))?;
             Cell::DateTime { year, month, day, hour: 0, minute: 0, second: 0, micros: 0 }
@@ -192,11 +191,11 @@ pub fn cell(v: &Value, slot: Slot) -> Result<Cell, String> {
             }
         }
         Value::Interval { months, days, micros } => {
-            Cell::Bytes(interval_iso(*months, *days, *micros).into_bytes())
+            Cell::Bytes(text::interval_iso(*months, *days, *micros).into_bytes())
         }
         Value::Array(items) => {
             let mut s = String::new();
-            json_array(items, &mut s);
+            text::json_array(items, &mut s);
             Cell::Bytes(s.into_bytes())
         }
     })
@@ -249,17 +248,6 @@ fn check_decimal(s: &str, slot: Slot) -> Result<(), String> {
     Ok(())
 }
 
-fn uuid(u: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    for (i, byte) in u.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        let _ = write!(s, "{byte:02x}");
-    }
-    s
-}
-
 /// The civil date, if MariaDB's `DATE`/`DATETIME` (years 1–9999) can hold it.
 fn civil_checked(days: i64, text: impl Fn() -> String) -> Result<(u16, u8, u8), String> {
     let (y, m, d) = sluice_core::civil::civil_from_days(days);
@@ -267,116 +255,6 @@ fn civil_checked(days: i64, text: impl Fn() -> String) -> Result<(u16, u8, u8), 
         return Err(format!("{} is outside MariaDB's date range (0001-01-01 … 9999-12-31)", text()));
     }
     Ok((y as u16, m as u8, d as u8))
-}
-
-/// ISO 8601 duration with per-field signs, as PostgreSQL's `intervalstyle = iso_8601` writes
-/// it: `P1Y2M3DT4H5M6.5S`, `P-1Y-2M`, `PT0S` for zero.
-pub fn interval_iso(months: i32, days: i32, micros: i64) -> String {
-    let mut s = String::from("P");
-    let (y, mo) = (months / 12, months % 12);
-    if y != 0 {
-        let _ = write!(s, "{y}Y");
-    }
-    if mo != 0 {
-        let _ = write!(s, "{mo}M");
-    }
-    if days != 0 {
-        let _ = write!(s, "{days}D");
-    }
-    if micros != 0 {
-        let sign = if micros < 0 { "-" } else { "" };
-        let a = micros.unsigned_abs();
-        let secs = a / 1_000_000;
-        let (h, m, sec, frac) = (secs / 3600, (secs % 3600) / 60, secs % 60, a % 1_000_000);
-        s.push('T');
-        if h != 0 {
-            let _ = write!(s, "{sign}{h}H");
-        }
-        if m != 0 {
-            let _ = write!(s, "{sign}{m}M");
-        }
-        if sec != 0 || frac != 0 {
-            let _ = write!(s, "{sign}{sec}");
-            if frac != 0 {
-                let f = format!("{frac:06}");
-                let _ = write!(s, ".{}", f.trim_end_matches('0'));
-            }
-            s.push('S');
-        }
-    }
-    if s == "P" {
-        s.push_str("T0S");
-    }
-    s
-}
-
-/// Is `s` a JSON number (so a decimal can be written as one)?
-fn is_json_number(s: &str) -> bool {
-    let b = s.strip_prefix('-').unwrap_or(s);
-    let (int, rest) = b.split_at(b.find(['.', 'e', 'E']).unwrap_or(b.len()));
-    let int_ok =
-        int == "0" || (!int.is_empty() && !int.starts_with('0') && int.bytes().all(|c| c.is_ascii_digit()));
-    let rest_ok = match rest.strip_prefix('.') {
-        Some(frac) => !frac.is_empty() && frac.bytes().all(|c| c.is_ascii_digit()),
-        None => rest.is_empty(),
-    };
-    int_ok && rest_ok
-}
-
-fn json_string(s: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
-}
-
-/// A JSON array: numbers and booleans as JSON numbers/booleans, JSON elements embedded,
-/// everything else as a string in the same text form a scalar column would show.
-fn json_array(items: &[Value], out: &mut String) {
-    out.push('[');
-    for (i, v) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match v {
-            Value::Null | Value::Unchanged => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int16(n) => out.push_str(&n.to_string()),
-            Value::Int32(n) => out.push_str(&n.to_string()),
-            Value::Int64(n) => out.push_str(&n.to_string()),
-            Value::UInt64(n) => out.push_str(&n.to_string()),
-            Value::Float32(f) if f.is_finite() => out.push_str(&f.to_string()),
-            Value::Float64(f) if f.is_finite() => out.push_str(&f.to_string()),
-            Value::Float32(f) => json_string(&f.to_string(), out),
-            Value::Float64(f) => json_string(&f.to_string(), out),
-            Value::Decimal(s) if is_json_number(s) => out.push_str(s),
-            Value::Decimal(s) | Value::Text(s) => json_string(s, out),
-            Value::Json(s) => out.push_str(s),
-            Value::Bytes(b) => {
-                let mut hex = String::with_capacity(2 + b.len() * 2);
-                hex.push_str("\\x");
-                for byte in b {
-                    let _ = write!(hex, "{byte:02x}");
-                }
-                json_string(&hex, out);
-            }
-            Value::Uuid(u) => json_string(&uuid(u), out),
-            Value::Date(d) => json_string(&civil::date_text(i64::from(*d)), out),
-            Value::Time(m) => json_string(&civil::time_text(*m), out),
-            Value::TimeTz { micros, offset_seconds } => json_string(
-                &format!(
-                    "{}{}",
-                    civil::time_text(*micros),
-                    sluice_core::civil::utc_offset_text(*offset_seconds)
-                ),
-                out,
-            ),
-            Value::Timestamp(m) => json_string(&civil::timestamp_text(*m), out),
-            Value::TimestampTz(m) => json_string(&format!("{}+00:00", civil::timestamp_text(*m)), out),
-            Value::Interval { months, days, micros } => {
-                json_string(&interval_iso(*months, *days, *micros), out)
-            }
-            Value::Array(inner) => json_array(inner, out),
-        }
-    }
-    out.push(']');
 }
 
 #[cfg(test)]
@@ -439,9 +317,12 @@ mod tests {
 
     #[test]
     fn intervals_are_iso_8601() {
-        assert_eq!(interval_iso(14, 3, 4 * 3_600_000_000 + 5 * 60_000_000 + 6_500_000), "P1Y2M3DT4H5M6.5S");
-        assert_eq!(interval_iso(-14, 0, -1_500_000), "P-1Y-2MT-1.5S");
-        assert_eq!(interval_iso(0, 0, 0), "PT0S");
+        assert_eq!(
+            text::interval_iso(14, 3, 4 * 3_600_000_000 + 5 * 60_000_000 + 6_500_000),
+            "P1Y2M3DT4H5M6.5S"
+        );
+        assert_eq!(text::interval_iso(-14, 0, -1_500_000), "P-1Y-2MT-1.5S");
+        assert_eq!(text::interval_iso(0, 0, 0), "PT0S");
     }
 
     #[test]
@@ -468,7 +349,10 @@ mod tests {
         let u = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8];
         assert_eq!(text(cell(&Value::Uuid(u), Slot::Other).unwrap()), "12345678-9abc-def0-0102-030405060708");
         assert!(
-            is_json_number("-0.5") && is_json_number("10") && !is_json_number("01") && !is_json_number("1.")
+            text::is_json_number("-0.5")
+                && text::is_json_number("10")
+                && !text::is_json_number("01")
+                && !text::is_json_number("1.")
         );
     }
 }
