@@ -1,24 +1,14 @@
 """Read a Redis target's rows with redis-py (a client Sluice did not write).
 
 Usage: redis_rows.py URL PREFIX COLUMN[,COLUMN…]
-Prints one JSON object: {"<key part>": [<column value or null>, …]} for every key
-`<PREFIX>:<key part>` (key parts unescaped: `\\:` → `:`, `\\\\` → `\\`); a missing field is null.
+Prints one JSON object: {"<key parts>": [<column value or null>, …]} for every key
+`<PREFIX>:<key parts>` (the key parts as stored, escapes included); a missing field is null.
 """
 
 import json
 import sys
 
 import redis
-
-
-def unescape(part: bytes) -> str:
-    out, i = bytearray(), 0
-    while i < len(part):
-        if part[i] == 0x5C and i + 1 < len(part):
-            i += 1
-        out.append(part[i])
-        i += 1
-    return out.decode()
 
 
 def main() -> None:
@@ -33,7 +23,7 @@ def main() -> None:
     rows = {}
     for key in r.scan_iter(match=bytes(pattern), count=1000):
         fields = r.hgetall(key)
-        rows[unescape(key[len(prefix) + 1 :])] = [
+        rows[key[len(prefix) + 1 :].decode()] = [
             fields[c.encode()].decode() if c.encode() in fields else None for c in columns
         ]
     print(json.dumps(rows))
