@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-full-load bench-mysql
+.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-redis bench-full-load bench-mysql
 
 deps:
 	scripts/install-deps
@@ -43,6 +43,7 @@ bench: deps
 	cargo bench --workspace --locked
 	$(MAKE) bench-pg
 	$(MAKE) bench-sink
+	$(MAKE) bench-redis
 	$(MAKE) bench-full-load
 	$(MAKE) bench-mysql
 
@@ -56,6 +57,10 @@ bench-build:
 bench-pg: deps bench-build
 	set -e; for phase in throughput rss latency; do \
 	  BENCH_PHASE=$$phase SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_suite.py'; done
+
+## Redis target vs a redis-py pipeline of the same rows: bench/redis_sink.py.
+bench-redis: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/redis_sink.py'
 
 bench-sink: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'

@@ -1,0 +1,182 @@
+"""`sluice sink` into Redis against a redis-py pipeline writing the same rows.
+
+Run by `make bench-redis` (scripts/with-testbed starts the servers, Redis included). Steps:
+  1. the PostgreSQL table of bench/pg_sink.py (int4 key, int4, text, timestamptz,
+     numeric(12,2)) gets BENCH_SINK_ROWS inserts; `sluice source` (release build) publishes them
+     (untimed, shared with bench/pg_sink.py);
+  2. `sluice sink` with `type = "redis"` (release build, default batching) is timed from its
+     start until the offsets hash `sluice:offsets:bench` reaches the topic's high watermark —
+     start-up and group join included; steady state = the offsets' slope between 10 % and 90 %;
+     CPU seconds of the sink process and of redis-server are recorded;
+  3. the bulk baseline: the same rows, as the same hashes (same field text), written by redis-py
+     in a non-transactional pipeline of 10,000 `HSET`s per round trip, three times (each under a
+     fresh prefix); the median is kept. The ratio sink / pipeline is the figure the Redis target
+     is held to (goal ≥ 0.7).
+Results go to docs/bench/redis_sink.json.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import redis
+
+import pg_sink
+from pg_sink import BOOTSTRAP, TAG, free_port, high_water, machine_ticks, proc_cpu, publish, spawn, stop, wait_http
+
+TB = pg_sink.TB
+URL = f"redis://{TB['redis']['host']}:{TB['redis']['port']}/0"
+OUT = os.environ.get("SLUICE_BENCH_OUT", "docs/bench/redis_sink.json")
+
+
+def redis_pid():
+    out = subprocess.run(["pgrep", "-f", f"redis-server.*:{TB['redis']['port']}"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def run_sink(work_dir, topic, schemas, end):
+    reg_port, http_port = free_port(), free_port()
+    reg_log = os.path.join(work_dir, "registry.log")
+    reg = spawn(["registry", "--listen", f"127.0.0.1:{reg_port}", "--kafka", BOOTSTRAP, "--topic", schemas], reg_log)
+    wait_http(f"http://127.0.0.1:{reg_port}/subjects", reg, reg_log)
+    cfg = os.path.join(work_dir, "sink-redis.toml")
+    with open(cfg, "w") as f:
+        f.write(f"""[log]
+level = "warn"
+[http]
+listen = "127.0.0.1:{http_port}"
+[sink]
+type = "redis"
+name = "bench"
+group_id = "{TAG}.redis"
+topics = ["{topic}"]
+key_pattern = "{TAG}.sink.{{table}}"
+[sink.connection]
+url = "{URL}"
+[kafka]
+bootstrap_servers = "{BOOTSTRAP}"
+[kafka.properties]
+"receive.message.max.bytes" = "{os.environ.get("BENCH_RECEIVE_MAX_BYTES", "1000000000")}"
+[registry]
+url = "http://127.0.0.1:{reg_port}"
+""")
+    log = os.path.join(work_dir, "sink-redis.log")
+    r = redis.Redis.from_url(URL)
+    r.delete("sluice:offsets:bench")
+    rpid = redis_pid()
+    redis_cpu0 = proc_cpu(rpid)[0] if rpid else 0.0
+    busy0, total0 = machine_ticks()
+    samples = []
+    t0 = time.time()
+    sink = spawn(["sink", "--config", cfg], log)
+    cpu = rss = 0.0
+    while True:
+        now = time.time() - t0
+        applied = sum(int(v) for v in r.hvals("sluice:offsets:bench"))
+        samples.append((now, applied))
+        cpu, rss = proc_cpu(sink.pid)
+        if applied >= end:
+            break
+        if sink.poll() is not None:
+            raise SystemExit(f"sluice sink exited: {open(log).read()}")
+        if now > 1800:
+            raise SystemExit("the sink did not finish in 30 min")
+        time.sleep(0.05)
+    secs = time.time() - t0
+    busy1, total1 = machine_ticks()
+    redis_cpu = (proc_cpu(rpid)[0] - redis_cpu0) if rpid else 0.0
+    stop(sink)
+    stop(reg)
+
+    def at(fraction):
+        return next(t for t, n in samples if n >= fraction * end)
+
+    t10, t90 = at(0.1), at(0.9)
+    return {
+        "seconds": round(secs, 2),
+        "rows_per_s": round(end / secs),
+        "steady_rows_per_s_10_to_90": round(0.8 * end / max(t90 - t10, 1e-9)),
+        "cpu_s_per_million": round(cpu / end * 1e6, 2),
+        "redis_server_cpu_s_per_million": round(redis_cpu / end * 1e6, 2),
+        "peak_rss_mb": rss,
+        "machine_busy_fraction": round((busy1 - busy0) / max(total1 - total0, 1), 2),
+    }
+
+
+def rows(n):
+    """The bench rows as the Redis target writes them (docs/sinks.md, Redis target)."""
+    import hashlib
+    for g in range(1, n + 1):
+        ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(1704067200 + g))
+        cents = g % 100000
+        yield str(g), {
+            "id": str(g),
+            "a": str(g % 1000),
+            "b": hashlib.md5(str(g).encode()).hexdigest(),
+            "c": f"{ts}.000000+00:00",
+            "d": f"{cents // 100}.{cents % 100:02d}",
+        }
+
+
+def run_pipeline(n):
+    """redis-py, one pipeline round trip per 10,000 HSETs; median of three runs."""
+    r = redis.Redis.from_url(URL)
+    data = list(rows(n))
+    runs = []
+    for run in range(3):
+        prefix = f"{TAG}.bulk{run}.t"
+        t0 = time.time()
+        pipe = r.pipeline(transaction=False)
+        for i, (key, mapping) in enumerate(data, 1):
+            pipe.hset(f"{prefix}:{key}", mapping=mapping)
+            if i % 10000 == 0:
+                pipe.execute()
+        pipe.execute()
+        runs.append(time.time() - t0)
+    secs = statistics.median(runs)
+    return {"seconds": round(secs, 2), "rows_per_s": round(n / secs), "runs_seconds": [round(x, 2) for x in runs]}
+
+
+def check_same_text(n):
+    """The bulk rows must be what the sink wrote (same fields, same text): sample 100 keys."""
+    r = redis.Redis.from_url(URL)
+    data = dict(rows(n))
+    for g in range(1, n + 1, max(n // 100, 1)):
+        got = {k.decode(): v.decode() for k, v in r.hgetall(f"{TAG}.sink.t:{g}").items()}
+        if got != data[str(g)]:
+            raise SystemExit(f"row {g}: sink wrote {got}, the baseline writes {data[str(g)]}")
+
+
+def main():
+    work_dir = tempfile.mkdtemp(prefix="sluice-bench-redis-")
+    topic, schemas, publish_s = publish(work_dir)
+    end = high_water(topic)
+    print(f"{end} events in {topic} (published in {publish_s:.1f} s)", flush=True)
+    sink = run_sink(work_dir, topic, schemas, end)
+    print(json.dumps({"sink": sink}), flush=True)
+    check_same_text(end)
+    pipeline = run_pipeline(end)
+    print(json.dumps({"pipeline": pipeline}), flush=True)
+    result = {
+        "workload": f"{end} inserts, 5 columns (int4 key, int4, text, timestamptz, numeric(12,2)) → one hash per row",
+        "sink": sink,
+        "redis_py_pipeline": pipeline,
+        "ratio_sink_to_pipeline": round(sink["rows_per_s"] / pipeline["rows_per_s"], 3),
+        "ratio_steady_sink_to_pipeline": round(sink["steady_rows_per_s_10_to_90"] / pipeline["rows_per_s"], 3),
+    }
+    print(json.dumps({"ratio_sink_to_pipeline": result["ratio_sink_to_pipeline"]}), flush=True)
+    machine = {"cpus": os.cpu_count(), "kernel": os.uname().release, "broker": TB["kafka"]["flavor"],
+               "date": time.strftime("%Y-%m-%d"), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        json.dump({"machine": machine, "results": [result]}, f, indent=2)
+        f.write("\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
