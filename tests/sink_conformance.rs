@@ -1,11 +1,12 @@
 //! The sink conformance suite ([`sluice_testkit::conformance`]) for every target:
-//! PostgreSQL, MariaDB and Redis, each read back with its own client (tokio-postgres,
-//! mysql_async, redis-py).
+//! PostgreSQL, MariaDB, Redis and MongoDB, each read back with its own client (tokio-postgres,
+//! mysql_async, redis-py, pymongo).
 
 #![allow(clippy::expect_used)]
 
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
+use sluice_mongodb::{MongoSinkConfig, MongoTarget};
 use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
 use sluice_postgres::{PgSinkConfig, PgTarget};
 use sluice_redis::{RedisSinkConfig, RedisTarget};
@@ -128,6 +129,51 @@ impl Harness for Redis {
         }
         Ok(rows)
     }
+}
+
+struct Mongo;
+
+fn mongo_settings(ns: &str, url: &str) -> String {
+    format!("database = \"{ns}\"\ncollection_pattern = \"{{table}}\"\n[connection]\nurl = \"{url}\"\nconnect_timeout_secs = 2\n")
+}
+
+impl Harness for Mongo {
+    type T = MongoTarget;
+
+    fn config(&self, ns: &str) -> MongoSinkConfig {
+        toml::from_str(&mongo_settings(ns, &testbed().mongodb.url())).expect("MongoDB settings")
+    }
+
+    fn unreachable(&self) -> MongoSinkConfig {
+        let url = format!("mongodb://127.0.0.1:{}/?directConnection=true", free_port().expect("port"));
+        toml::from_str(&mongo_settings("down", &url)).expect("MongoDB settings")
+    }
+
+    /// Read with pymongo (`tests/python/mongo_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mongo_rows.py");
+        let out = tokio::process::Command::new(&testbed().python)
+            .arg(script)
+            .arg(testbed().mongodb.url())
+            .arg(ns)
+            .arg(table)
+            .arg(columns.join(","))
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "mongo_rows.py: {}", String::from_utf8_lossy(&out.stderr));
+        let parsed: std::collections::BTreeMap<String, Vec<Option<String>>> =
+            serde_json::from_slice(&out.stdout)?;
+        let mut rows = Rows::new();
+        for (k, v) in parsed {
+            rows.insert(k.parse()?, v);
+        }
+        Ok(rows)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mongodb_target_conforms() -> Result<()> {
+    run_all(&Mongo, |case| unique(&format!("conf_mg_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

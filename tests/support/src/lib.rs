@@ -58,6 +58,18 @@ impl RedisServer {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct MongoServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl MongoServer {
+    pub fn url(&self) -> String {
+        format!("mongodb://{}:{}/?directConnection=true", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct Testbed {
     pub dir: String,
     pub postgres: PgServer,
@@ -66,6 +78,7 @@ pub struct Testbed {
     pub mariadb_statement: MariaDbServer,
     pub kafka: KafkaServer,
     pub redis: RedisServer,
+    pub mongodb: MongoServer,
     pub python: String,
 }
 

@@ -1,0 +1,341 @@
+//! The MongoDB sink: a [`TransactionalTarget`] on one client session. Events go out in order as
+//! `update` (upsert by `_id`) and `delete` commands, consecutive ones of one kind and collection
+//! batched into one command, inside the session's transaction; offsets are written in it too.
+
+use std::time::Duration;
+
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, ClientSession, Database};
+use sluice_core::relational::METRIC_APPLIED;
+use sluice_core::sink::FencedWrite;
+use sluice_core::transactional::TransactionalTarget;
+use sluice_core::{BrokerOffset, ChangeEvent, Check, ErrorKind, OffsetFence, Op, Value};
+
+use crate::bson_value::to_bson;
+use crate::config::MongoSinkConfig;
+use crate::error::MongoError;
+
+/// Statements per command (MongoDB accepts up to `maxWriteBatchSize`, 100,000).
+const MAX_STATEMENTS: usize = 10_000;
+
+/// The collection holding every sink's offsets, in the target database.
+const OFFSETS: &str = "sluice_offsets";
+
+async fn client(config: &MongoSinkConfig) -> Result<Client, MongoError> {
+    let mut opts = ClientOptions::parse(&config.connection.url)
+        .await
+        .map_err(|e| MongoError::fatal(format!("[sink.connection] url: {e}")))?;
+    let timeout = Duration::from_secs(config.connection.connect_timeout_secs.max(1));
+    opts.connect_timeout = Some(timeout);
+    opts.server_selection_timeout = Some(timeout);
+    opts.app_name = Some("sluice".into());
+    Client::with_options(opts).map_err(|e| MongoError::command("creating the client", &e))
+}
+
+/// `ensure_connect` (`ping`) and `ensure_transactions` (the deployment is a replica set or
+/// sharded cluster: multi-document transactions need one).
+pub async fn check_sink(endpoint: &str, config: &MongoSinkConfig) -> Vec<Check> {
+    let c = match client(config).await {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Check::error(endpoint, "connect", e.to_string(), "check [sink.connection] url")]
+        }
+    };
+    let db = c.database(&config.database);
+    let hello = match db.run_command(doc! {"hello": 1}).await {
+        Ok(h) => h,
+        Err(e) => {
+            return vec![Check::error(
+                endpoint,
+                "connect",
+                e.to_string(),
+                "check [sink.connection] url and credentials",
+            )]
+        }
+    };
+    let mut checks =
+        vec![Check::pass(endpoint, "connect", config.connection.url.split('@').next_back().unwrap_or(""))];
+    let replicated = hello.get_str("setName").is_ok() || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+    checks.push(if replicated {
+        Check::pass(endpoint, "transactions", "replica set or sharded cluster")
+    } else {
+        Check::fail(
+            endpoint,
+            "transactions",
+            "a replica set or sharded cluster (multi-document transactions)",
+            "a standalone server",
+            "run mongod with --replSet (a one-node replica set is enough)",
+        )
+    });
+    checks
+}
+
+/// One command being filled: consecutive statements of one kind for one collection.
+struct Pending {
+    collection: String,
+    delete: bool,
+    statements: Vec<Document>,
+}
+
+pub struct MongoSink {
+    config: MongoSinkConfig,
+    db: Database,
+    session: ClientSession,
+    name: String,
+    in_tx: bool,
+    pending: Option<Pending>,
+    fence: OffsetFence,
+}
+
+impl MongoSink {
+    /// Connect (the first command checks the server); `name` keys this sink's offsets.
+    pub async fn connect(config: MongoSinkConfig, name: &str) -> Result<Self, MongoError> {
+        let c = client(&config).await?;
+        let db = c.database(&config.database);
+        db.run_command(doc! {"ping": 1}).await.map_err(|e| MongoError::command("ping", &e))?;
+        let session = c.start_session().await.map_err(|e| MongoError::command("starting a session", &e))?;
+        Ok(Self {
+            config,
+            db,
+            session,
+            name: name.to_owned(),
+            in_tx: false,
+            pending: None,
+            fence: OffsetFence::default(),
+        })
+    }
+
+    async fn open(&mut self) -> Result<(), MongoError> {
+        if !self.in_tx {
+            self.session
+                .start_transaction()
+                .await
+                .map_err(|e| MongoError::command("starting a transaction", &e))?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Queue `statement`, sending the pending command first when it is of another kind or
+    /// collection, or full.
+    async fn push(&mut self, collection: &str, delete: bool, statement: Document) -> Result<(), MongoError> {
+        let same = self.pending.as_ref().is_some_and(|p| {
+            p.collection == collection && p.delete == delete && p.statements.len() < MAX_STATEMENTS
+        });
+        if !same {
+            self.send().await?;
+            self.pending =
+                Some(Pending { collection: collection.to_owned(), delete, statements: Vec::new() });
+        }
+        if let Some(p) = self.pending.as_mut() {
+            p.statements.push(statement);
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> Result<(), MongoError> {
+        let Some(p) = self.pending.take() else { return Ok(()) };
+        let n = p.statements.len() as u64;
+        let command = if p.delete {
+            doc! {"delete": &p.collection, "deletes": p.statements, "ordered": true}
+        } else {
+            doc! {"update": &p.collection, "updates": p.statements, "ordered": true}
+        };
+        let reply = self
+            .db
+            .run_command(command)
+            .session(&mut self.session)
+            .await
+            .map_err(|e| MongoError::command(format!("writing to collection {}", p.collection), &e))?;
+        write_errors(&reply, &p.collection)?;
+        let op = if p.delete { "d" } else { "u" };
+        metrics::counter!(METRIC_APPLIED, "table" => p.collection, "op" => op).increment(n);
+        Ok(())
+    }
+
+    async fn stage(&mut self, ev: &ChangeEvent) -> Result<(), MongoError> {
+        let collection = self.config.collection(&ev.table.id.schema, &ev.table.id.table);
+        if ev.table.key.is_empty() && ev.op != Op::Truncate {
+            return Err(MongoError::fatal(format!(
+                "source table {} has no primary key; the MongoDB target keys each document by it \
+                 (give the source table a primary key, or exclude it from the sink's topics)",
+                ev.table.id
+            )));
+        }
+        match ev.op {
+            Op::Truncate => self.push(&collection, true, doc! {"q": {}, "limit": 0}).await,
+            Op::Delete => {
+                let before = ev.before.as_deref().ok_or_else(|| missing(ev, "before"))?;
+                self.push(&collection, true, doc! {"q": {"_id": id_of(ev, before)?}, "limit": 1}).await
+            }
+            Op::Create | Op::Update | Op::Read => {
+                let after = ev.after.as_deref().ok_or_else(|| missing(ev, "after"))?;
+                let id = id_of(ev, after)?;
+                if let Some(old) = ev.before.as_deref().and_then(|b| id_of(ev, b).ok()) {
+                    if old != id {
+                        self.push(&collection, true, doc! {"q": {"_id": old}, "limit": 1}).await?;
+                    }
+                }
+                let mut set = Document::new();
+                for (c, v) in ev.table.columns.iter().zip(after) {
+                    if !v.is_unchanged() {
+                        set.insert(c.name.clone(), to_bson(v).map_err(|r| bad_value(ev, &c.name, &r))?);
+                    }
+                }
+                self.push(&collection, false, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true})
+                    .await
+            }
+        }
+    }
+
+    fn offsets_id(&self, topic: &str, partition: i32) -> Document {
+        doc! {"sink": &self.name, "topic": topic, "partition": partition}
+    }
+}
+
+fn missing(ev: &ChangeEvent, image: &str) -> MongoError {
+    MongoError::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+}
+
+fn bad_value(ev: &ChangeEvent, column: &str, reason: &str) -> MongoError {
+    MongoError::fatal(format!(
+        "cannot write {} event for {}: column {column}: {reason}",
+        ev.op.code(),
+        ev.table.id
+    ))
+}
+
+/// `_id` of a row image: the key value, or a sub-document of the key columns in key order.
+fn id_of(ev: &ChangeEvent, row: &[Value]) -> Result<Bson, MongoError> {
+    let mut parts = Document::new();
+    for &i in &ev.table.key {
+        let name = ev.table.columns.get(i).map_or("?", |c| c.name.as_str());
+        let v = row.get(i).unwrap_or(&Value::Null);
+        if v.is_null() || v.is_unchanged() {
+            return Err(MongoError::fatal(format!(
+                "{} event for {}: key column {name} is NULL or missing; a document needs its _id",
+                ev.op.code(),
+                ev.table.id
+            )));
+        }
+        parts.insert(name, to_bson(v).map_err(|r| bad_value(ev, name, &r))?);
+    }
+    Ok(match (parts.len(), parts.iter().next()) {
+        (1, Some((_, v))) => v.clone(),
+        _ => Bson::Document(parts),
+    })
+}
+
+/// A write command's `writeErrors` as a fatal error (a document over 16 MB, a duplicate key).
+fn write_errors(reply: &Document, collection: &str) -> Result<(), MongoError> {
+    match reply.get_array("writeErrors") {
+        Ok(errors) if !errors.is_empty() => {
+            Err(MongoError::fatal(format!("writing to collection {collection}: {errors:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Rows and offsets commit in one multi-document transaction; `Sink` (abort on failure,
+/// fenced offsets) comes from [`TransactionalTarget`].
+impl TransactionalTarget for MongoSink {
+    type Error = MongoError;
+
+    async fn begin(&mut self) -> Result<(), MongoError> {
+        self.open().await
+    }
+
+    async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MongoError> {
+        self.open().await?;
+        for ev in events {
+            self.stage(ev).await?;
+        }
+        self.send().await
+    }
+
+    async fn store_offsets(&mut self, writes: &[FencedWrite<'_>]) -> Result<usize, MongoError> {
+        let mut written = 0;
+        for w in writes {
+            let id = self.offsets_id(&w.offset.topic, w.offset.partition);
+            let next = w.offset.next_offset;
+            let (update, counted) = match w.expected {
+                Some(e) => {
+                    (doc! {"q": {"_id": id, "next_offset": e}, "u": {"$set": {"next_offset": next}}}, "n")
+                }
+                None => (
+                    doc! {"q": {"_id": id}, "u": {"$setOnInsert": {"next_offset": next}}, "upsert": true},
+                    "upserted",
+                ),
+            };
+            let reply = self
+                .db
+                .run_command(doc! {"update": OFFSETS, "updates": [update]})
+                .session(&mut self.session)
+                .await
+                .map_err(|e| MongoError::command("storing offsets", &e))?;
+            write_errors(&reply, OFFSETS)?;
+            written += match counted {
+                "n" => usize::from(reply.get_i32("n").unwrap_or(0) > 0),
+                _ => usize::from(reply.get_array("upserted").is_ok_and(|u| !u.is_empty())),
+            };
+        }
+        Ok(written)
+    }
+
+    async fn commit_transaction(&mut self) -> Result<(), MongoError> {
+        self.session.commit_transaction().await.map_err(|e| MongoError::command("committing", &e))?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        self.pending = None;
+        if self.in_tx {
+            self.in_tx = false;
+            if let Err(e) = self.session.abort_transaction().await {
+                tracing::debug!(error = %e, "abort failed");
+            }
+        }
+    }
+
+    async fn read_offsets(&mut self) -> Result<Vec<BrokerOffset>, MongoError> {
+        let reply = self
+            .db
+            .run_command(doc! {"find": OFFSETS, "filter": {"_id.sink": &self.name}, "batchSize": 100_000})
+            .await
+            .map_err(|e| MongoError::command("reading offsets", &e))?;
+        let docs = reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map_err(|e| MongoError::fatal(format!("reading offsets: unexpected find reply: {e}")))?;
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            let parse = || -> Option<BrokerOffset> {
+                let d = d.as_document()?;
+                let id = d.get_document("_id").ok()?;
+                let next_offset = match d.get("next_offset")? {
+                    Bson::Int64(n) => *n,
+                    Bson::Int32(n) => i64::from(*n),
+                    _ => return None,
+                };
+                Some(BrokerOffset {
+                    topic: id.get_str("topic").ok()?.to_owned(),
+                    partition: id.get_i32("partition").ok()?,
+                    next_offset,
+                })
+            };
+            out.push(parse().ok_or_else(|| MongoError::fatal(format!("{OFFSETS}: malformed document {d}")))?);
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
+    }
+
+    fn fence(&mut self) -> &mut OffsetFence {
+        &mut self.fence
+    }
+
+    fn fenced(&self, message: String) -> MongoError {
+        MongoError::Target { reason: message, kind: ErrorKind::Retriable }
+    }
+}
