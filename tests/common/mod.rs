@@ -458,3 +458,118 @@ pub async fn wait_pg_rows_equal(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// Tables of the document/key-value target tests: every kind of value, a TOASTed column, and a
+/// composite key whose text contains `:`.
+pub const DOC_DDL: &str = "
+    CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), ts timestamptz,
+        d date, flag boolean, doc jsonb, u uuid, tags text[], big text);
+    ALTER TABLE items ALTER COLUMN big SET STORAGE EXTERNAL;
+    CREATE TABLE stock (sku text, wh int, qty bigint NOT NULL, PRIMARY KEY (sku, wh));";
+
+/// Inserts, updates (NULLs included), deletes and upserts of both [`DOC_DDL`] tables for ids
+/// `from..=to`.
+pub async fn doc_workload(c: &tokio_postgres::Client, from: i32, to: i32) -> anyhow::Result<()> {
+    c.batch_execute(&format!(
+        "INSERT INTO items SELECT g, 'n' || g, g * 1.25, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1.5 second',
+             DATE '2020-02-29' + g, g % 2 = 0, jsonb_build_object('g', g, 'a', jsonb_build_array(1, 'x')),
+             md5(g::text)::uuid, ARRAY['a', 'b' || g], repeat('big', 3000)
+         FROM generate_series({from}, {to}) g;
+         UPDATE items SET name = 'upd' || id, price = NULL WHERE id BETWEEN {from} AND {to} AND id % 3 = 0;
+         DELETE FROM items WHERE id BETWEEN {from} AND {to} AND id % 7 = 0;
+         INSERT INTO stock SELECT 'sku:' || (g % 50), g / 50, g FROM generate_series({from}, {to}) g
+             ON CONFLICT (sku, wh) DO UPDATE SET qty = stock.qty + EXCLUDED.qty;"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Rows keyed by their key's text, each the other columns as text.
+pub type KeyedRows = std::collections::BTreeMap<String, Vec<Option<String>>>;
+
+/// The rows of `sql`, whose first column is the key's text.
+pub async fn keyed_pg_rows(c: &tokio_postgres::Client, sql: &str) -> anyhow::Result<KeyedRows> {
+    let mut out = KeyedRows::new();
+    for r in c.query(sql, &[]).await? {
+        let mut cells: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
+        let key = cells.remove(0).unwrap_or_default();
+        out.insert(key, cells);
+    }
+    Ok(out)
+}
+
+/// The source side of the document/key-value target tests: 20 rounds of [`doc_workload`] on
+/// database `db` (a truncate of `stock` halfway), then an update that leaves the TOASTed `big`
+/// unchanged.
+pub async fn spawn_doc_writer(db: &str) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let c = testbed().postgres.connect(db).await?;
+    Ok(tokio::spawn(async move {
+        for i in 0..20 {
+            doc_workload(&c, i * 500 + 1, i * 500 + 500).await?;
+            if i == 10 {
+                c.batch_execute("TRUNCATE stock").await?;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        c.batch_execute("UPDATE items SET flag = NOT flag WHERE id % 5 = 0").await?;
+        anyhow::Ok(())
+    }))
+}
+
+/// Start `sluice sink` with `config` three times, killing it with SIGKILL after 2.5 s each time.
+pub async fn kill_sink_three_times(dir: &Path, config: &str) -> anyhow::Result<()> {
+    for round in 0..3 {
+        let mut sink = start_sink(dir, &format!("sink{round}"), config)?;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        if let Some(status) = sink.child.try_wait()? {
+            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
+        }
+        sink.child.kill()?; // SIGKILL: no shutdown path runs
+        sink.child.wait()?;
+    }
+    Ok(())
+}
+
+/// Poll `read` (one [`KeyedRows`] per table) until it equals `want`; on timeout, fail with the
+/// first differing rows and the sink's log.
+pub async fn wait_keyed_rows_equal(
+    sink: &mut SluiceProcess,
+    mut read: impl FnMut() -> anyhow::Result<Vec<KeyedRows>>,
+    want: &[KeyedRows],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let got = read()?;
+        if got == want {
+            return Ok(());
+        }
+        if let Some(status) = sink.child.try_wait()? {
+            anyhow::bail!("sink exited with {status}:\n{}", sink.log_text());
+        }
+        if start.elapsed() > timeout {
+            let mut diff = Vec::new();
+            for (g, w) in got.iter().zip(want) {
+                diff.push(format!("{} of {} rows", g.len(), w.len()));
+                diff.extend(
+                    w.iter()
+                        .filter(|(k, v)| g.get(*k) != Some(v))
+                        .take(3)
+                        .map(|(k, v)| format!("{k}: want {v:?}, got {:?}", g.get(k))),
+                );
+            }
+            anyhow::bail!("target differs: {diff:#?}\n{}", sink.log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Run a `tests/python/<script>` reader and parse its JSON [`KeyedRows`].
+pub fn python_rows(script: &str, args: &[&str]) -> anyhow::Result<KeyedRows> {
+    let out = Command::new(&testbed().python)
+        .arg(format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}

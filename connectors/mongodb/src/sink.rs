@@ -1,6 +1,10 @@
-//! The MongoDB sink: a [`TransactionalTarget`] on one client session. Events go out in order as
-//! `update` (upsert by `_id`) and `delete` commands, consecutive ones of one kind and collection
-//! batched into one command, inside the session's transaction; offsets are written in it too.
+//! The MongoDB sink: a [`TransactionalTarget`] on one client session. A batch is staged in
+//! memory, in event order, as `update` (upsert by `_id`) and `delete` commands (consecutive
+//! statements of one kind and collection in one command); the transaction is opened only at
+//! commit, the commands and the fenced offsets sent in it, and committed. Keeping it that short
+//! matters: a process killed with a transaction open leaves it on the server, holding its
+//! documents (later writes to them fail with a retriable `WriteConflict`) until the server
+//! expires it (`transactionLifetimeLimitSeconds`, 60 s by default).
 
 use std::time::Duration;
 
@@ -21,6 +25,8 @@ const MAX_STATEMENTS: usize = 10_000;
 
 /// The collection holding every sink's offsets, in the target database.
 const OFFSETS: &str = "sluice_offsets";
+/// The sessions of this sink's processes (`_id`: the session id, `sink`: the sink's name).
+const SESSIONS: &str = "sluice_sessions";
 
 async fn client(config: &MongoSinkConfig) -> Result<Client, MongoError> {
     let mut opts = ClientOptions::parse(&config.connection.url)
@@ -84,7 +90,8 @@ pub struct MongoSink {
     session: ClientSession,
     name: String,
     in_tx: bool,
-    pending: Option<Pending>,
+    /// Commands staged since the last commit, in event order (the last one still filling).
+    staged: Vec<Pending>,
     fence: OffsetFence,
 }
 
@@ -95,13 +102,14 @@ impl MongoSink {
         let db = c.database(&config.database);
         db.run_command(doc! {"ping": 1}).await.map_err(|e| MongoError::command("ping", &e))?;
         let session = c.start_session().await.map_err(|e| MongoError::command("starting a session", &e))?;
+        end_orphaned_transactions(&c, &db, name, session.id()).await?;
         Ok(Self {
             config,
             db,
             session,
             name: name.to_owned(),
             in_tx: false,
-            pending: None,
+            staged: Vec::new(),
             fence: OffsetFence::default(),
         })
     }
@@ -117,44 +125,41 @@ impl MongoSink {
         Ok(())
     }
 
-    /// Queue `statement`, sending the pending command first when it is of another kind or
+    /// Stage `statement`, in a new command when the last one is of another kind or
     /// collection, or full.
-    async fn push(&mut self, collection: &str, delete: bool, statement: Document) -> Result<(), MongoError> {
-        let same = self.pending.as_ref().is_some_and(|p| {
+    fn push(&mut self, collection: &str, delete: bool, statement: Document) {
+        let same = self.staged.last().is_some_and(|p| {
             p.collection == collection && p.delete == delete && p.statements.len() < MAX_STATEMENTS
         });
         if !same {
-            self.send().await?;
-            self.pending =
-                Some(Pending { collection: collection.to_owned(), delete, statements: Vec::new() });
+            self.staged.push(Pending { collection: collection.to_owned(), delete, statements: Vec::new() });
         }
-        if let Some(p) = self.pending.as_mut() {
+        if let Some(p) = self.staged.last_mut() {
             p.statements.push(statement);
         }
-        Ok(())
     }
 
+    /// Send every staged command, in order, inside the open transaction.
     async fn send(&mut self) -> Result<(), MongoError> {
-        let Some(p) = self.pending.take() else { return Ok(()) };
-        let n = p.statements.len() as u64;
-        let command = if p.delete {
-            doc! {"delete": &p.collection, "deletes": p.statements, "ordered": true}
-        } else {
-            doc! {"update": &p.collection, "updates": p.statements, "ordered": true}
-        };
-        let reply = self
-            .db
-            .run_command(command)
-            .session(&mut self.session)
-            .await
-            .map_err(|e| MongoError::command(format!("writing to collection {}", p.collection), &e))?;
-        write_errors(&reply, &p.collection)?;
-        let op = if p.delete { "d" } else { "u" };
-        metrics::counter!(METRIC_APPLIED, "table" => p.collection, "op" => op).increment(n);
+        for p in std::mem::take(&mut self.staged) {
+            let n = p.statements.len() as u64;
+            let command = if p.delete {
+                doc! {"delete": &p.collection, "deletes": p.statements, "ordered": true}
+            } else {
+                doc! {"update": &p.collection, "updates": p.statements, "ordered": true}
+            };
+            let reply =
+                self.db.run_command(command).session(&mut self.session).await.map_err(|e| {
+                    MongoError::command(format!("writing to collection {}", p.collection), &e)
+                })?;
+            write_errors(&reply, &p.collection)?;
+            let op = if p.delete { "d" } else { "u" };
+            metrics::counter!(METRIC_APPLIED, "table" => p.collection, "op" => op).increment(n);
+        }
         Ok(())
     }
 
-    async fn stage(&mut self, ev: &ChangeEvent) -> Result<(), MongoError> {
+    fn stage(&mut self, ev: &ChangeEvent) -> Result<(), MongoError> {
         let collection = self.config.collection(&ev.table.id.schema, &ev.table.id.table);
         if ev.table.key.is_empty() && ev.op != Op::Truncate {
             return Err(MongoError::fatal(format!(
@@ -164,17 +169,17 @@ impl MongoSink {
             )));
         }
         match ev.op {
-            Op::Truncate => self.push(&collection, true, doc! {"q": {}, "limit": 0}).await,
+            Op::Truncate => self.push(&collection, true, doc! {"q": {}, "limit": 0}),
             Op::Delete => {
                 let before = ev.before.as_deref().ok_or_else(|| missing(ev, "before"))?;
-                self.push(&collection, true, doc! {"q": {"_id": id_of(ev, before)?}, "limit": 1}).await
+                self.push(&collection, true, doc! {"q": {"_id": id_of(ev, before)?}, "limit": 1});
             }
             Op::Create | Op::Update | Op::Read => {
                 let after = ev.after.as_deref().ok_or_else(|| missing(ev, "after"))?;
                 let id = id_of(ev, after)?;
                 if let Some(old) = ev.before.as_deref().and_then(|b| id_of(ev, b).ok()) {
                     if old != id {
-                        self.push(&collection, true, doc! {"q": {"_id": old}, "limit": 1}).await?;
+                        self.push(&collection, true, doc! {"q": {"_id": old}, "limit": 1});
                     }
                 }
                 let mut set = Document::new();
@@ -183,15 +188,52 @@ impl MongoSink {
                         set.insert(c.name.clone(), to_bson(v).map_err(|r| bad_value(ev, &c.name, &r))?);
                     }
                 }
-                self.push(&collection, false, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true})
-                    .await
+                self.push(&collection, false, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true});
             }
         }
+        Ok(())
     }
 
     fn offsets_id(&self, topic: &str, partition: i32) -> Document {
         doc! {"sink": &self.name, "topic": topic, "partition": partition}
     }
+}
+
+/// End the transactions an earlier process of this sink left open when it died (the server
+/// keeps them, and the documents they wrote stay locked, until they expire): kill the sessions
+/// recorded under this sink's name, then record this one. A live process of the same sink name
+/// whose session is killed sees a retriable error and starts over.
+async fn end_orphaned_transactions(
+    c: &Client,
+    db: &Database,
+    name: &str,
+    ours: &Document,
+) -> Result<(), MongoError> {
+    let reply = db
+        .run_command(doc! {"find": SESSIONS, "filter": {"sink": name}})
+        .await
+        .map_err(|e| MongoError::command("reading earlier sessions", &e))?;
+    let earlier: Vec<Bson> = reply
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .map(|docs| docs.iter().filter_map(|d| d.as_document()?.get("_id").cloned()).collect())
+        .unwrap_or_default();
+    if !earlier.is_empty() {
+        c.database("admin")
+            .run_command(doc! {"killSessions": earlier.clone()})
+            .await
+            .map_err(|e| MongoError::command("ending earlier sessions' transactions", &e))?;
+        db.run_command(
+            doc! {"delete": SESSIONS, "deletes": [{"q": {"_id": {"$in": earlier.clone()}}, "limit": 0}]},
+        )
+        .await
+        .map_err(|e| MongoError::command("forgetting earlier sessions", &e))?;
+        tracing::info!(sessions = earlier.len(), "ended the sessions of earlier processes of this sink");
+    }
+    db.run_command(doc! {"insert": SESSIONS, "documents": [{"_id": ours.clone(), "sink": name}]})
+        .await
+        .map_err(|e| MongoError::command("recording this session", &e))?;
+    Ok(())
 }
 
 fn missing(ev: &ChangeEvent, image: &str) -> MongoError {
@@ -242,16 +284,17 @@ fn write_errors(reply: &Document, collection: &str) -> Result<(), MongoError> {
 impl TransactionalTarget for MongoSink {
     type Error = MongoError;
 
+    /// Open the transaction and send what was staged (called at commit).
     async fn begin(&mut self) -> Result<(), MongoError> {
-        self.open().await
+        self.open().await?;
+        self.send().await
     }
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MongoError> {
-        self.open().await?;
         for ev in events {
-            self.stage(ev).await?;
+            self.stage(ev)?;
         }
-        self.send().await
+        Ok(())
     }
 
     async fn store_offsets(&mut self, writes: &[FencedWrite<'_>]) -> Result<usize, MongoError> {
@@ -290,7 +333,7 @@ impl TransactionalTarget for MongoSink {
     }
 
     async fn abort(&mut self) {
-        self.pending = None;
+        self.staged.clear();
         if self.in_tx {
             self.in_tx = false;
             if let Err(e) = self.session.abort_transaction().await {
