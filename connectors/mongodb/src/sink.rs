@@ -302,26 +302,29 @@ impl TransactionalTarget for MongoSink {
         for w in writes {
             let id = self.offsets_id(&w.offset.topic, w.offset.partition);
             let next = w.offset.next_offset;
-            let (update, counted) = match w.expected {
-                Some(e) => {
-                    (doc! {"q": {"_id": id, "next_offset": e}, "u": {"$set": {"next_offset": next}}}, "n")
-                }
-                None => (
-                    doc! {"q": {"_id": id}, "u": {"$setOnInsert": {"next_offset": next}}, "upsert": true},
-                    "upserted",
+            let (command, expected) = match w.expected {
+                Some(e) => (
+                    doc! {"update": OFFSETS, "updates": [{"q": {"_id": id, "next_offset": e}, "u": {"$set": {"next_offset": next}}}]},
+                    true,
                 ),
+                // A plain insert: another member that stored this partition first makes it fail
+                // with a duplicate key, which counts as fenced.
+                None => (doc! {"insert": OFFSETS, "documents": [{"_id": id, "next_offset": next}]}, false),
             };
             let reply = self
                 .db
-                .run_command(doc! {"update": OFFSETS, "updates": [update]})
+                .run_command(command)
                 .session(&mut self.session)
                 .await
                 .map_err(|e| MongoError::command("storing offsets", &e))?;
-            write_errors(&reply, OFFSETS)?;
-            written += match counted {
-                "n" => usize::from(reply.get_i32("n").unwrap_or(0) > 0),
-                _ => usize::from(reply.get_array("upserted").is_ok_and(|u| !u.is_empty())),
-            };
+            let duplicate = reply.get_array("writeErrors").is_ok_and(|errs| {
+                errs.iter().any(|e| e.as_document().is_some_and(|d| d.get_i32("code") == Ok(11000)))
+            });
+            if !duplicate {
+                write_errors(&reply, OFFSETS)?;
+            }
+            let n = reply.get_i32("n").unwrap_or(0);
+            written += usize::from(n > 0 && (expected || !duplicate));
         }
         Ok(written)
     }
