@@ -4,6 +4,8 @@
 
 #![allow(clippy::expect_used)]
 
+mod common;
+
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 use sluice_mongodb::{MongoSinkConfig, MongoTarget};
@@ -12,6 +14,11 @@ use sluice_postgres::{PgSinkConfig, PgTarget};
 use sluice_redis::{RedisSinkConfig, RedisTarget};
 use sluice_testkit::conformance::{run_all, Harness, Rows};
 use sluice_testkit::{free_port, testbed, unique};
+
+/// Rows a python reader returned, keyed by their integer `id`.
+fn int_keyed(rows: common::KeyedRows) -> Result<Rows> {
+    rows.into_iter().map(|(k, v)| Ok((k.parse()?, v))).collect()
+}
 
 /// Text columns of `id` and `columns`, keyed by `id`.
 fn keyed(rows: Vec<Vec<Option<String>>>) -> Result<Rows> {
@@ -112,22 +119,10 @@ impl Harness for Redis {
 
     /// Read with redis-py (`tests/python/redis_rows.py`).
     async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/redis_rows.py");
-        let out = tokio::process::Command::new(&testbed().python)
-            .arg(script)
-            .arg(testbed().redis.url())
-            .arg(format!("{ns}.{table}"))
-            .arg(columns.join(","))
-            .output()
-            .await?;
-        anyhow::ensure!(out.status.success(), "redis_rows.py: {}", String::from_utf8_lossy(&out.stderr));
-        let parsed: std::collections::BTreeMap<String, Vec<Option<String>>> =
-            serde_json::from_slice(&out.stdout)?;
-        let mut rows = Rows::new();
-        for (k, v) in parsed {
-            rows.insert(k.parse()?, v);
-        }
-        Ok(rows)
+        int_keyed(common::python_rows(
+            "redis_rows.py",
+            &[&testbed().redis.url(), &format!("{ns}.{table}"), &columns.join(",")],
+        )?)
     }
 }
 
@@ -151,23 +146,10 @@ impl Harness for Mongo {
 
     /// Read with pymongo (`tests/python/mongo_rows.py`).
     async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mongo_rows.py");
-        let out = tokio::process::Command::new(&testbed().python)
-            .arg(script)
-            .arg(testbed().mongodb.url())
-            .arg(ns)
-            .arg(table)
-            .arg(columns.join(","))
-            .output()
-            .await?;
-        anyhow::ensure!(out.status.success(), "mongo_rows.py: {}", String::from_utf8_lossy(&out.stderr));
-        let parsed: std::collections::BTreeMap<String, Vec<Option<String>>> =
-            serde_json::from_slice(&out.stdout)?;
-        let mut rows = Rows::new();
-        for (k, v) in parsed {
-            rows.insert(k.parse()?, v);
-        }
-        Ok(rows)
+        int_keyed(common::python_rows(
+            "mongo_rows.py",
+            &[&testbed().mongodb.url(), ns, table, &columns.join(",")],
+        )?)
     }
 }
 
