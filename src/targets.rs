@@ -12,6 +12,7 @@ static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
         TargetEntry::of::<sluice_postgres::PgTarget>(),
         TargetEntry::of::<sluice_mysql::MySqlTarget>(),
         TargetEntry::of::<sluice_redis::RedisTarget>(),
+        TargetEntry::of::<sluice_mongodb::MongoTarget>(),
     ]
 });
 

@@ -28,12 +28,18 @@ impl MongoError {
     }
 }
 
+/// Server codes that say "try again": WriteConflict, Interrupted, NoSuchTransaction (ended by
+/// `killSessions` or expired), ShutdownInProgress, PrimarySteppedDown, NotWritablePrimary,
+/// InterruptedAtShutdown, NotPrimaryNoSecondaryOk, InterruptedDueToReplStateChange.
+const RETRIABLE_CODES: [i32; 9] = [112, 11601, 251, 91, 189, 10107, 11600, 13435, 11602];
+
 fn classify(e: &mongodb::error::Error) -> ErrorKind {
     use mongodb::error::ErrorKind as K;
     let transient = e.contains_label("TransientTransactionError")
         || e.contains_label("RetryableWriteError")
         || e.contains_label("UnknownTransactionCommitResult")
-        || matches!(*e.kind, K::Io(_) | K::ServerSelection { .. } | K::ConnectionPoolCleared { .. });
+        || matches!(*e.kind, K::Io(_) | K::ServerSelection { .. } | K::ConnectionPoolCleared { .. })
+        || matches!(&*e.kind, K::Command(c) if RETRIABLE_CODES.contains(&c.code));
     if transient {
         ErrorKind::Retriable
     } else {

@@ -1,7 +1,6 @@
-//! The MongoDB target: each source row becomes one document, exactly once. Tested against
-//! SecantusDB (MongoDB wire protocol, a one-node replica set). Work in progress: it passes the
-//! sink conformance suite, but is not yet registered in `src/targets.rs` — the end-to-end test
-//! with `kill -9` (`tests/mongodb_sink.rs`) still loses a topic's offsets.
+//! The MongoDB target (`type = "mongodb"` or `"documentdb"`): each source row becomes one
+//! document, exactly once. Tested against SecantusDB (MongoDB wire protocol, a one-node replica
+//! set): the sink conformance suite and `tests/mongodb_sink.rs` (`kill -9`, pymongo read-back).
 //!
 //! Layout: database `database`, collection `collection_pattern` (`{schema}`, `{table}`
 //! replaced); `_id` = the key value (a composite key: a sub-document of the key columns in key

@@ -152,6 +152,7 @@ impl MongoSink {
                 self.db.run_command(command).session(&mut self.session).await.map_err(|e| {
                     MongoError::command(format!("writing to collection {}", p.collection), &e)
                 })?;
+            tracing::debug!(collection = %p.collection, n, delete = p.delete, reply = %reply, "sent");
             write_errors(&reply, &p.collection)?;
             let op = if p.delete { "d" } else { "u" };
             metrics::counter!(METRIC_APPLIED, "table" => p.collection, "op" => op).increment(n);
@@ -330,8 +331,10 @@ impl TransactionalTarget for MongoSink {
     }
 
     async fn commit_transaction(&mut self) -> Result<(), MongoError> {
+        tracing::debug!("committing");
         self.session.commit_transaction().await.map_err(|e| MongoError::command("committing", &e))?;
         self.in_tx = false;
+        tracing::debug!("committed");
         Ok(())
     }
 
