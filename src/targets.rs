@@ -13,6 +13,7 @@ static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
         TargetEntry::of::<sluice_mysql::MySqlTarget>(),
         TargetEntry::of::<sluice_redis::RedisTarget>(),
         TargetEntry::of::<sluice_mongodb::MongoTarget>(),
+        TargetEntry::of::<sluice_dynamodb::DynamoTarget>(),
     ]
 });
 

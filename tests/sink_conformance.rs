@@ -1,6 +1,6 @@
 //! The sink conformance suite ([`sluice_testkit::conformance`]) for every target:
-//! PostgreSQL, MariaDB, Redis and MongoDB, each read back with its own client (tokio-postgres,
-//! mysql_async, redis-py, pymongo).
+//! PostgreSQL, MariaDB, Redis, MongoDB and DynamoDB, each read back with its own client
+//! (tokio-postgres, mysql_async, redis-py, pymongo, boto3).
 
 #![allow(clippy::expect_used)]
 
@@ -8,6 +8,7 @@ mod common;
 
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
+use sluice_dynamodb::{DynamoSinkConfig, DynamoTarget};
 use sluice_mongodb::{MongoSinkConfig, MongoTarget};
 use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
 use sluice_postgres::{PgSinkConfig, PgTarget};
@@ -151,6 +152,39 @@ impl Harness for Mongo {
             &[&testbed().mongodb.url(), ns, table, &columns.join(",")],
         )?)
     }
+}
+
+struct Dynamo;
+
+fn dynamo_settings(ns: &str, endpoint: &str) -> String {
+    format!(
+        "table_pattern = \"{ns}.{{table}}\"\n[connection]\nendpoint_url = \"{endpoint}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"test\"\nsecret_access_key = \"test\"\nconnect_timeout_secs = 2\n"
+    )
+}
+
+impl Harness for Dynamo {
+    type T = DynamoTarget;
+
+    fn config(&self, ns: &str) -> DynamoSinkConfig {
+        toml::from_str(&dynamo_settings(ns, &testbed().dynamodb.url())).expect("DynamoDB settings")
+    }
+
+    fn unreachable(&self) -> DynamoSinkConfig {
+        let url = format!("http://127.0.0.1:{}", free_port().expect("port"));
+        toml::from_str(&dynamo_settings("down", &url)).expect("DynamoDB settings")
+    }
+
+    /// Read with boto3 (`tests/python/dynamodb_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let url = testbed().dynamodb.url();
+        int_keyed(common::python_rows("dynamodb_rows.py", &[&url, &format!("{ns}.{table}"), "id", &columns.join(",")])?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_target_conforms() -> Result<()> {
+    run_all(&Dynamo, |case| unique(&format!("conf_dy_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

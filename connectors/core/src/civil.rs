@@ -55,6 +55,16 @@ pub fn timestamp_text(micros: i64) -> String {
     }
 }
 
+/// ISO 8601 `YYYY-MM-DDTHH:MM:SS.ffffff` + `zone` (`""` or `"Z"`), with ` BC` last for years
+/// before 1, for microseconds since 1970-01-01 00:00.
+pub fn iso_timestamp(micros: i64, zone: &str) -> String {
+    let t = timestamp_text(micros).replacen(' ', "T", 1);
+    match t.strip_suffix(" BC") {
+        Some(t) => format!("{t}{zone} BC"),
+        None => format!("{t}{zone}"),
+    }
+}
+
 /// `+HH:MM` (or `+HH:MM:SS` when seconds are not zero) for a UTC offset in seconds.
 pub fn utc_offset_text(secs: i32) -> String {
     let sign = if secs < 0 { '-' } else { '+' };

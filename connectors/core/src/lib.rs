@@ -37,5 +37,5 @@ pub use schema::{Column, DataType, DecimalHandling, TableId, TableSchema};
 pub use secret::Secret;
 pub use sink::{OffsetFence, SchemaChanges, Unrepresentable};
 pub use target::Target;
-pub use traits::{BrokerOffset, CommitMode, Committed, Sink, Source, SourceBatch};
+pub use traits::{BrokerOffset, CommitMode, Committed, RecordAt, Sink, Source, SourceBatch};
 pub use value::{Row, Value};

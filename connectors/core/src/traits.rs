@@ -96,6 +96,16 @@ pub trait Sink: Send {
     /// Stage a batch of events (tombstones are already filtered out).
     fn apply(&mut self, events: &[ChangeEvent]) -> impl Future<Output = Result<()>> + Send;
 
+    /// Stage `events` with the broker coordinates of each one's record (`at[i]` for
+    /// `events[i]`). A target that versions its writes by broker offset (DynamoDB: a replayed
+    /// write older than the item is skipped) overrides it; the default ignores `at`. The runtime
+    /// calls this outside transaction-consistent mode, and `apply` inside it (released
+    /// transactions carry no single record position).
+    fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt]) -> impl Future<Output = Result<()>> + Send {
+        let _ = at;
+        self.apply(events)
+    }
+
     /// Make applied writes durable with `offsets` (the next offset per partition after the
     /// batch), as the target's commit mode allows.
     fn commit(&mut self, offsets: &[BrokerOffset]) -> impl Future<Output = Result<Committed>> + Send;
@@ -106,6 +116,13 @@ pub trait Sink: Send {
     fn close(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
+}
+
+/// Where an event's record sits in its topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAt {
+    pub partition: i32,
+    pub offset: i64,
 }
 
 /// How a target makes writes durable (see [`Sink`]).

@@ -35,22 +35,13 @@ pub fn to_bson(v: &Value) -> Result<Bson, String> {
             Bson::String("-infinity".into())
         }
         Value::Date(d) => Bson::DateTime(DateTime::from_millis(i64::from(*d) * 86_400_000)),
-        Value::Timestamp(m) => Bson::String(iso_timestamp(*m, "")),
-        Value::TimestampTz(m) => Bson::String(iso_timestamp(*m, "Z")),
+        Value::Timestamp(m) => Bson::String(civil::iso_timestamp(*m, "")),
+        Value::TimestampTz(m) => Bson::String(civil::iso_timestamp(*m, "Z")),
         Value::Time(_) | Value::TimeTz { .. } | Value::Interval { .. } => {
             Bson::String(text::scalar_text(v).unwrap_or_default())
         }
         Value::Array(items) => Bson::Array(items.iter().map(to_bson).collect::<Result<_, _>>()?),
     })
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffff` + `zone` (` BC` last for years before 1).
-fn iso_timestamp(micros: i64, zone: &str) -> String {
-    let t = civil::timestamp_text(micros).replacen(' ', "T", 1);
-    match t.strip_suffix(" BC") {
-        Some(t) => format!("{t}{zone} BC"),
-        None => format!("{t}{zone}"),
-    }
 }
 
 /// A decimal's text (`-12.3400`, `NaN`, `Infinity`) as an exact Decimal128.

@@ -22,7 +22,8 @@ pub(super) async fn apply_one_by_one<S: Sink>(
 ) -> Result<Vec<usize>, RuntimeError> {
     let mut applied = Vec::with_capacity(batch.events.len());
     for (n, (ev, &i)) in batch.events.iter().zip(&batch.record_of).enumerate() {
-        if let Err(e) = sink.apply(std::slice::from_ref(ev)).await {
+        let at = [crate::runtime::record_at(&records[i])];
+        if let Err(e) = sink.apply_at(std::slice::from_ref(ev), &at).await {
             if e.is_retriable() {
                 return Err(RuntimeError::target("applying a record after a refused batch")(e));
             }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use sluice_avro::decode::{Decoded, EventDecoder};
 use sluice_avro::RegistryClient;
-use sluice_core::{BrokerOffset, ChangeEvent, Committed, ErrorKind, Sink};
+use sluice_core::{BrokerOffset, ChangeEvent, Committed, ErrorKind, RecordAt, Sink};
 use sluice_kafka::consumer::next_offsets;
 use sluice_kafka::{
     ConsumedRecord, ConsumerOptions, DeadLetterProducer, FailureClass, KafkaConfig, SinkConsumer,
@@ -133,7 +133,7 @@ pub async fn run<S: Sink>(
             }
             None => {
                 let offsets = next_offsets(&records);
-                match (apply_all(&mut sink, &batch.events).await, &dead_letters) {
+                match (apply_at(&mut sink, &batch, &records).await, &dead_letters) {
                     (Ok(()), _) => {
                         counted.stage(&batch.events);
                         offsets
@@ -205,6 +205,18 @@ impl Counted {
             }
         }
     }
+}
+
+async fn apply_at<S: Sink>(sink: &mut S, batch: &Batch, records: &[ConsumedRecord]) -> sluice_core::Result<()> {
+    if batch.events.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<RecordAt> = batch.record_of.iter().map(|&i| record_at(&records[i])).collect();
+    sink.apply_at(&batch.events, &at).await
+}
+
+pub(crate) fn record_at(r: &ConsumedRecord) -> RecordAt {
+    RecordAt { partition: r.partition, offset: r.offset }
 }
 
 async fn apply_all<S: Sink>(sink: &mut S, events: &[ChangeEvent]) -> sluice_core::Result<()> {

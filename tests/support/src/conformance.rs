@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use sluice_core::{
-    BrokerOffset, ChangeEvent, CheckOutcome, Column, DataType, ErrorKind, Lsn, Op, Position, Sink,
+    BrokerOffset, ChangeEvent, CheckOutcome, Column, DataType, ErrorKind, Lsn, Op, Position, RecordAt, Sink,
     SnapshotMarker, SourceDetail, SourceInfo, TableId, TableSchema, Target, Value,
 };
 
@@ -163,12 +163,19 @@ async fn connect<H: Harness>(h: &H, ns: &str, name: &str) -> Result<<H::T as Tar
     H::T::connect(&h.config(ns), &name).await.with_context(|| format!("connecting sink {name}"))
 }
 
+/// Stage `events` as the records at offsets `first..` of partition 0, as the runtime does.
+async fn apply_from<S: Sink>(sink: &mut S, events: &[ChangeEvent], first: i64) -> sluice_core::Result<()> {
+    let at: Vec<RecordAt> =
+        (first..).take(events.len()).map(|offset| RecordAt { partition: 0, offset }).collect();
+    sink.apply_at(events, &at).await
+}
+
 /// Apply `batches` as one commit each; returns the offsets after the last.
 async fn apply_batches<S: Sink>(sink: &mut S, topic: &str, batches: &[Vec<ChangeEvent>]) -> Result<i64> {
     let mut next = 0;
     for b in batches {
+        apply_from(sink, b, next).await.context("apply")?;
         next += b.len() as i64;
-        sink.apply(b).await.context("apply")?;
         sink.commit(&offsets(topic, next)).await.context("commit")?;
     }
     Ok(next)
@@ -231,7 +238,7 @@ pub async fn replay_changes_nothing<H: Harness>(h: &H, ns: &str) -> Result<()> {
     apply_batches(&mut again, &topic, &batches).await?;
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing").await?;
     // And the same sink from 0 again, in one batch.
-    again.apply(&batches.concat()).await?;
+    apply_from(&mut again, &batches.concat(), 0).await?;
     again.commit(&offsets(&topic, 1_000)).await?;
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing (one batch)").await
 }
@@ -243,7 +250,7 @@ pub async fn crash_mid_batch<H: Harness>(h: &H, ns: &str) -> Result<()> {
     let mut sink = connect(h, ns, "crash").await?;
     sink.stored_offsets().await?;
     let done = apply_batches(&mut sink, &topic, &batches[..2]).await?;
-    sink.apply(&batches[2]).await?;
+    apply_from(&mut sink, &batches[2], done).await?;
     drop(sink); // the process dies: the connection closes with the batch uncommitted
     let want = model(&batches[..2].concat());
     expect_rows(h, ns, "crashed", &V1, &want, "crash_mid_batch (after the crash)").await?;
@@ -255,8 +262,8 @@ pub async fn crash_mid_batch<H: Harness>(h: &H, ns: &str) -> Result<()> {
     );
     let mut next = done;
     for b in &batches[2..] {
+        apply_from(&mut sink, b, next).await?;
         next += b.len() as i64;
-        sink.apply(b).await?;
         sink.commit(&offsets(&topic, next)).await?;
     }
     expect_rows(h, ns, "crashed", &V1, &model(&batches.concat()), "crash_mid_batch (resumed)").await
@@ -274,10 +281,10 @@ pub async fn fenced_member<H: Harness>(h: &H, ns: &str) -> Result<()> {
         upsert(&t, Op::Create, row(1, "old", text("b"), 1)),
         upsert(&t, Op::Update, row(1, "new", text("b"), 2)),
     ];
-    current.apply(&newer).await?;
+    apply_from(&mut current, &newer, 0).await?;
     current.commit(&offsets(&topic, 2)).await?;
     // `stale` still believes it owns the partition and applies offset 0 again.
-    stale.apply(&newer[..1]).await?;
+    apply_from(&mut stale, &newer[..1], 0).await?;
     match stale.commit(&offsets(&topic, 1)).await {
         Ok(_) => bail!("fenced_member: a stale member committed over newer offsets"),
         Err(e) if e.kind() == ErrorKind::Retriable => {}
@@ -297,7 +304,7 @@ pub async fn truncate<H: Harness>(h: &H, ns: &str) -> Result<()> {
         event(&t, Op::Truncate, None, None),
         upsert(&t, Op::Create, row(8, "after", text("b"), 0)),
     ];
-    sink.apply(&batch).await?;
+    apply_from(&mut sink, &batch, 5).await?;
     sink.commit(&offsets(&format!("{ns}.truncated"), 8)).await?;
     events.extend(batch);
     expect_rows(h, ns, "truncated", &V1, &model(&events), "truncate").await
@@ -347,7 +354,7 @@ pub async fn poison_record<H: Harness>(h: &H, ns: &str) -> Result<()> {
     bad_row[0] = Value::Null;
     let batch =
         vec![upsert(&t, Op::Create, row(2, "same batch", text("b"), 2)), upsert(&t, Op::Create, bad_row)];
-    let failed = match sink.apply(&batch).await {
+    let failed = match apply_from(&mut sink, &batch, 1).await {
         Err(e) => e,
         Ok(()) => match sink.commit(&offsets(&topic, 3)).await {
             Err(e) => e,

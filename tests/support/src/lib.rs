@@ -70,6 +70,18 @@ impl MongoServer {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct DynamoServer {
+    pub host: String,
+    pub port: u16,
+}
+
+impl DynamoServer {
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct Testbed {
     pub dir: String,
     pub postgres: PgServer,
@@ -79,6 +91,7 @@ pub struct Testbed {
     pub kafka: KafkaServer,
     pub redis: RedisServer,
     pub mongodb: MongoServer,
+    pub dynamodb: DynamoServer,
     pub python: String,
 }
 

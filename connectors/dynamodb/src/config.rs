@@ -1,0 +1,118 @@
+//! `[sink]` settings of the DynamoDB target.
+
+use serde::Deserialize;
+use sluice_core::Secret;
+
+/// How to reach DynamoDB: AWS's regional endpoint by default, or a custom one (DynamoDB Local,
+/// a VPC endpoint, dynalite). Credentials: the keys below when set, else the AWS default chain
+/// (environment, profile, SSO, web identity, container and instance roles).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoEndpoint {
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// AWS region; default from the environment (`AWS_REGION`) or profile.
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Secret,
+    #[serde(default)]
+    pub session_token: Secret,
+    /// Connect timeout; each request also times out after 6× this (default 10 s).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoSinkConfig {
+    #[serde(default = "default_endpoint")]
+    pub connection: DynamoEndpoint,
+    /// Table of a source table; `{schema}` and `{table}` are replaced (default
+    /// `{schema}.{table}`). DynamoDB names: 3–255 characters of `A-Z a-z 0-9 _ . -`.
+    #[serde(default = "default_table_pattern")]
+    pub table_pattern: String,
+    /// The table holding every sink's offsets (created on-demand when missing).
+    #[serde(default = "default_offsets_table")]
+    pub offsets_table: String,
+    /// Create missing tables (on-demand capacity) on first use (default true).
+    #[serde(default = "default_true")]
+    pub create_tables: bool,
+    /// Item writes in flight at once (default 32).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_endpoint() -> DynamoEndpoint {
+    DynamoEndpoint {
+        endpoint_url: None,
+        region: None,
+        access_key_id: None,
+        secret_access_key: Secret::default(),
+        session_token: Secret::default(),
+        connect_timeout_secs: default_connect_timeout(),
+    }
+}
+
+fn default_table_pattern() -> String {
+    "{schema}.{table}".into()
+}
+
+fn default_offsets_table() -> String {
+    "sluice_offsets".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_concurrency() -> usize {
+    32
+}
+
+impl DynamoSinkConfig {
+    pub fn table(&self, schema: &str, table: &str) -> String {
+        self.table_pattern.replace("{schema}", schema).replace("{table}", table)
+    }
+}
+
+/// `Err` says why `name` is not a valid DynamoDB table name.
+pub fn ensure_table_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if (3..=255).contains(&name.len()) && ok_chars {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid DynamoDB table name (3-255 characters of A-Z a-z 0-9 _ . -); \
+             set [sink] table_pattern"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c: DynamoSinkConfig = toml::from_str("").unwrap();
+        assert_eq!(c.table("app", "t"), "app.t");
+        assert_eq!(c.offsets_table, "sluice_offsets");
+        assert!(c.create_tables && c.concurrency == 32);
+        assert!(toml::from_str::<DynamoSinkConfig>("bogus = 1\n").is_err());
+        assert!(toml::from_str::<DynamoSinkConfig>("[connection]\nurl = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn table_names() {
+        assert!(ensure_table_name("app.orders-2024_x").is_ok());
+        assert!(ensure_table_name("ab").is_err());
+        assert!(ensure_table_name("app.ördérs").is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! Errors of the DynamoDB target, classified where they enter: network failures, timeouts,
+//! throttling, server errors and tables still being created are retriable; authentication,
+//! authorization, validation (an item over 400 KB, a bad key) and settings are fatal.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use sluice_core::{Error, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("dynamodb: {context}: {reason}")]
+    Request { context: String, reason: String, kind: ErrorKind },
+    #[error("dynamodb: {reason}")]
+    Target { reason: String, kind: ErrorKind },
+}
+
+/// Error codes that say "try again later".
+const RETRIABLE_CODES: [&str; 11] = [
+    "InternalFailure",
+    "UnknownError",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "ResourceInUseException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+impl DynamoError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DynamoError::Request { kind, .. } | DynamoError::Target { kind, .. } => *kind,
+        }
+    }
+
+    pub(crate) fn request<E, R>(context: impl Into<String>, e: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let kind = match e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                ErrorKind::Retriable
+            }
+            _ if e.code().is_some_and(|c| RETRIABLE_CODES.contains(&c)) => ErrorKind::Retriable,
+            _ => ErrorKind::Fatal,
+        };
+        let reason = match (e.code(), e.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => DisplayErrorContext(e).to_string(),
+        };
+        DynamoError::Request { context: context.into(), reason, kind }
+    }
+
+    pub(crate) fn fatal(reason: impl Into<String>) -> Self {
+        DynamoError::Target { reason: reason.into(), kind: ErrorKind::Fatal }
+    }
+
+    pub(crate) fn retriable(reason: impl Into<String>) -> Self {
+        DynamoError::Target { reason: reason.into(), kind: ErrorKind::Retriable }
+    }
+}
+
+impl From<DynamoError> for Error {
+    fn from(e: DynamoError) -> Self {
+        let kind = e.kind();
+        let message = e.to_string();
+        match kind {
+            ErrorKind::Retriable => Error::retriable("dynamodb", message),
+            ErrorKind::Fatal => Error::fatal("dynamodb", message),
+        }
+    }
+}
