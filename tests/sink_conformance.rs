@@ -178,7 +178,10 @@ impl Harness for Dynamo {
     /// Read with boto3 (`tests/python/dynamodb_rows.py`).
     async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
         let url = testbed().dynamodb.url();
-        int_keyed(common::python_rows("dynamodb_rows.py", &[&url, &format!("{ns}.{table}"), "id", &columns.join(",")])?)
+        int_keyed(common::python_rows(
+            "dynamodb_rows.py",
+            &[&url, &format!("{ns}.{table}"), "id", &columns.join(",")],
+        )?)
     }
 }
 

@@ -4,7 +4,7 @@ Usage: dynamodb_rows.py ENDPOINT TABLE KEYCOLUMN[,KEYCOLUMN…] COLUMN[,COLUMN�
 Prints one JSON object: {"<key>": [<attribute as text, or null when absent>, …]}. The key is
 the single key column's text, or a compact JSON object of the key columns in order. Values are
 rendered by their DynamoDB type: N as decimal text (as DynamoDB returns it: normalized), S as
-is, B as hex, BOOL as true/false, M and L as compact JSON, NULL as null.
+is, B as hex, BOOL as true/false, M and L as compact JSON (map keys sorted), NULL as null.
 """
 
 import decimal
@@ -36,7 +36,7 @@ def text(v):
     if type(v).__name__ == "Binary":
         return bytes(v.value).hex()
     if isinstance(v, (dict, list)):
-        return json.dumps(plain(v), separators=(",", ":"))
+        return json.dumps(plain(v), separators=(",", ":"), sort_keys=True)
     return str(v)
 
 

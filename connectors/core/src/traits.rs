@@ -101,7 +101,11 @@ pub trait Sink: Send {
     /// write older than the item is skipped) overrides it; the default ignores `at`. The runtime
     /// calls this outside transaction-consistent mode, and `apply` inside it (released
     /// transactions carry no single record position).
-    fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt]) -> impl Future<Output = Result<()>> + Send {
+    fn apply_at(
+        &mut self,
+        events: &[ChangeEvent],
+        at: &[RecordAt],
+    ) -> impl Future<Output = Result<()>> + Send {
         let _ = at;
         self.apply(events)
     }

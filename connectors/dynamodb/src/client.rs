@@ -68,7 +68,8 @@ impl KeySchema {
             1 => None,
             2 => col(t.key[1]).map(|c| (c.name.clone(), key_type(&c.data_type))),
             _ => {
-                let names: Vec<&str> = t.key[1..].iter().filter_map(|&i| col(i)).map(|c| c.name.as_str()).collect();
+                let names: Vec<&str> =
+                    t.key[1..].iter().filter_map(|&i| col(i)).map(|c| c.name.as_str()).collect();
                 Some((names.join("#"), ScalarAttributeType::S))
             }
         };
@@ -84,7 +85,9 @@ impl KeySchema {
 pub async fn describe(client: &Client, table: &str) -> Result<Option<(KeySchema, bool)>, DynamoError> {
     let out = match client.describe_table().table_name(table).send().await {
         Ok(o) => o,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            return Ok(None)
+        }
         Err(e) => return Err(DynamoError::request(format!("describing table {table}"), &e)),
     };
     let Some(t) = out.table() else { return Ok(None) };
@@ -109,7 +112,12 @@ pub async fn describe(client: &Client, table: &str) -> Result<Option<(KeySchema,
 }
 
 /// Make sure `table` exists with `want` as its key (creating it when allowed) and is ACTIVE.
-pub async fn ensure_table(client: &Client, table: &str, want: &KeySchema, create: bool) -> Result<(), DynamoError> {
+pub async fn ensure_table(
+    client: &Client,
+    table: &str,
+    want: &KeySchema,
+    create: bool,
+) -> Result<(), DynamoError> {
     let started = Instant::now();
     let mut created = false;
     loop {
@@ -128,13 +136,11 @@ pub async fn ensure_table(client: &Client, table: &str, want: &KeySchema, create
                     return Ok(());
                 }
             }
-            None if !create => {
-                return Err(DynamoError::fatal(format!(
-                    "table {table} does not exist and create_tables = false; create it with partition key {:?}{}",
-                    want.hash,
-                    want.range.as_ref().map(|r| format!(" and sort key {r:?}")).unwrap_or_default()
-                )))
-            }
+            None if !create => return Err(DynamoError::fatal(format!(
+                "table {table} does not exist and create_tables = false; create it with partition key {:?}{}",
+                want.hash,
+                want.range.as_ref().map(|r| format!(" and sort key {r:?}")).unwrap_or_default()
+            ))),
             None if !created => {
                 create_table(client, table, want).await?;
                 created = true;
@@ -159,7 +165,11 @@ async fn create_table(client: &Client, table: &str, want: &KeySchema) -> Result<
         req = req
             .key_schema(KeySchemaElement::builder().attribute_name(name).key_type(kt).build().map_err(build)?)
             .attribute_definitions(
-                AttributeDefinition::builder().attribute_name(name).attribute_type(ty.clone()).build().map_err(build)?,
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ty.clone())
+                    .build()
+                    .map_err(build)?,
             );
     }
     match req.send().await {

@@ -64,7 +64,9 @@ pub async fn check_sink(endpoint: &str, config: &DynamoSinkConfig) -> Vec<Check>
         let e = DynamoError::request("ListTables", &e);
         return vec![match e.kind() {
             sluice_core::ErrorKind::Retriable => Check::error(endpoint, "connect", e.to_string(), hint),
-            sluice_core::ErrorKind::Fatal => Check::fail(endpoint, "connect", "signed requests accepted", e.to_string(), hint),
+            sluice_core::ErrorKind::Fatal => {
+                Check::fail(endpoint, "connect", "signed requests accepted", e.to_string(), hint)
+            }
         }];
     }
     let mut checks = vec![Check::pass(endpoint, "connect", where_)];

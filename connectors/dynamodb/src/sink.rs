@@ -134,7 +134,13 @@ impl DynamoSink {
                 let key = item_key(ev, &table, after)?;
                 if let Some(old) = ev.before.as_deref().and_then(|b| item_key(ev, &table, b).ok()) {
                     if old != key {
-                        self.set(Planned { table: table.clone(), key: old, write: Write::Delete, offset, op: "d" });
+                        self.set(Planned {
+                            table: table.clone(),
+                            key: old,
+                            write: Write::Delete,
+                            offset,
+                            op: "d",
+                        });
                     }
                 }
                 let (mut set, mut remove, unchanged) = attributes(ev, &table, after)?;
@@ -252,7 +258,10 @@ impl DynamoSink {
                     })
                 };
                 out.push(parse().ok_or_else(|| {
-                    DynamoError::fatal(format!("{}: malformed offsets item {item:?}", self.config.offsets_table))
+                    DynamoError::fatal(format!(
+                        "{}: malformed offsets item {item:?}",
+                        self.config.offsets_table
+                    ))
                 })?);
             }
             match page.last_evaluated_key() {
@@ -330,7 +339,11 @@ fn missing(ev: &ChangeEvent, image: &str) -> DynamoError {
 }
 
 fn bad_value(ev: &ChangeEvent, column: &str, reason: &str) -> DynamoError {
-    DynamoError::fatal(format!("cannot write {} event for {}: column {column}: {reason}", ev.op.code(), ev.table.id))
+    DynamoError::fatal(format!(
+        "cannot write {} event for {}: column {column}: {reason}",
+        ev.op.code(),
+        ev.table.id
+    ))
 }
 
 /// The item key of a row image.
@@ -350,13 +363,18 @@ fn item_key(ev: &ChangeEvent, table: &Table, row: &[Value]) -> std::result::Resu
     };
     let mut key = Item::new();
     let (name, v) = cell(0)?;
-    key.insert(table.key.hash.0.clone(), key_attribute(v, &table.key.hash.1).map_err(|r| bad_value(ev, name, &r))?);
+    key.insert(
+        table.key.hash.0.clone(),
+        key_attribute(v, &table.key.hash.1).map_err(|r| bad_value(ev, name, &r))?,
+    );
     if let Some((range, ty)) = &table.key.range {
         let v = if t.key.len() == 2 {
             let (name, v) = cell(1)?;
             key_attribute(v, ty).map_err(|r| bad_value(ev, name, &r))?
         } else {
-            let parts = (1..t.key.len()).map(|n| cell(n).map(|(_, v)| composite_part(v))).collect::<std::result::Result<Vec<_>, _>>()?;
+            let parts = (1..t.key.len())
+                .map(|n| cell(n).map(|(_, v)| composite_part(v)))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
             AttributeValue::S(parts.join("#"))
         };
         key.insert(range.clone(), v);
@@ -390,7 +408,10 @@ fn attributes(
 }
 
 /// `Ok(true)`: done; `Ok(false)`: the condition failed (a newer value is there).
-fn skip_condition<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>, context: &str) -> std::result::Result<bool, DynamoError>
+fn skip_condition<E, R>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+    context: &str,
+) -> std::result::Result<bool, DynamoError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -468,8 +489,14 @@ async fn delete_older(
 
 /// Delete every item of `table` that holds a change older than the truncate at `offset` (items
 /// written after it, by a replay that got further before a crash, stay).
-async fn truncate(client: &Client, table: &Table, offset: i64, concurrency: usize) -> std::result::Result<(), DynamoError> {
-    let mut names: HashMap<String, String> = [("#o".to_owned(), OFFSET_ATTR.to_owned()), ("#h".to_owned(), table.key.hash.0.clone())].into();
+async fn truncate(
+    client: &Client,
+    table: &Table,
+    offset: i64,
+    concurrency: usize,
+) -> std::result::Result<(), DynamoError> {
+    let mut names: HashMap<String, String> =
+        [("#o".to_owned(), OFFSET_ATTR.to_owned()), ("#h".to_owned(), table.key.hash.0.clone())].into();
     let mut projection = String::from("#h, #o");
     if let Some((r, _)) = &table.key.range {
         names.insert("#r".into(), r.clone());
@@ -491,11 +518,18 @@ async fn truncate(client: &Client, table: &Table, offset: i64, concurrency: usiz
         let keys: Vec<Item> = page
             .items()
             .iter()
-            .map(|item| item.iter().filter(|(k, _)| k.as_str() != OFFSET_ATTR).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|item| {
+                item.iter()
+                    .filter(|(k, _)| k.as_str() != OFFSET_ATTR)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .collect();
         deleted += keys.len() as u64;
         let context = format!("truncating table {}", table.name);
-        futures::stream::iter(keys.into_iter().map(|key| delete_older(client, &table.name, key, offset, &context)))
+        futures::stream::iter(
+            keys.into_iter().map(|key| delete_older(client, &table.name, key, offset, &context)),
+        )
         .buffer_unordered(concurrency.max(1))
         .try_collect::<Vec<bool>>()
         .await?;

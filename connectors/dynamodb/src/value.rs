@@ -116,7 +116,8 @@ pub fn key_type(t: &DataType) -> ScalarAttributeType {
 /// The key attribute of a key column's value, of type `ty`.
 pub fn key_attribute(v: &Value, ty: &ScalarAttributeType) -> Result<AttributeValue, String> {
     let a = match (ty, attribute(v)?) {
-        (ScalarAttributeType::N, a @ AttributeValue::N(_)) | (ScalarAttributeType::B, a @ AttributeValue::B(_)) => a,
+        (ScalarAttributeType::N, a @ AttributeValue::N(_))
+        | (ScalarAttributeType::B, a @ AttributeValue::B(_)) => a,
         (ScalarAttributeType::S, a @ AttributeValue::S(_)) => a,
         (ScalarAttributeType::S, _) => AttributeValue::S(text::scalar_text(v).unwrap_or_default()),
         (ty, a) => return Err(format!("value {a:?} does not fit the table's key type {ty}")),
@@ -143,7 +144,10 @@ mod tests {
     fn numbers_are_exact_or_text() {
         assert_eq!(attribute(&Value::Decimal("12.30".into())).unwrap(), AttributeValue::N("12.30".into()));
         assert!(attribute(&Value::Decimal(format!("1{}", "0".repeat(37)) + ".5")).is_err());
-        assert_eq!(attribute(&Value::Decimal(format!("1{}", "0".repeat(40)))).unwrap(), AttributeValue::N(format!("1{}", "0".repeat(40))));
+        assert_eq!(
+            attribute(&Value::Decimal(format!("1{}", "0".repeat(40)))).unwrap(),
+            AttributeValue::N(format!("1{}", "0".repeat(40)))
+        );
         assert_eq!(attribute(&Value::Float64(1.5)).unwrap(), AttributeValue::N("1.5e0".into()));
         assert_eq!(attribute(&Value::Float64(f64::NAN)).unwrap(), AttributeValue::S("NaN".into()));
         assert_eq!(attribute(&Value::Float64(1e300)).unwrap(), AttributeValue::S("1e300".into()));
@@ -154,7 +158,14 @@ mod tests {
     fn json_nests_and_keys_refuse_empty() {
         let j = attribute(&Value::Json("{\"a\":[1,\"x\",null]}".into())).unwrap();
         let AttributeValue::M(m) = j else { panic!() };
-        assert_eq!(m["a"], AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::S("x".into()), AttributeValue::Null(true)]));
+        assert_eq!(
+            m["a"],
+            AttributeValue::L(vec![
+                AttributeValue::N("1".into()),
+                AttributeValue::S("x".into()),
+                AttributeValue::Null(true)
+            ])
+        );
         assert!(key_attribute(&Value::Text(String::new()), &ScalarAttributeType::S).is_err());
         assert_eq!(
             key_attribute(&Value::Int32(7), &ScalarAttributeType::S).unwrap(),

@@ -207,7 +207,11 @@ impl Counted {
     }
 }
 
-async fn apply_at<S: Sink>(sink: &mut S, batch: &Batch, records: &[ConsumedRecord]) -> sluice_core::Result<()> {
+async fn apply_at<S: Sink>(
+    sink: &mut S,
+    batch: &Batch,
+    records: &[ConsumedRecord],
+) -> sluice_core::Result<()> {
     if batch.events.is_empty() {
         return Ok(());
     }
