@@ -136,11 +136,13 @@ pub async fn ensure_table(
                     return Ok(());
                 }
             }
-            None if !create => return Err(DynamoError::fatal(format!(
+            None if !create => {
+                return Err(DynamoError::fatal(format!(
                 "table {table} does not exist and create_tables = false; create it with partition key {:?}{}",
                 want.hash,
                 want.range.as_ref().map(|r| format!(" and sort key {r:?}")).unwrap_or_default()
-            ))),
+            )))
+            }
             None if !created => {
                 create_table(client, table, want).await?;
                 created = true;
