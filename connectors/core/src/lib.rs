@@ -5,6 +5,7 @@
 //! Data flows one way — source → change event → encoder → broker → consumer → sink — and this
 //! crate is the only thing every stage imports. It has no I/O of its own.
 
+pub mod changelog;
 pub mod check;
 pub mod civil;
 pub mod error;

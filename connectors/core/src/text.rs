@@ -88,41 +88,58 @@ pub fn json_array(items: &[Value], out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        match v {
-            Value::Null | Value::Unchanged => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int16(n) => out.push_str(&n.to_string()),
-            Value::Int32(n) => out.push_str(&n.to_string()),
-            Value::Int64(n) => out.push_str(&n.to_string()),
-            Value::UInt64(n) => out.push_str(&n.to_string()),
-            Value::Float32(f) if f.is_finite() => out.push_str(&f.to_string()),
-            Value::Float64(f) if f.is_finite() => out.push_str(&f.to_string()),
-            Value::Float32(f) => json_string(&f.to_string(), out),
-            Value::Float64(f) => json_string(&f.to_string(), out),
-            Value::Decimal(s) if is_json_number(s) => out.push_str(s),
-            Value::Decimal(s) | Value::Text(s) => json_string(s, out),
-            Value::Json(s) => out.push_str(s),
-            Value::Bytes(b) => json_string(&hex(b), out),
-            Value::Uuid(u) => json_string(&uuid_text(u), out),
-            Value::Date(d) => json_string(&crate::civil::date_text(i64::from(*d)), out),
-            Value::Time(m) => json_string(&crate::civil::time_text(*m), out),
-            Value::TimeTz { micros, offset_seconds } => json_string(
-                &format!(
-                    "{}{}",
-                    crate::civil::time_text(*micros),
-                    crate::civil::utc_offset_text(*offset_seconds)
-                ),
-                out,
-            ),
-            Value::Timestamp(m) => json_string(&crate::civil::timestamp_text(*m), out),
-            Value::TimestampTz(m) => json_string(&format!("{}+00:00", crate::civil::timestamp_text(*m)), out),
-            Value::Interval { months, days, micros } => {
-                json_string(&interval_iso(*months, *days, *micros), out)
-            }
-            Value::Array(inner) => json_array(inner, out),
-        }
+        json_value(v, out);
     }
     out.push(']');
+}
+
+/// A JSON object of named values, each as in [`json_array`].
+pub fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>, out: &mut String) {
+    out.push('{');
+    for (i, (name, v)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(name, out);
+        out.push(':');
+        json_value(v, out);
+    }
+    out.push('}');
+}
+
+/// One value as JSON, as in [`json_array`].
+pub fn json_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Null | Value::Unchanged => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int16(n) => out.push_str(&n.to_string()),
+        Value::Int32(n) => out.push_str(&n.to_string()),
+        Value::Int64(n) => out.push_str(&n.to_string()),
+        Value::UInt64(n) => out.push_str(&n.to_string()),
+        Value::Float32(f) if f.is_finite() => out.push_str(&f.to_string()),
+        Value::Float64(f) if f.is_finite() => out.push_str(&f.to_string()),
+        Value::Float32(f) => json_string(&f.to_string(), out),
+        Value::Float64(f) => json_string(&f.to_string(), out),
+        Value::Decimal(s) if is_json_number(s) => out.push_str(s),
+        Value::Decimal(s) | Value::Text(s) => json_string(s, out),
+        Value::Json(s) => out.push_str(s),
+        Value::Bytes(b) => json_string(&hex(b), out),
+        Value::Uuid(u) => json_string(&uuid_text(u), out),
+        Value::Date(d) => json_string(&crate::civil::date_text(i64::from(*d)), out),
+        Value::Time(m) => json_string(&crate::civil::time_text(*m), out),
+        Value::TimeTz { micros, offset_seconds } => json_string(
+            &format!(
+                "{}{}",
+                crate::civil::time_text(*micros),
+                crate::civil::utc_offset_text(*offset_seconds)
+            ),
+            out,
+        ),
+        Value::Timestamp(m) => json_string(&crate::civil::timestamp_text(*m), out),
+        Value::TimestampTz(m) => json_string(&format!("{}+00:00", crate::civil::timestamp_text(*m)), out),
+        Value::Interval { months, days, micros } => json_string(&interval_iso(*months, *days, *micros), out),
+        Value::Array(inner) => json_array(inner, out),
+    }
 }
 
 /// The portable text of a scalar value (`None` for NULL and unchanged); arrays as JSON.

@@ -122,9 +122,10 @@ pub trait Sink: Send {
     }
 }
 
-/// Where an event's record sits in its topic.
+/// Where an event's record sits in the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordAt {
+pub struct RecordAt<'a> {
+    pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
 }

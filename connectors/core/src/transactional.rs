@@ -14,7 +14,7 @@
 use std::future::Future;
 
 use crate::sink::{fenced_message, OffsetFence};
-use crate::{BrokerOffset, ChangeEvent, Committed, Error, Result, Sink};
+use crate::{BrokerOffset, ChangeEvent, Committed, Error, RecordAt, Result, Sink};
 
 /// A target whose writes and stored offsets commit together. `Sink` comes with it.
 pub trait TransactionalTarget: Send {
@@ -28,6 +28,17 @@ pub trait TransactionalTarget: Send {
         &mut self,
         events: &[ChangeEvent],
     ) -> impl Future<Output = std::result::Result<(), Self::Error>> + Send;
+
+    /// [`Self::write`] with each event's record coordinates (`at[i]` for `events[i]`), for a
+    /// target that records them (the change-log shape); the default ignores them.
+    fn write_at(
+        &mut self,
+        events: &[ChangeEvent],
+        at: &[RecordAt<'_>],
+    ) -> impl Future<Output = std::result::Result<(), Self::Error>> + Send {
+        let _ = at;
+        self.write(events)
+    }
 
     /// Store fenced offset `writes` in the open transaction; the number of rows it changed.
     fn store_offsets(
@@ -57,6 +68,16 @@ pub trait TransactionalTarget: Send {
 impl<T: TransactionalTarget> Sink for T {
     async fn apply(&mut self, events: &[ChangeEvent]) -> Result<()> {
         match self.write(events).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.abort().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<()> {
+        match self.write_at(events, at).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.abort().await;

@@ -47,6 +47,10 @@ pub struct DynamoSinkConfig {
     /// Item writes in flight at once (default 32).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// `row` (default): one item per source row; `changelog`: one item per change event in
+    /// table `table_pattern`, keyed by `topic_partition` (S) and `offset` (N).
+    #[serde(default)]
+    pub shape: sluice_core::changelog::Shape,
 }
 
 fn default_endpoint() -> DynamoEndpoint {

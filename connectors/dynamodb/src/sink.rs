@@ -17,6 +17,8 @@ use sluice_core::{
     BrokerOffset, ChangeEvent, Committed, OffsetFence, Op, RecordAt, Result, Sink, TableSchema, Value,
 };
 
+use sluice_core::changelog::Shape;
+
 use crate::client::{ensure_table, KeySchema};
 use crate::config::{ensure_table_name, DynamoSinkConfig};
 use crate::error::DynamoError;
@@ -60,6 +62,8 @@ pub struct DynamoSink {
     index: HashMap<(String, String), usize>,
     /// Tables truncated in this batch, with the truncate's offset (the last one wins).
     truncates: Vec<(Arc<Table>, i64)>,
+    /// Change-log shape: the entries of this batch.
+    entries: Vec<(Arc<Table>, Item)>,
     fence: OffsetFence,
 }
 
@@ -77,6 +81,7 @@ impl DynamoSink {
             plan: Vec::new(),
             index: HashMap::new(),
             truncates: Vec::new(),
+            entries: Vec::new(),
             fence: OffsetFence::default(),
         })
     }
@@ -87,17 +92,55 @@ impl DynamoSink {
             return Ok(table.clone());
         }
         ensure_table_name(&name).map_err(DynamoError::fatal)?;
-        let key = KeySchema::of(t).ok_or_else(|| {
+        let key = if self.config.shape == Shape::Changelog { changelog_key() } else { self.row_key(t)? };
+        ensure_table(&self.client, &name, &key, self.config.create_tables).await?;
+        let table = Arc::new(Table { name: name.clone(), key });
+        self.tables.insert(name, table.clone());
+        Ok(table)
+    }
+
+    fn row_key(&self, t: &TableSchema) -> std::result::Result<KeySchema, DynamoError> {
+        KeySchema::of(t).ok_or_else(|| {
             DynamoError::fatal(format!(
                 "source table {} has no primary key; the DynamoDB target keys each item by it \
                  (give the source table a primary key, or exclude it from the sink's topics)",
                 t.id
             ))
-        })?;
-        ensure_table(&self.client, &name, &key, self.config.create_tables).await?;
-        let table = Arc::new(Table { name: name.clone(), key });
-        self.tables.insert(name, table.clone());
-        Ok(table)
+        })
+    }
+
+    /// Change-log shape: stage the event's item.
+    async fn append(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) -> std::result::Result<(), DynamoError> {
+        use sluice_core::changelog::{row_fields, source_fields, transaction_fields};
+        let table = self.table(&ev.table).await?;
+        let map = |pairs: &mut dyn Iterator<Item = (&str, &Value)>| -> std::result::Result<AttributeValue, DynamoError> {
+            let mut m = Item::new();
+            for (n, v) in pairs {
+                m.insert(n.to_owned(), attribute(v).map_err(|r| bad_value(ev, n, &r))?);
+            }
+            Ok(AttributeValue::M(m))
+        };
+        let mut item: Item = [
+            ("topic_partition".to_owned(), AttributeValue::S(format!("{}:{}", at.topic, at.partition))),
+            ("offset".to_owned(), AttributeValue::N(at.offset.to_string())),
+            ("topic".to_owned(), AttributeValue::S(at.topic.to_owned())),
+            ("partition".to_owned(), AttributeValue::N(at.partition.to_string())),
+            ("op".to_owned(), AttributeValue::S(ev.op.code().to_owned())),
+            ("ts_ms".to_owned(), AttributeValue::N(ev.ts_ms.to_string())),
+        ]
+        .into();
+        for (name, image) in [("before", &ev.before), ("after", &ev.after)] {
+            if let Some(row) = image {
+                item.insert(name.to_owned(), map(&mut row_fields(&ev.table, row).into_iter())?);
+            }
+        }
+        let source = source_fields(&ev.source);
+        item.insert("source".to_owned(), map(&mut source.iter().map(|(n, v)| (*n, v)))?);
+        if let Some(t) = transaction_fields(ev) {
+            item.insert("transaction".to_owned(), map(&mut t.iter().map(|(n, v)| (*n, v)))?);
+        }
+        self.entries.push((table, item));
+        Ok(())
     }
 
     fn set(&mut self, p: Planned) {
@@ -168,10 +211,24 @@ impl DynamoSink {
         self.plan.clear();
         self.index.clear();
         self.truncates.clear();
+        self.entries.clear();
     }
 
     /// Run what was staged: truncates, then the item writes.
     async fn flush(&mut self) -> std::result::Result<(), DynamoError> {
+        let entries = std::mem::take(&mut self.entries);
+        let mut chunks: Vec<(Arc<Table>, Vec<Item>)> = Vec::new();
+        for (table, item) in entries {
+            match chunks.last_mut() {
+                Some((t, items)) if t.name == table.name && items.len() < 25 => items.push(item),
+                _ => chunks.push((table, vec![item])),
+            }
+        }
+        let client = &self.client;
+        futures::stream::iter(chunks.into_iter().map(|(t, items)| put_batch(client, t, items)))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .try_collect::<()>()
+            .await?;
         for (table, offset) in std::mem::take(&mut self.truncates) {
             truncate(&self.client, &table, offset, self.config.concurrency).await?;
             metrics::counter!(METRIC_APPLIED, "table" => table.name.clone(), "op" => "t").increment(1);
@@ -287,9 +344,13 @@ impl Sink for DynamoSink {
         .into())
     }
 
-    async fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt]) -> Result<()> {
+    async fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<()> {
         for (ev, at) in events.iter().zip(at) {
-            if let Err(e) = self.stage(ev, at.offset).await {
+            let staged = match self.config.shape {
+                Shape::Row => self.stage(ev, at.offset).await,
+                Shape::Changelog => self.append(ev, at).await,
+            };
+            if let Err(e) = staged {
                 self.forget();
                 return Err(e.into());
             }
@@ -320,6 +381,51 @@ impl Sink for DynamoSink {
         self.fence.reset(&stored);
         Ok(stored)
     }
+}
+
+/// A change-log table: partition key `topic_partition` (`<topic>:<partition>`), sort key `offset`.
+pub fn changelog_key() -> KeySchema {
+    use aws_sdk_dynamodb::types::ScalarAttributeType::{N, S};
+    KeySchema { hash: ("topic_partition".into(), S), range: Some(("offset".into(), N)) }
+}
+
+/// Put up to 25 change-log items with `BatchWriteItem` (idempotent: an entry's key is its
+/// record), retrying what DynamoDB leaves unprocessed (throttling) with backoff.
+async fn put_batch(
+    client: &Client,
+    table: Arc<Table>,
+    items: Vec<Item>,
+) -> std::result::Result<(), DynamoError> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let n = items.len() as u64;
+    let mut requests = Vec::with_capacity(items.len());
+    for item in items {
+        let put = PutRequest::builder()
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| DynamoError::fatal(format!("table {}: {e}", table.name)))?;
+        requests.push(WriteRequest::builder().put_request(put).build());
+    }
+    let mut pending: HashMap<String, Vec<WriteRequest>> = [(table.name.clone(), requests)].into();
+    let mut delay = std::time::Duration::from_millis(50);
+    for _ in 0..10 {
+        let out = client.batch_write_item().set_request_items(Some(pending)).send().await.map_err(|e| {
+            DynamoError::request(format!("writing change-log entries to table {}", table.name), &e)
+        })?;
+        match out.unprocessed_items() {
+            Some(rest) if rest.values().any(|v| !v.is_empty()) => pending = rest.clone(),
+            _ => {
+                metrics::counter!(METRIC_APPLIED, "table" => table.name.clone(), "op" => "c").increment(n);
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+    Err(DynamoError::retriable(format!(
+        "table {}: change-log entries still unprocessed after 10 attempts (throttled)",
+        table.name
+    )))
 }
 
 /// The offsets table: partition key `sink`, sort key `topic_partition` (`<topic>:<partition>`).
@@ -383,11 +489,13 @@ fn item_key(ev: &ChangeEvent, table: &Table, row: &[Value]) -> std::result::Resu
 }
 
 /// The non-key attributes of a row image: set (values), remove (NULLs), unchanged (not sent).
+type Attributes = (Vec<(String, AttributeValue)>, Vec<String>, Vec<String>);
+
 fn attributes(
     ev: &ChangeEvent,
     table: &Table,
     row: &[Value],
-) -> std::result::Result<(Vec<(String, AttributeValue)>, Vec<String>, Vec<String>), DynamoError> {
+) -> std::result::Result<Attributes, DynamoError> {
     let mut set = Vec::new();
     let mut remove = Vec::new();
     let mut unchanged = Vec::new();

@@ -27,6 +27,10 @@ pub struct MongoSinkConfig {
     /// `{schema}.{table}`).
     #[serde(default = "default_collection_pattern")]
     pub collection_pattern: String,
+    /// `row` (default): one document per source row; `changelog`: one document per change
+    /// event, `_id` = `{topic, partition, offset}`, in collection `collection_pattern`.
+    #[serde(default)]
+    pub shape: sluice_core::changelog::Shape,
 }
 
 fn default_collection_pattern() -> String {

@@ -11,10 +11,11 @@ use std::time::Duration;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, ClientSession, Database};
+use sluice_core::changelog::Shape;
 use sluice_core::relational::METRIC_APPLIED;
 use sluice_core::sink::FencedWrite;
 use sluice_core::transactional::TransactionalTarget;
-use sluice_core::{BrokerOffset, ChangeEvent, Check, ErrorKind, OffsetFence, Op, Value};
+use sluice_core::{BrokerOffset, ChangeEvent, Check, ErrorKind, OffsetFence, Op, RecordAt, Value};
 
 use crate::bson_value::to_bson;
 use crate::config::MongoSinkConfig;
@@ -195,6 +196,43 @@ impl MongoSink {
         Ok(())
     }
 
+    /// Change-log shape: stage the event's document (a replacement upsert by `_id`, so a replay
+    /// writes the same document again).
+    fn append(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) -> Result<(), MongoError> {
+        use sluice_core::changelog::{row_fields, source_fields, transaction_fields};
+        let collection = self.config.collection(&ev.table.id.schema, &ev.table.id.table);
+        let fields = |pairs: &[(&str, Value)]| -> Result<Document, MongoError> {
+            let mut d = Document::new();
+            for (n, v) in pairs {
+                d.insert(*n, to_bson(v).map_err(|r| bad_value(ev, n, &r))?);
+            }
+            Ok(d)
+        };
+        let image = |row: &Option<sluice_core::Row>| -> Result<Bson, MongoError> {
+            let Some(row) = row else { return Ok(Bson::Null) };
+            let mut d = Document::new();
+            for (n, v) in row_fields(&ev.table, row) {
+                d.insert(n, to_bson(v).map_err(|r| bad_value(ev, n, &r))?);
+            }
+            Ok(Bson::Document(d))
+        };
+        let id = doc! {"topic": at.topic, "partition": at.partition, "offset": at.offset};
+        let entry = doc! {
+            "_id": id.clone(),
+            "op": ev.op.code(),
+            "ts_ms": ev.ts_ms,
+            "before": image(&ev.before)?,
+            "after": image(&ev.after)?,
+            "source": fields(&source_fields(&ev.source))?,
+            "transaction": match transaction_fields(ev) {
+                Some(t) => Bson::Document(fields(&t)?),
+                None => Bson::Null,
+            },
+        };
+        self.push(&collection, false, doc! {"q": {"_id": id}, "u": entry, "upsert": true});
+        Ok(())
+    }
+
     fn offsets_id(&self, topic: &str, partition: i32) -> Document {
         doc! {"sink": &self.name, "topic": topic, "partition": partition}
     }
@@ -292,8 +330,24 @@ impl TransactionalTarget for MongoSink {
     }
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MongoError> {
+        if self.config.shape == Shape::Changelog {
+            return Err(MongoError::fatal(
+                "shape = \"changelog\" records each record's topic, partition and offset, which \
+                 transaction-consistent mode does not provide; set transaction_consistent = false",
+            ));
+        }
         for ev in events {
             self.stage(ev)?;
+        }
+        Ok(())
+    }
+
+    async fn write_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<(), MongoError> {
+        if self.config.shape == Shape::Row {
+            return self.write(events).await;
+        }
+        for (ev, at) in events.iter().zip(at) {
+            self.append(ev, at)?;
         }
         Ok(())
     }

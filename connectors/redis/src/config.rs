@@ -31,6 +31,10 @@ pub struct RedisSinkConfig {
     /// source's (default `{schema}.{table}`). A row's key is `<prefix>:<key parts>`.
     #[serde(default = "default_key_pattern")]
     pub key_pattern: String,
+    /// `row` (default): one hash per source row; `changelog`: every change event appended to
+    /// the stream `<key_pattern>` with `XADD`.
+    #[serde(default)]
+    pub shape: sluice_core::changelog::Shape,
 }
 
 pub fn default_key_pattern() -> String {

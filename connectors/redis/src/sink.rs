@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use sluice_core::changelog::Shape;
 use sluice_core::plan::{KeyedPlan, UpsertGroup};
 use sluice_core::relational::METRIC_APPLIED;
 use sluice_core::sink::FencedWrite;
 use sluice_core::transactional::TransactionalTarget;
-use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, TableId, TableSchema};
+use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, RecordAt, TableId, TableSchema};
 
 use crate::config::{RedisEndpoint, RedisSinkConfig};
 use crate::error::RedisError;
@@ -65,6 +66,8 @@ pub struct RedisSink {
     truncated: Vec<String>,
     /// Offsets fields queued by `store_offsets`.
     offsets: Vec<(String, i64)>,
+    /// Change-log shape: stream entries (stream key, fields) in event order.
+    entries: Vec<(String, Vec<(&'static str, String)>)>,
     fence: OffsetFence,
 }
 
@@ -80,6 +83,7 @@ impl RedisSink {
             finished: Vec::new(),
             truncated: Vec::new(),
             offsets: Vec::new(),
+            entries: Vec::new(),
             fence: OffsetFence::default(),
         })
     }
@@ -155,7 +159,18 @@ impl RedisSink {
                 pipe.cmd("DEL").arg(key).ignore();
             }
         }
+        for (stream, fields) in &self.entries {
+            let mut xadd = redis::cmd("XADD");
+            xadd.arg(stream).arg("*");
+            for (name, value) in fields {
+                xadd.arg(*name).arg(value);
+            }
+            pipe.add_command(xadd).ignore();
+        }
         let mut counts = Vec::new();
+        if !self.entries.is_empty() {
+            counts.push(("changelog".to_owned(), [self.entries.len() as u64, 0, 0]));
+        }
         for f in &self.finished {
             for k in &f.deletes {
                 pipe.cmd("DEL").arg(row_key(&f.prefix, k)).ignore();
@@ -175,6 +190,39 @@ impl RedisSink {
         self.finished.clear();
         self.truncated.clear();
         self.offsets.clear();
+        self.entries.clear();
+    }
+
+    /// Change-log shape: queue the event's stream entry.
+    fn append(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) {
+        use sluice_core::changelog::{record_fields, row_fields, source_fields, transaction_fields};
+        use sluice_core::text::{json_object, json_value};
+        let json = |fields: &[(&str, sluice_core::Value)]| {
+            let mut s = String::new();
+            json_object(fields.iter().map(|(n, v)| (*n, v)), &mut s);
+            s
+        };
+        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(9);
+        for (name, v) in record_fields(at) {
+            let mut s = String::new();
+            json_value(&v, &mut s);
+            fields.push((name, s.trim_matches('"').to_owned()));
+        }
+        fields.push(("op", ev.op.code().to_owned()));
+        fields.push(("ts_ms", ev.ts_ms.to_string()));
+        for (name, image) in [("before", &ev.before), ("after", &ev.after)] {
+            if let Some(row) = image {
+                let mut s = String::new();
+                json_object(row_fields(&ev.table, row), &mut s);
+                fields.push((name, s));
+            }
+        }
+        fields.push(("source", json(&source_fields(&ev.source))));
+        if let Some(t) = transaction_fields(ev) {
+            fields.push(("transaction", json(&t)));
+        }
+        let stream = self.config.prefix(&ev.table.id.schema, &ev.table.id.table);
+        self.entries.push((stream, fields));
     }
 }
 
@@ -266,8 +314,24 @@ impl TransactionalTarget for RedisSink {
     }
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), RedisError> {
+        if self.config.shape == Shape::Changelog {
+            return Err(RedisError::fatal(
+                "shape = \"changelog\" records each record's topic, partition and offset, which \
+                 transaction-consistent mode does not provide; set transaction_consistent = false",
+            ));
+        }
         for ev in events {
             self.stage(ev)?;
+        }
+        Ok(())
+    }
+
+    async fn write_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<(), RedisError> {
+        if self.config.shape == Shape::Row {
+            return self.write(events).await;
+        }
+        for (ev, at) in events.iter().zip(at) {
+            self.append(ev, at);
         }
         Ok(())
     }

@@ -215,12 +215,12 @@ async fn apply_at<S: Sink>(
     if batch.events.is_empty() {
         return Ok(());
     }
-    let at: Vec<RecordAt> = batch.record_of.iter().map(|&i| record_at(&records[i])).collect();
+    let at: Vec<RecordAt<'_>> = batch.record_of.iter().map(|&i| record_at(&records[i])).collect();
     sink.apply_at(&batch.events, &at).await
 }
 
-pub(crate) fn record_at(r: &ConsumedRecord) -> RecordAt {
-    RecordAt { partition: r.partition, offset: r.offset }
+pub(crate) fn record_at(r: &ConsumedRecord) -> RecordAt<'_> {
+    RecordAt { topic: &r.topic, partition: r.partition, offset: r.offset }
 }
 
 async fn apply_all<S: Sink>(sink: &mut S, events: &[ChangeEvent]) -> sluice_core::Result<()> {

@@ -165,8 +165,9 @@ async fn connect<H: Harness>(h: &H, ns: &str, name: &str) -> Result<<H::T as Tar
 
 /// Stage `events` as the records at offsets `first..` of partition 0, as the runtime does.
 async fn apply_from<S: Sink>(sink: &mut S, events: &[ChangeEvent], first: i64) -> sluice_core::Result<()> {
-    let at: Vec<RecordAt> =
-        (first..).take(events.len()).map(|offset| RecordAt { partition: 0, offset }).collect();
+    let topic = events.first().map(|e| e.table.id.table.clone()).unwrap_or_default();
+    let at: Vec<RecordAt<'_>> =
+        (first..).take(events.len()).map(|offset| RecordAt { topic: &topic, partition: 0, offset }).collect();
     sink.apply_at(events, &at).await
 }
 
