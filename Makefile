@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-redis bench-full-load bench-mysql
+.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-redis bench-mongodb bench-dynamodb bench-full-load bench-mysql
 
 deps:
 	scripts/install-deps
@@ -44,6 +44,8 @@ bench: deps
 	$(MAKE) bench-pg
 	$(MAKE) bench-sink
 	$(MAKE) bench-redis
+	$(MAKE) bench-mongodb
+	$(MAKE) bench-dynamodb
 	$(MAKE) bench-full-load
 	$(MAKE) bench-mysql
 
@@ -61,6 +63,14 @@ bench-pg: deps bench-build
 ## Redis target vs a redis-py pipeline of the same rows: bench/redis_sink.py.
 bench-redis: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/redis_sink.py'
+
+## MongoDB target vs pymongo insert_many of the same documents: bench/mongodb_sink.py.
+bench-mongodb: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/mongodb_sink.py'
+
+## DynamoDB target vs boto3 batch_writer (BatchWriteItem) of the same items: bench/dynamodb_sink.py.
+bench-dynamodb: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/dynamodb_sink.py'
 
 bench-sink: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'

@@ -17,94 +17,33 @@ Results go to docs/bench/redis_sink.json.
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import redis
 
 import pg_sink
-from pg_sink import BOOTSTRAP, TAG, free_port, high_water, machine_ticks, proc_cpu, publish, spawn, stop, wait_http
+from pg_sink import TAG, high_water, publish
+from target_sink import machine as machine_info, server_pid, time_sink
 
 TB = pg_sink.TB
 URL = f"redis://{TB['redis']['host']}:{TB['redis']['port']}/0"
 OUT = os.environ.get("SLUICE_BENCH_OUT", "docs/bench/redis_sink.json")
 
 
-def redis_pid():
-    out = subprocess.run(["pgrep", "-f", f"redis-server.*:{TB['redis']['port']}"], capture_output=True, text=True).stdout.split()
-    return int(out[0]) if out else None
-
-
 def run_sink(work_dir, topic, schemas, end):
-    reg_port, http_port = free_port(), free_port()
-    reg_log = os.path.join(work_dir, "registry.log")
-    reg = spawn(["registry", "--listen", f"127.0.0.1:{reg_port}", "--kafka", BOOTSTRAP, "--topic", schemas], reg_log)
-    wait_http(f"http://127.0.0.1:{reg_port}/subjects", reg, reg_log)
-    cfg = os.path.join(work_dir, "sink-redis.toml")
-    with open(cfg, "w") as f:
-        f.write(f"""[log]
-level = "warn"
-[http]
-listen = "127.0.0.1:{http_port}"
-[sink]
-type = "redis"
-name = "bench"
-group_id = "{TAG}.redis"
-topics = ["{topic}"]
-key_pattern = "{TAG}.sink.{{table}}"
-[sink.connection]
-url = "{URL}"
-[kafka]
-bootstrap_servers = "{BOOTSTRAP}"
-[kafka.properties]
-"receive.message.max.bytes" = "{os.environ.get("BENCH_RECEIVE_MAX_BYTES", "1000000000")}"
-[registry]
-url = "http://127.0.0.1:{reg_port}"
-""")
-    log = os.path.join(work_dir, "sink-redis.log")
     r = redis.Redis.from_url(URL)
     r.delete("sluice:offsets:bench")
-    rpid = redis_pid()
-    redis_cpu0 = proc_cpu(rpid)[0] if rpid else 0.0
-    busy0, total0 = machine_ticks()
-    samples = []
-    t0 = time.time()
-    sink = spawn(["sink", "--config", cfg], log)
-    cpu = rss = 0.0
-    while True:
-        now = time.time() - t0
-        applied = sum(int(v) for v in r.hvals("sluice:offsets:bench"))
-        samples.append((now, applied))
-        cpu, rss = proc_cpu(sink.pid)
-        if applied >= end:
-            break
-        if sink.poll() is not None:
-            raise SystemExit(f"sluice sink exited: {open(log).read()}")
-        if now > 1800:
-            raise SystemExit("the sink did not finish in 30 min")
-        time.sleep(0.05)
-    secs = time.time() - t0
-    busy1, total1 = machine_ticks()
-    redis_cpu = (proc_cpu(rpid)[0] - redis_cpu0) if rpid else 0.0
-    stop(sink)
-    stop(reg)
-
-    def at(fraction):
-        return next(t for t, n in samples if n >= fraction * end)
-
-    t10, t90 = at(0.1), at(0.9)
-    return {
-        "seconds": round(secs, 2),
-        "rows_per_s": round(end / secs),
-        "steady_rows_per_s_10_to_90": round(0.8 * end / max(t90 - t10, 1e-9)),
-        "cpu_s_per_million": round(cpu / end * 1e6, 2),
-        "redis_server_cpu_s_per_million": round(redis_cpu / end * 1e6, 2),
-        "peak_rss_mb": rss,
-        "machine_busy_fraction": round((busy1 - busy0) / max(total1 - total0, 1), 2),
-    }
+    settings = f"""key_pattern = "{TAG}.sink.{{table}}"
+[sink.connection]
+url = "{URL}"
+"""
+    applied = lambda: sum(int(v) for v in r.hvals("sluice:offsets:bench"))
+    result = time_sink(work_dir, topic, schemas, end, "redis", settings, applied,
+                       server_pid(f"redis-server.*:{TB['redis']['port']}"))
+    result["redis_server_cpu_s_per_million"] = result.pop("server_cpu_s_per_million")
+    return result
 
 
 def rows(n):
@@ -169,8 +108,7 @@ def main():
         "ratio_steady_sink_to_pipeline": round(sink["steady_rows_per_s_10_to_90"] / pipeline["rows_per_s"], 3),
     }
     print(json.dumps({"ratio_sink_to_pipeline": result["ratio_sink_to_pipeline"]}), flush=True)
-    machine = {"cpus": os.cpu_count(), "kernel": os.uname().release, "broker": TB["kafka"]["flavor"],
-               "date": time.strftime("%Y-%m-%d"), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+    machine = machine_info()
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"machine": machine, "results": [result]}, f, indent=2)

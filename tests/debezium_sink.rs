@@ -101,14 +101,6 @@ fn differences(e: &Expected, got: &Rows) -> Vec<String> {
     diffs
 }
 
-/// High-water mark of partition 0 of `topic`.
-fn high_water(topic: &str) -> anyhow::Result<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", &testbed().kafka.bootstrap).create()?;
-    Ok(c.fetch_watermarks(topic, 0, Duration::from_secs(10))?.1)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn debezium_postgres_topics_are_applied_value_by_value() -> anyhow::Result<()> {
     let tb = testbed();
@@ -127,7 +119,7 @@ async fn debezium_postgres_topics_are_applied_value_by_value() -> anyhow::Result
         .map(|(t, n)| (t.clone(), n.as_i64().unwrap()))
         .collect();
     for (topic, n) in &topics {
-        assert_eq!(high_water(topic)?, *n, "records in {topic}");
+        assert_eq!(common::high_water(topic)?, *n, "records in {topic}");
     }
     let tables: Vec<Expected> = produced["tables"].as_array().unwrap().iter().map(expected).collect();
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use sluice_testkit::{free_port, testbed};
 
+pub mod doc_targets;
+
 /// A `sluice` child process, killed when dropped.
 pub struct SluiceProcess {
     pub child: Child,
@@ -505,11 +507,19 @@ pub async fn keyed_pg_rows(c: &tokio_postgres::Client, sql: &str) -> anyhow::Res
 /// database `db` (a truncate of `stock` halfway), then an update that leaves the TOASTed `big`
 /// unchanged.
 pub async fn spawn_doc_writer(db: &str) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    spawn_doc_writer_rounds(db, 20).await
+}
+
+/// [`spawn_doc_writer`] with `rounds` rounds of 500 ids (the truncate after round `rounds / 2`).
+pub async fn spawn_doc_writer_rounds(
+    db: &str,
+    rounds: i32,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     let c = testbed().postgres.connect(db).await?;
     Ok(tokio::spawn(async move {
-        for i in 0..20 {
+        for i in 0..rounds {
             doc_workload(&c, i * 500 + 1, i * 500 + 500).await?;
-            if i == 10 {
+            if i == rounds / 2 {
                 c.batch_execute("TRUNCATE stock").await?;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -575,4 +585,12 @@ pub fn python_rows(script: &str, args: &[&str]) -> anyhow::Result<KeyedRows> {
         .output()?;
     anyhow::ensure!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// High-water mark of partition 0 of `topic`.
+pub fn high_water(topic: &str) -> anyhow::Result<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &testbed().kafka.bootstrap).create()?;
+    Ok(c.fetch_watermarks(topic, 0, Duration::from_secs(10))?.1)
 }

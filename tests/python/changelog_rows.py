@@ -28,7 +28,13 @@ def redis_rows(url, name):
     out = []
     for _id, f in r.xrange(name):
         f = {k.decode(): v.decode() for k, v in f.items()}
-        img = lambda k: json.loads(f[k]) if k in f else None
+
+        def img(k):
+            try:
+                return json.loads(f[k]) if k in f else None
+            except ValueError as e:
+                raise SystemExit(f"entry {_id}: field {k} is not JSON ({e}): {f[k]!r}")
+
         out.append([f["topic"], int(f["partition"]), int(f["offset"]), f["op"], img("before"), img("after"),
                     json.loads(f["source"])["table"]])
     return out

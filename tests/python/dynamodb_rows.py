@@ -1,7 +1,7 @@
 """Read a DynamoDB target's items with boto3 (a client Sluice did not write).
 
 Usage: dynamodb_rows.py ENDPOINT TABLE KEYCOLUMN[,KEYCOLUMN…] COLUMN[,COLUMN…]
-Prints one JSON object: {"<key>": [<attribute as text, or null when absent>, …]}. The key is
+A table that does not exist yet reads as empty. Prints one JSON object: {"<key>": [<attribute as text, or null when absent>, …]}. The key is
 the single key column's text, or a compact JSON object of the key columns in order. Values are
 rendered by their DynamoDB type: N as decimal text (as DynamoDB returns it: normalized), S as
 is, B as hex, BOOL as true/false, M and L as compact JSON (map keys sorted), NULL as null.
@@ -53,7 +53,10 @@ def main() -> None:
     t = db.Table(table)
     kwargs = {"ConsistentRead": True}
     while True:
-        page = t.scan(**kwargs)
+        try:
+            page = t.scan(**kwargs)
+        except db.meta.client.exceptions.ResourceNotFoundException:
+            break  # not created yet: no items
         for item in page["Items"]:
             if len(keys) == 1:
                 key = text(item[keys[0]])

@@ -107,7 +107,7 @@ pub fn json_object<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>, o
     out.push('}');
 }
 
-/// One value as JSON, as in [`json_array`].
+/// One value as JSON, as in [`json_array`]; always valid JSON.
 pub fn json_value(v: &Value, out: &mut String) {
     match v {
         Value::Null | Value::Unchanged => out.push_str("null"),
@@ -122,7 +122,10 @@ pub fn json_value(v: &Value, out: &mut String) {
         Value::Float64(f) => json_string(&f.to_string(), out),
         Value::Decimal(s) if is_json_number(s) => out.push_str(s),
         Value::Decimal(s) | Value::Text(s) => json_string(s, out),
-        Value::Json(s) => out.push_str(s),
+        // Embedded as JSON when it is JSON; a placeholder such as Debezium's
+        // `__debezium_unavailable_value` (unavailable TOAST values) becomes a string.
+        Value::Json(s) if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() => out.push_str(s),
+        Value::Json(s) => json_string(s, out),
         Value::Bytes(b) => json_string(&hex(b), out),
         Value::Uuid(u) => json_string(&uuid_text(u), out),
         Value::Date(d) => json_string(&crate::civil::date_text(i64::from(*d)), out),
@@ -180,4 +183,19 @@ pub fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{byte:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_objects_are_always_valid_json() {
+        let placeholder = Value::Json("__debezium_unavailable_value".into());
+        let doc = Value::Json("{\"a\":[1]}".into());
+        let mut s = String::new();
+        json_object([("p", &placeholder), ("d", &doc), ("n", &Value::Null)], &mut s);
+        assert_eq!(s, "{\"p\":\"__debezium_unavailable_value\",\"d\":{\"a\":[1]},\"n\":null}");
+        assert!(serde_json::from_str::<serde_json::Value>(&s).is_ok());
+    }
 }
