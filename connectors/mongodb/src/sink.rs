@@ -79,11 +79,30 @@ pub async fn check_sink(endpoint: &str, config: &MongoSinkConfig) -> Vec<Check> 
 }
 
 /// One command being filled: consecutive statements of one kind for one collection.
+/// The kind of a staged command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A new row (c/r with every column): `insert` of the whole document, the cheapest write.
+    /// On a replay the document exists; the duplicate key aborts the transaction and the batch
+    /// is sent again with these as upserts.
+    Insert,
+    /// `update` with `upsert: true` and `$set` of the sent fields.
+    Upsert,
+    Delete,
+}
+
 struct Pending {
     collection: String,
-    delete: bool,
+    kind: Kind,
     statements: Vec<Document>,
 }
+
+/// Batches sent with upserts only after a batch met existing documents (a replay, a
+/// re-snapshot), before inserts are tried again.
+const UPSERT_ONLY_BATCHES: u32 = 10;
+
+/// The error of an insert that met an existing document.
+const DUPLICATE_KEY: i32 = 11000;
 
 pub struct MongoSink {
     config: MongoSinkConfig,
@@ -93,6 +112,8 @@ pub struct MongoSink {
     in_tx: bool,
     /// Commands staged since the last commit, in event order (the last one still filling).
     staged: Vec<Pending>,
+    /// Batches left that stage new rows as upserts (see [`Kind::Insert`]).
+    upsert_only: u32,
     fence: OffsetFence,
 }
 
@@ -111,6 +132,7 @@ impl MongoSink {
             name: name.to_owned(),
             in_tx: false,
             staged: Vec::new(),
+            upsert_only: 0,
             fence: OffsetFence::default(),
         })
     }
@@ -128,37 +150,70 @@ impl MongoSink {
 
     /// Stage `statement`, in a new command when the last one is of another kind or
     /// collection, or full.
-    fn push(&mut self, collection: &str, delete: bool, statement: Document) {
+    fn push(&mut self, collection: &str, kind: Kind, statement: Document) {
         let same = self.staged.last().is_some_and(|p| {
-            p.collection == collection && p.delete == delete && p.statements.len() < MAX_STATEMENTS
+            p.collection == collection && p.kind == kind && p.statements.len() < MAX_STATEMENTS
         });
         if !same {
-            self.staged.push(Pending { collection: collection.to_owned(), delete, statements: Vec::new() });
+            self.staged.push(Pending { collection: collection.to_owned(), kind, statements: Vec::new() });
         }
         if let Some(p) = self.staged.last_mut() {
             p.statements.push(statement);
         }
     }
 
-    /// Send every staged command, in order, inside the open transaction.
-    async fn send(&mut self) -> Result<(), MongoError> {
-        for p in std::mem::take(&mut self.staged) {
+    /// Send every staged command, in order, inside the open transaction; `Ok(false)`: an
+    /// insert met an existing document (the transaction is aborted by the server).
+    async fn send(&mut self) -> Result<bool, MongoError> {
+        let inserts = self.staged.iter().any(|p| p.kind == Kind::Insert);
+        // Kept to send again as upserts after a duplicate key.
+        let mut sent = Vec::new();
+        let mut pending = std::mem::take(&mut self.staged).into_iter();
+        while let Some(p) = pending.next() {
             let n = p.statements.len() as u64;
-            let command = if p.delete {
-                doc! {"delete": &p.collection, "deletes": p.statements, "ordered": true}
-            } else {
-                doc! {"update": &p.collection, "updates": p.statements, "ordered": true}
+            let statements = if inserts { p.statements.clone() } else { Vec::new() };
+            let command = match p.kind {
+                Kind::Delete => doc! {"delete": &p.collection, "deletes": p.statements, "ordered": true},
+                Kind::Upsert => doc! {"update": &p.collection, "updates": p.statements, "ordered": true},
+                Kind::Insert => doc! {"insert": &p.collection, "documents": p.statements, "ordered": true},
             };
             let reply =
                 self.db.run_command(command).session(&mut self.session).await.map_err(|e| {
                     MongoError::command(format!("writing to collection {}", p.collection), &e)
                 })?;
-            tracing::debug!(collection = %p.collection, n, delete = p.delete, reply = %reply, "sent");
+            tracing::debug!(collection = %p.collection, n, kind = ?p.kind, reply = %reply, "sent");
+            if p.kind == Kind::Insert && has_code(&reply, DUPLICATE_KEY) {
+                sent.push(Pending { statements, ..p });
+                sent.extend(pending);
+                self.staged = sent;
+                return Ok(false);
+            }
             write_errors(&reply, &p.collection)?;
-            let op = if p.delete { "d" } else { "u" };
-            metrics::counter!(METRIC_APPLIED, "table" => p.collection, "op" => op).increment(n);
+            let op = match p.kind {
+                Kind::Delete => "d",
+                Kind::Upsert => "u",
+                Kind::Insert => "c",
+            };
+            metrics::counter!(METRIC_APPLIED, "table" => p.collection.clone(), "op" => op).increment(n);
+            if inserts {
+                sent.push(Pending { statements, ..p });
+            }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Turn every staged insert into an upsert (`$set` of the document's fields).
+    fn as_upserts(&mut self) {
+        for p in &mut self.staged {
+            if p.kind == Kind::Insert {
+                p.kind = Kind::Upsert;
+                for d in &mut p.statements {
+                    let mut set = std::mem::take(d);
+                    let id = set.remove("_id").unwrap_or(Bson::Null);
+                    *d = doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true};
+                }
+            }
+        }
     }
 
     fn stage(&mut self, ev: &ChangeEvent) -> Result<(), MongoError> {
@@ -171,26 +226,37 @@ impl MongoSink {
             )));
         }
         match ev.op {
-            Op::Truncate => self.push(&collection, true, doc! {"q": {}, "limit": 0}),
+            Op::Truncate => self.push(&collection, Kind::Delete, doc! {"q": {}, "limit": 0}),
             Op::Delete => {
                 let before = ev.before.as_deref().ok_or_else(|| missing(ev, "before"))?;
-                self.push(&collection, true, doc! {"q": {"_id": id_of(ev, before)?}, "limit": 1});
+                self.push(&collection, Kind::Delete, doc! {"q": {"_id": id_of(ev, before)?}, "limit": 1});
             }
             Op::Create | Op::Update | Op::Read => {
                 let after = ev.after.as_deref().ok_or_else(|| missing(ev, "after"))?;
                 let id = id_of(ev, after)?;
                 if let Some(old) = ev.before.as_deref().and_then(|b| id_of(ev, b).ok()) {
                     if old != id {
-                        self.push(&collection, true, doc! {"q": {"_id": old}, "limit": 1});
+                        self.push(&collection, Kind::Delete, doc! {"q": {"_id": old}, "limit": 1});
                     }
                 }
+                let new_row = matches!(ev.op, Op::Create | Op::Read)
+                    && ev.before.is_none()
+                    && self.upsert_only == 0
+                    && !after.iter().any(Value::is_unchanged);
                 let mut set = Document::new();
+                if new_row {
+                    set.insert("_id", id.clone());
+                }
                 for (c, v) in ev.table.columns.iter().zip(after) {
                     if !v.is_unchanged() {
                         set.insert(c.name.clone(), to_bson(v).map_err(|r| bad_value(ev, &c.name, &r))?);
                     }
                 }
-                self.push(&collection, false, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true});
+                if new_row {
+                    self.push(&collection, Kind::Insert, set);
+                } else {
+                    self.push(&collection, Kind::Upsert, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true});
+                }
             }
         }
         Ok(())
@@ -229,7 +295,7 @@ impl MongoSink {
                 None => Bson::Null,
             },
         };
-        self.push(&collection, false, doc! {"q": {"_id": id}, "u": entry, "upsert": true});
+        self.push(&collection, Kind::Upsert, doc! {"q": {"_id": id}, "u": entry, "upsert": true});
         Ok(())
     }
 
@@ -308,6 +374,13 @@ fn id_of(ev: &ChangeEvent, row: &[Value]) -> Result<Bson, MongoError> {
     })
 }
 
+/// Does a write command's reply hold a write error with `code`?
+fn has_code(reply: &Document, code: i32) -> bool {
+    reply.get_array("writeErrors").is_ok_and(|errs| {
+        errs.iter().any(|e| e.as_document().is_some_and(|d| d.get_i32("code") == Ok(code)))
+    })
+}
+
 /// A write command's `writeErrors` as a fatal error (a document over 16 MB, a duplicate key).
 fn write_errors(reply: &Document, collection: &str) -> Result<(), MongoError> {
     match reply.get_array("writeErrors") {
@@ -323,10 +396,27 @@ fn write_errors(reply: &Document, collection: &str) -> Result<(), MongoError> {
 impl TransactionalTarget for MongoSink {
     type Error = MongoError;
 
-    /// Open the transaction and send what was staged (called at commit).
+    /// Open the transaction and send what was staged (called at commit). A batch whose inserts
+    /// meet existing documents is sent again, in a new transaction, with upserts.
     async fn begin(&mut self) -> Result<(), MongoError> {
+        self.upsert_only = self.upsert_only.saturating_sub(1);
         self.open().await?;
-        self.send().await
+        if self.send().await? {
+            return Ok(());
+        }
+        self.in_tx = false;
+        if let Err(e) = self.session.abort_transaction().await {
+            tracing::debug!(error = %e, "abort after a duplicate key");
+        }
+        tracing::info!("a batch met existing documents (a replay or a re-snapshot): sending it again as upserts");
+        self.as_upserts();
+        self.upsert_only = UPSERT_ONLY_BATCHES;
+        self.open().await?;
+        if self.send().await? {
+            Ok(())
+        } else {
+            Err(MongoError::fatal("an upsert reported a duplicate key"))
+        }
     }
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MongoError> {
@@ -372,9 +462,7 @@ impl TransactionalTarget for MongoSink {
                 .session(&mut self.session)
                 .await
                 .map_err(|e| MongoError::command("storing offsets", &e))?;
-            let duplicate = reply.get_array("writeErrors").is_ok_and(|errs| {
-                errs.iter().any(|e| e.as_document().is_some_and(|d| d.get_i32("code") == Ok(11000)))
-            });
+            let duplicate = has_code(&reply, DUPLICATE_KEY);
             if !duplicate {
                 write_errors(&reply, OFFSETS)?;
             }
