@@ -46,6 +46,7 @@ def run_sink(work_dir, topic, schemas, end):
     db = boto3.resource("dynamodb", **AUTH)
     settings = f"""table_pattern = "{TAG}.sink.{{table}}"
 offsets_table = "{TAG}.offsets"
+concurrency = {os.environ.get("BENCH_DYNAMODB_CONCURRENCY", "32")}
 [sink.connection]
 endpoint_url = "{URL}"
 region = "us-east-1"
