@@ -255,7 +255,11 @@ impl MongoSink {
                 if new_row {
                     self.push(&collection, Kind::Insert, set);
                 } else {
-                    self.push(&collection, Kind::Upsert, doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true});
+                    self.push(
+                        &collection,
+                        Kind::Upsert,
+                        doc! {"q": {"_id": id}, "u": {"$set": set}, "upsert": true},
+                    );
                 }
             }
         }
@@ -376,9 +380,9 @@ fn id_of(ev: &ChangeEvent, row: &[Value]) -> Result<Bson, MongoError> {
 
 /// Does a write command's reply hold a write error with `code`?
 fn has_code(reply: &Document, code: i32) -> bool {
-    reply.get_array("writeErrors").is_ok_and(|errs| {
-        errs.iter().any(|e| e.as_document().is_some_and(|d| d.get_i32("code") == Ok(code)))
-    })
+    reply
+        .get_array("writeErrors")
+        .is_ok_and(|errs| errs.iter().any(|e| e.as_document().is_some_and(|d| d.get_i32("code") == Ok(code))))
 }
 
 /// A write command's `writeErrors` as a fatal error (a document over 16 MB, a duplicate key).
@@ -408,7 +412,9 @@ impl TransactionalTarget for MongoSink {
         if let Err(e) = self.session.abort_transaction().await {
             tracing::debug!(error = %e, "abort after a duplicate key");
         }
-        tracing::info!("a batch met existing documents (a replay or a re-snapshot): sending it again as upserts");
+        tracing::info!(
+            "a batch met existing documents (a replay or a re-snapshot): sending it again as upserts"
+        );
         self.as_upserts();
         self.upsert_only = UPSERT_ONLY_BATCHES;
         self.open().await?;
