@@ -9,8 +9,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::Message;
 use sluice_testkit::{free_port, testbed, unique};
 
 const T: Duration = Duration::from_secs(90);
@@ -50,45 +48,6 @@ async fn count(c: &tokio_postgres::Client, sql: &str) -> anyhow::Result<i64> {
         Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P01") => Ok(-1),
         Err(e) => Err(e.into()),
     }
-}
-
-/// A record's payload and its headers as (name, value) pairs.
-type Letter = (Option<Vec<u8>>, Vec<(String, String)>);
-
-/// The first `n` records of `topic`.
-fn read_with_headers(topic: &str, n: usize) -> anyhow::Result<Vec<Letter>> {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &testbed().kafka.bootstrap)
-        .set("group.id", unique("dlqreader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    c.subscribe(&[topic])?;
-    let mut out = Vec::new();
-    let start = Instant::now();
-    while out.len() < n && start.elapsed() < T {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|x| {
-                            (
-                                x.key.to_owned(),
-                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((m.payload().map(<[u8]>::to_vec), headers));
-        }
-    }
-    Ok(out)
-}
-
-fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
-    h.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -150,16 +109,16 @@ async fn poison_records_are_dead_lettered_or_stop_the_sink() -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(count(&dsts[0], "SELECT count(*) FROM acct WHERE id = 50").await?, 0);
-    let letters = read_with_headers(&dlq, 2)?;
+    let letters = common::read_with_headers(&dlq, 2)?;
     assert_eq!(letters.len(), 2, "{letters:?}");
     let by_class =
-        |class: &str| letters.iter().find(|(_, h)| header(h, "sluice.error.class") == class).unwrap();
+        |class: &str| letters.iter().find(|(_, h)| common::header(h, "sluice.error.class") == class).unwrap();
     let (_, applied) = by_class("apply");
-    assert!(header(applied, "sluice.error.message").contains("qty_not_negative"), "{letters:?}");
-    let poison_offset: i64 = header(applied, "sluice.error.offset").parse()?;
+    assert!(common::header(applied, "sluice.error.message").contains("qty_not_negative"), "{letters:?}");
+    let poison_offset: i64 = common::header(applied, "sluice.error.offset").parse()?;
     let (payload, decoded) = by_class("decode");
-    assert_eq!(header(decoded, "sluice.error.topic"), topic);
-    assert_eq!(header(decoded, "sluice.error.sink"), "dlq");
+    assert_eq!(common::header(decoded, "sluice.error.topic"), topic);
+    assert_eq!(common::header(decoded, "sluice.error.sink"), "dlq");
     assert_eq!(payload.as_deref(), Some(&b"not avro"[..]));
     drop(sink);
 

@@ -594,3 +594,44 @@ pub fn high_water(topic: &str) -> anyhow::Result<i64> {
         rdkafka::ClientConfig::new().set("bootstrap.servers", &testbed().kafka.bootstrap).create()?;
     Ok(c.fetch_watermarks(topic, 0, Duration::from_secs(10))?.1)
 }
+
+/// A record's payload and its headers as (name, value) pairs.
+pub type Letter = (Option<Vec<u8>>, Vec<(String, String)>);
+
+/// The first `n` records of `topic`.
+pub fn read_with_headers(topic: &str, n: usize) -> anyhow::Result<Vec<Letter>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &testbed().kafka.bootstrap)
+        .set("group.id", sluice_testkit::unique("dlqreader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    c.subscribe(&[topic])?;
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while out.len() < n && start.elapsed() < Duration::from_secs(180) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_owned(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((m.payload().map(<[u8]>::to_vec), headers));
+        }
+    }
+    Ok(out)
+}
+
+pub fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
+    h.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str())
+}

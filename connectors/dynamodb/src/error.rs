@@ -7,9 +7,9 @@ use sluice_core::{Error, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
-    #[error("dynamodb: {context}: {reason}")]
+    #[error("{context}: {reason}")]
     Request { context: String, reason: String, kind: ErrorKind },
-    #[error("dynamodb: {reason}")]
+    #[error("{reason}")]
     Target { reason: String, kind: ErrorKind },
 }
 

@@ -6,9 +6,9 @@ use sluice_core::{Error, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
-    #[error("redis: {context}: {reason}")]
+    #[error("{context}: {reason}")]
     Command { context: String, reason: String, kind: ErrorKind },
-    #[error("redis: {reason}")]
+    #[error("{reason}")]
     Target { reason: String, kind: ErrorKind },
 }
 

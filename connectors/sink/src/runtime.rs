@@ -122,38 +122,48 @@ pub async fn run<S: Sink>(
         let started = Instant::now();
         metrics::counter!(METRIC_CONSUMED).increment(records.len() as u64);
         let batch = decode_batch(&mut decoder, &records, dead_letters.as_ref(), assembler.as_mut()).await?;
-        let offsets = match assembler.as_mut() {
+        // `committed`: the batch was already committed here (with a dead-letter topic, so that a
+        // refusal at commit is still found record by record).
+        let (offsets, committed) = match assembler.as_mut() {
             Some(a) => {
                 let events = a.drain_ready();
                 apply_all(&mut sink, &events)
                     .await
                     .map_err(RuntimeError::target("applying source transactions to the target"))?;
                 counted.stage(&events);
-                a.committable()
+                (a.committable(), None)
             }
             None => {
                 let offsets = next_offsets(&records);
-                match (apply_at(&mut sink, &batch, &records).await, &dead_letters) {
-                    (Ok(()), _) => {
+                let first = match apply_at(&mut sink, &batch, &records).await {
+                    Ok(()) if dead_letters.is_some() => sink.commit(&offsets).await.map(Some),
+                    Ok(()) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                match (first, &dead_letters) {
+                    (Ok(done), _) => {
                         counted.stage(&batch.events);
-                        offsets
+                        (offsets, done)
                     }
                     (Err(e), Some(dlq)) if !e.is_retriable() => {
                         tracing::warn!(error = %e, "batch refused by the target; applying it record by record to find the poison records");
                         // Dead-lettered events are not counted as applied changes.
                         let applied = crate::dlq::apply_one_by_one(&mut sink, dlq, &records, &batch).await?;
                         counted.stage(applied.iter().filter_map(|&n| batch.events.get(n)));
-                        offsets
+                        (offsets, None)
                     }
                     (Err(e), _) => return Err(RuntimeError::target("applying a batch to the target")(e)),
                 }
             }
         };
-        let durable = match sink
-            .commit(&offsets)
-            .await
-            .map_err(RuntimeError::target("committing a batch to the target"))?
-        {
+        let committed = match committed {
+            Some(c) => c,
+            None => sink
+                .commit(&offsets)
+                .await
+                .map_err(RuntimeError::target("committing a batch to the target"))?,
+        };
+        let durable = match committed {
             Committed::All => offsets,
             Committed::Through(durable) => durable,
         };
