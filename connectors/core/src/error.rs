@@ -63,6 +63,11 @@ impl Error {
         Self { kind: ErrorKind::Fatal, component, message: message.into(), source: None }
     }
 
+    /// An error of `kind`, classified where it entered (a target's own error type).
+    pub fn with_kind(component: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, component, message: message.into(), source: None }
+    }
+
     /// Attach the underlying cause (kept for `source()` chains; never printed with secrets).
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));

@@ -28,9 +28,7 @@ use crate::sink::{FencedWrite, OffsetFence};
 use crate::transactional::TransactionalTarget;
 use crate::{BrokerOffset, ChangeEvent, Check, CommitMode, Error, Op, TableId, TableSchema, Target, Value};
 
-/// Counter: events applied to a target, labels `table` (target table) and `op` (c/u/d/t; r
-/// counts as c).
-pub const METRIC_APPLIED: &str = "sluice_sink_applied_events_total";
+pub use crate::sink::METRIC_APPLIED;
 
 /// What a SQL engine provides to be a target. Methods run inside the transaction
 /// [`RelationalSink`] opened, unless said otherwise.

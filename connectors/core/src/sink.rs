@@ -35,6 +35,10 @@ pub enum Unrepresentable {
     Clamp,
 }
 
+/// Counter every target keeps: events applied, labels `table` (target table, collection, key
+/// prefix) and `op` (c/u/d/t; r counts as c).
+pub const METRIC_APPLIED: &str = "sluice_sink_applied_events_total";
+
 /// The default target table pattern: the source's schema and table name.
 pub fn default_table_pattern() -> String {
     "{schema}.{table}".into()

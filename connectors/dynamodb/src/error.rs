@@ -65,11 +65,6 @@ impl DynamoError {
 
 impl From<DynamoError> for Error {
     fn from(e: DynamoError) -> Self {
-        let kind = e.kind();
-        let message = e.to_string();
-        match kind {
-            ErrorKind::Retriable => Error::retriable("dynamodb", message),
-            ErrorKind::Fatal => Error::fatal("dynamodb", message),
-        }
+        Error::with_kind("dynamodb", e.kind(), e.to_string())
     }
 }

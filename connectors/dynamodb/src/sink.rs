@@ -11,8 +11,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use futures::{StreamExt, TryStreamExt};
-use sluice_core::relational::METRIC_APPLIED;
 use sluice_core::sink::fenced_message;
+use sluice_core::sink::METRIC_APPLIED;
 use sluice_core::{
     BrokerOffset, ChangeEvent, Committed, OffsetFence, Op, RecordAt, Result, Sink, TableSchema, Value,
 };

@@ -49,10 +49,6 @@ fn classify(e: &mongodb::error::Error) -> ErrorKind {
 
 impl From<MongoError> for Error {
     fn from(e: MongoError) -> Self {
-        let message = e.to_string();
-        match e.kind() {
-            ErrorKind::Retriable => Error::retriable("mongodb", message),
-            ErrorKind::Fatal => Error::fatal("mongodb", message),
-        }
+        Error::with_kind("mongodb", e.kind(), e.to_string())
     }
 }

@@ -12,8 +12,8 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, ClientSession, Database};
 use sluice_core::changelog::Shape;
-use sluice_core::relational::METRIC_APPLIED;
 use sluice_core::sink::FencedWrite;
+use sluice_core::sink::METRIC_APPLIED;
 use sluice_core::transactional::TransactionalTarget;
 use sluice_core::{BrokerOffset, ChangeEvent, Check, ErrorKind, OffsetFence, Op, RecordAt, Value};
 

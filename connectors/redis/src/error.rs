@@ -47,11 +47,6 @@ fn classify(e: &redis::RedisError) -> ErrorKind {
 
 impl From<RedisError> for Error {
     fn from(e: RedisError) -> Self {
-        let kind = e.kind();
-        let message = e.to_string();
-        match kind {
-            ErrorKind::Retriable => Error::retriable("redis", message),
-            ErrorKind::Fatal => Error::fatal("redis", message),
-        }
+        Error::with_kind("redis", e.kind(), e.to_string())
     }
 }

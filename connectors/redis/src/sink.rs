@@ -8,8 +8,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use sluice_core::changelog::Shape;
 use sluice_core::plan::{KeyedPlan, UpsertGroup};
-use sluice_core::relational::METRIC_APPLIED;
 use sluice_core::sink::FencedWrite;
+use sluice_core::sink::METRIC_APPLIED;
 use sluice_core::transactional::TransactionalTarget;
 use sluice_core::{BrokerOffset, ChangeEvent, ErrorKind, OffsetFence, Op, RecordAt, TableId, TableSchema};
 
