@@ -16,10 +16,8 @@ Results go to docs/bench/dynamodb_sink.json.
 """
 import concurrent.futures
 import decimal
-import json
 import os
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("BENCH_SINK_ROWS", "100000")
@@ -27,8 +25,8 @@ os.environ.setdefault("BENCH_SINK_ROWS", "100000")
 import boto3  # noqa: E402
 
 import pg_sink  # noqa: E402
-from pg_sink import TAG, high_water, publish  # noqa: E402
-from target_sink import bench_rows, machine, server_pid, time_sink  # noqa: E402
+from pg_sink import TAG  # noqa: E402
+from target_sink import bench_rows, run_bench, server_pid, time_sink  # noqa: E402
 
 TB = pg_sink.TB
 URL = f"http://{TB['dynamodb']['host']}:{TB['dynamodb']['port']}"
@@ -98,29 +96,8 @@ def run_batch_writer(n, threads):
 
 
 def main():
-    work_dir = tempfile.mkdtemp(prefix="sluice-bench-dynamodb-")
-    topic, schemas, publish_s = publish(work_dir)
-    end = high_water(topic)
-    print(f"{end} events in {topic} (published in {publish_s:.1f} s)", flush=True)
-    sink = run_sink(work_dir, topic, schemas, end)
-    print(json.dumps({"sink": sink}), flush=True)
-    check_same_items(end)
-    runs = [run_batch_writer(end, threads) for threads in (1, 8)]
-    print(json.dumps({"batch_writer": runs}), flush=True)
-    best = max(runs, key=lambda r: r["rows_per_s"])
-    result = {
-        "workload": f"{end} inserts, 5 columns (int4 key, int4, text, timestamptz, numeric(12,2)) → one item per row",
-        "sink": sink,
-        "boto3_batch_writer": runs,
-        "ratio_sink_to_batch_write": round(sink["rows_per_s"] / best["rows_per_s"], 3),
-        "ratio_steady_sink_to_batch_write": round(sink["steady_rows_per_s_10_to_90"] / best["rows_per_s"], 3),
-    }
-    print(json.dumps({"ratio_sink_to_batch_write": result["ratio_sink_to_batch_write"]}), flush=True)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump({"machine": machine(), "results": [result]}, f, indent=2)
-        f.write("\n")
-    print(f"wrote {OUT}")
+    run_bench("dynamodb", OUT, "one item per row", run_sink, check_same_items,
+              lambda n: [run_batch_writer(n, threads) for threads in (1, 8)], "boto3_batch_writer", "batch_write")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,9 @@ Run by `make bench-mongodb` (scripts/with-testbed starts the servers, SecantusDB
      ratio sink / insert_many is the figure the MongoDB target is held to (goal ≥ 0.7).
 Results go to docs/bench/mongodb_sink.json.
 """
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("BENCH_SINK_ROWS", "200000")
@@ -26,8 +24,8 @@ import bson  # noqa: E402
 import pymongo  # noqa: E402
 
 import pg_sink  # noqa: E402
-from pg_sink import TAG, high_water, publish  # noqa: E402
-from target_sink import bench_rows, machine, server_pid, time_sink  # noqa: E402
+from pg_sink import TAG  # noqa: E402
+from target_sink import bench_rows, run_bench, server_pid, time_sink  # noqa: E402
 
 TB = pg_sink.TB
 URL = f"mongodb://{TB['mongodb']['host']}:{TB['mongodb']['port']}/?directConnection=true"
@@ -81,28 +79,8 @@ def run_insert_many(n):
 
 
 def main():
-    work_dir = tempfile.mkdtemp(prefix="sluice-bench-mongodb-")
-    topic, schemas, publish_s = publish(work_dir)
-    end = high_water(topic)
-    print(f"{end} events in {topic} (published in {publish_s:.1f} s)", flush=True)
-    sink = run_sink(work_dir, topic, schemas, end)
-    print(json.dumps({"sink": sink}), flush=True)
-    check_same_documents(end)
-    bulk = run_insert_many(end)
-    print(json.dumps({"insert_many": bulk}), flush=True)
-    result = {
-        "workload": f"{end} inserts, 5 columns (int4 key, int4, text, timestamptz, numeric(12,2)) → one document per row",
-        "sink": sink,
-        "pymongo_insert_many": bulk,
-        "ratio_sink_to_insert_many": round(sink["rows_per_s"] / bulk["rows_per_s"], 3),
-        "ratio_steady_sink_to_insert_many": round(sink["steady_rows_per_s_10_to_90"] / bulk["rows_per_s"], 3),
-    }
-    print(json.dumps({"ratio_sink_to_insert_many": result["ratio_sink_to_insert_many"]}), flush=True)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump({"machine": machine(), "results": [result]}, f, indent=2)
-        f.write("\n")
-    print(f"wrote {OUT}")
+    run_bench("mongodb", OUT, "one document per row", run_sink, check_same_documents, run_insert_many,
+              "pymongo_insert_many", "insert_many")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,16 @@ Run by `make bench-redis` (scripts/with-testbed starts the servers, Redis includ
      is held to (goal ≥ 0.7).
 Results go to docs/bench/redis_sink.json.
 """
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import redis
 
 import pg_sink
-from pg_sink import TAG, high_water, publish
-from target_sink import machine as machine_info, server_pid, time_sink
+from pg_sink import TAG
+from target_sink import run_bench, server_pid, time_sink
 
 TB = pg_sink.TB
 URL = f"redis://{TB['redis']['host']}:{TB['redis']['port']}/0"
@@ -91,29 +89,7 @@ def check_same_text(n):
 
 
 def main():
-    work_dir = tempfile.mkdtemp(prefix="sluice-bench-redis-")
-    topic, schemas, publish_s = publish(work_dir)
-    end = high_water(topic)
-    print(f"{end} events in {topic} (published in {publish_s:.1f} s)", flush=True)
-    sink = run_sink(work_dir, topic, schemas, end)
-    print(json.dumps({"sink": sink}), flush=True)
-    check_same_text(end)
-    pipeline = run_pipeline(end)
-    print(json.dumps({"pipeline": pipeline}), flush=True)
-    result = {
-        "workload": f"{end} inserts, 5 columns (int4 key, int4, text, timestamptz, numeric(12,2)) → one hash per row",
-        "sink": sink,
-        "redis_py_pipeline": pipeline,
-        "ratio_sink_to_pipeline": round(sink["rows_per_s"] / pipeline["rows_per_s"], 3),
-        "ratio_steady_sink_to_pipeline": round(sink["steady_rows_per_s_10_to_90"] / pipeline["rows_per_s"], 3),
-    }
-    print(json.dumps({"ratio_sink_to_pipeline": result["ratio_sink_to_pipeline"]}), flush=True)
-    machine = machine_info()
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        json.dump({"machine": machine, "results": [result]}, f, indent=2)
-        f.write("\n")
-    print(f"wrote {OUT}")
+    run_bench("redis", OUT, "one hash per row", run_sink, check_same_text, run_pipeline, "redis_py_pipeline", "pipeline")
 
 
 if __name__ == "__main__":

@@ -100,3 +100,38 @@ def bench_rows(n):
 def machine():
     return {"cpus": os.cpu_count(), "kernel": os.uname().release, "broker": pg_sink.TB["kafka"]["flavor"],
             "date": time.strftime("%Y-%m-%d"), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run_bench(kind, out, shape, run_sink, check, baseline, name, short):
+    """The flow every target bench shares: publish (untimed), time the sink, check the sink wrote
+    what the baseline writes, run the `baseline(n)` bulk write (a record, or a list of records —
+    the fastest counts), and write `out` with it under `name` and the ratios sink / baseline
+    as `ratio_sink_to_<short>`."""
+    import json
+    import tempfile
+
+    from pg_sink import high_water, publish
+
+    work_dir = tempfile.mkdtemp(prefix=f"sluice-bench-{kind}-")
+    topic, schemas, publish_s = publish(work_dir)
+    end = high_water(topic)
+    print(f"{end} events in {topic} (published in {publish_s:.1f} s)", flush=True)
+    sink = run_sink(work_dir, topic, schemas, end)
+    print(json.dumps({"sink": sink}), flush=True)
+    check(end)
+    base = baseline(end)
+    print(json.dumps({name: base}), flush=True)
+    best = max(base, key=lambda r: r["rows_per_s"]) if isinstance(base, list) else base
+    result = {
+        "workload": f"{end} inserts, 5 columns (int4 key, int4, text, timestamptz, numeric(12,2)) → {shape}",
+        "sink": sink,
+        name: base,
+        f"ratio_sink_to_{short}": round(sink["rows_per_s"] / best["rows_per_s"], 3),
+        f"ratio_steady_sink_to_{short}": round(sink["steady_rows_per_s_10_to_90"] / best["rows_per_s"], 3),
+    }
+    print(json.dumps({f"ratio_sink_to_{short}": result[f"ratio_sink_to_{short}"]}), flush=True)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"machine": machine(), "results": [result]}, f, indent=2)
+        f.write("\n")
+    print(f"wrote {out}")

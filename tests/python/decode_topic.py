@@ -7,7 +7,6 @@ Logical-type values are printed in a form the Rust test compares exactly: Decima
 {"decimal": "<text>"}, bytes as {"hex": "..."}, datetimes/dates/times as ISO strings, UUID as
 its string. Each line also carries the schema id from the record's wire header.
 """
-import base64
 import datetime
 import decimal
 import json
