@@ -6,19 +6,10 @@ Prints a JSON list, in offset order, of [topic, partition, offset, op, before, a
 where before/after are the images as JSON objects (or null).
 """
 
-import decimal
 import json
 import sys
 
-
-def plain(v):
-    if isinstance(v, decimal.Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    return v
+from dynamodb_rows import plain  # DynamoDB numbers and binaries as plain JSON values
 
 
 def redis_rows(url, name):

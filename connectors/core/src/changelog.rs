@@ -8,7 +8,13 @@
 //! offsets where the target appends (Redis streams); unchanged (TOAST) columns are left out of
 //! `after` (the source did not send them); a truncate is an entry with `op = "t"` and no images.
 
-use crate::{ChangeEvent, RecordAt, SourceDetail, SourceInfo, TableSchema, Value};
+use crate::{ChangeEvent, SourceDetail, SourceInfo, TableSchema, Value};
+
+/// Why a target in the change-log shape refuses events without record coordinates (what
+/// transaction-consistent mode hands it).
+pub const NEEDS_RECORD_POSITIONS: &str =
+    "shape = \"changelog\" records each record's topic, partition and offset, \
+     which transaction-consistent mode does not provide; set transaction_consistent = false";
 
 /// `shape` of a document/key-value target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -70,13 +76,4 @@ pub fn transaction_fields(ev: &ChangeEvent) -> Option<Vec<(&'static str, Value)>
         ("total_order", n(t.total_order)),
         ("data_collection_order", n(t.data_collection_order)),
     ])
-}
-
-/// The record-coordinate fields every entry carries.
-pub fn record_fields(at: &RecordAt<'_>) -> [(&'static str, Value); 3] {
-    [
-        ("topic", Value::Text(at.topic.to_owned())),
-        ("partition", Value::Int32(at.partition)),
-        ("offset", Value::Int64(at.offset)),
-    ]
 }

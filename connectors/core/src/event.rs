@@ -140,6 +140,16 @@ pub struct ChangeEvent {
 }
 
 impl ChangeEvent {
+    /// What a target says of an event that lacks the row image it needs (`before`, `after`).
+    pub fn missing_image(&self, image: &str) -> String {
+        format!("{} event for {} has no {image} image", self.op.code(), self.table.id)
+    }
+
+    /// What a target says of a column value it cannot hold, and why.
+    pub fn bad_value(&self, column: &str, reason: &str) -> String {
+        format!("cannot write {} event for {}: column {column}: {reason}", self.op.code(), self.table.id)
+    }
+
     /// The row image the key is taken from: `after` for c/u/r, `before` for d.
     pub fn key_row(&self) -> Option<&Row> {
         match self.op {

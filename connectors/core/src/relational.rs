@@ -260,7 +260,7 @@ pub fn create_columns(
 }
 
 fn missing<D: Dialect>(ev: &ChangeEvent, image: &str) -> D::Error {
-    D::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+    D::fatal(ev.missing_image(image))
 }
 
 /// Run one table's plan and count what it applied.

@@ -144,7 +144,12 @@ impl DynamoSink {
     }
 
     fn set(&mut self, p: Planned) {
-        let id = (p.table.name.clone(), format!("{:?}", sorted(&p.key)));
+        let id = plan_id(&p.table, &p.key);
+        self.set_at(id, p);
+    }
+
+    /// [`Self::set`] with the item's plan id already computed.
+    fn set_at(&mut self, id: (String, String), p: Planned) {
         match self.index.get(&id) {
             Some(&i) => self.plan[i] = Some(p),
             None => {
@@ -187,7 +192,7 @@ impl DynamoSink {
                     }
                 }
                 let (mut set, mut remove, unchanged) = attributes(ev, &table, after)?;
-                let id = (table.name.clone(), format!("{:?}", sorted(&key)));
+                let id = plan_id(&table, &key);
                 // Unchanged columns take the value an earlier write of this batch gave them.
                 if let Some(Some(Planned { write: Write::Upsert { set: s0, remove: r0 }, .. })) =
                     self.index.get(&id).and_then(|&i| self.plan.get(i))
@@ -201,7 +206,7 @@ impl DynamoSink {
                     }
                 }
                 let op = if ev.op == Op::Update { "u" } else { "c" };
-                self.set(Planned { table, key, write: Write::Upsert { set, remove }, offset, op });
+                self.set_at(id, Planned { table, key, write: Write::Upsert { set, remove }, offset, op });
             }
         }
         Ok(())
@@ -434,6 +439,11 @@ pub fn offsets_key() -> KeySchema {
     KeySchema { hash: ("sink".into(), S), range: Some(("topic_partition".into(), S)) }
 }
 
+/// An item's identity in the batch plan: its table and its key attributes in name order.
+fn plan_id(table: &Table, key: &Item) -> (String, String) {
+    (table.name.clone(), format!("{:?}", sorted(key)))
+}
+
 fn sorted(item: &Item) -> Vec<(&String, &AttributeValue)> {
     let mut v: Vec<_> = item.iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
@@ -441,15 +451,11 @@ fn sorted(item: &Item) -> Vec<(&String, &AttributeValue)> {
 }
 
 fn missing(ev: &ChangeEvent, image: &str) -> DynamoError {
-    DynamoError::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+    DynamoError::fatal(ev.missing_image(image))
 }
 
 fn bad_value(ev: &ChangeEvent, column: &str, reason: &str) -> DynamoError {
-    DynamoError::fatal(format!(
-        "cannot write {} event for {}: column {column}: {reason}",
-        ev.op.code(),
-        ev.table.id
-    ))
+    DynamoError::fatal(ev.bad_value(column, reason))
 }
 
 /// The item key of a row image.

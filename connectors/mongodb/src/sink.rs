@@ -346,15 +346,11 @@ async fn end_orphaned_transactions(
 }
 
 fn missing(ev: &ChangeEvent, image: &str) -> MongoError {
-    MongoError::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+    MongoError::fatal(ev.missing_image(image))
 }
 
 fn bad_value(ev: &ChangeEvent, column: &str, reason: &str) -> MongoError {
-    MongoError::fatal(format!(
-        "cannot write {} event for {}: column {column}: {reason}",
-        ev.op.code(),
-        ev.table.id
-    ))
+    MongoError::fatal(ev.bad_value(column, reason))
 }
 
 /// `_id` of a row image: the key value, or a sub-document of the key columns in key order.
@@ -427,10 +423,7 @@ impl TransactionalTarget for MongoSink {
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), MongoError> {
         if self.config.shape == Shape::Changelog {
-            return Err(MongoError::fatal(
-                "shape = \"changelog\" records each record's topic, partition and offset, which \
-                 transaction-consistent mode does not provide; set transaction_consistent = false",
-            ));
+            return Err(MongoError::fatal(sluice_core::changelog::NEEDS_RECORD_POSITIONS));
         }
         for ev in events {
             self.stage(ev)?;

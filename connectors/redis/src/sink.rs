@@ -195,20 +195,19 @@ impl RedisSink {
 
     /// Change-log shape: queue the event's stream entry.
     fn append(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) {
-        use sluice_core::changelog::{record_fields, row_fields, source_fields, transaction_fields};
-        use sluice_core::text::{json_object, json_value};
+        use sluice_core::changelog::{row_fields, source_fields, transaction_fields};
+        use sluice_core::text::json_object;
         let json = |fields: &[(&str, sluice_core::Value)]| {
             let mut s = String::new();
             json_object(fields.iter().map(|(n, v)| (*n, v)), &mut s);
             s
         };
-        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(9);
-        for (name, v) in record_fields(at) {
-            let mut s = String::new();
-            json_value(&v, &mut s);
-            fields.push((name, s.trim_matches('"').to_owned()));
-        }
-        fields.push(("op", ev.op.code().to_owned()));
+        let mut fields: Vec<(&'static str, String)> = vec![
+            ("topic", at.topic.to_owned()),
+            ("partition", at.partition.to_string()),
+            ("offset", at.offset.to_string()),
+            ("op", ev.op.code().to_owned()),
+        ];
         fields.push(("ts_ms", ev.ts_ms.to_string()));
         for (name, image) in [("before", &ev.before), ("after", &ev.after)] {
             if let Some(row) = image {
@@ -227,7 +226,7 @@ impl RedisSink {
 }
 
 fn missing(ev: &ChangeEvent, image: &str) -> RedisError {
-    RedisError::fatal(format!("{} event for {} has no {image} image", ev.op.code(), ev.table.id))
+    RedisError::fatal(ev.missing_image(image))
 }
 
 /// The key fields of a row image; a NULL key column is refused.
@@ -315,10 +314,7 @@ impl TransactionalTarget for RedisSink {
 
     async fn write(&mut self, events: &[ChangeEvent]) -> Result<(), RedisError> {
         if self.config.shape == Shape::Changelog {
-            return Err(RedisError::fatal(
-                "shape = \"changelog\" records each record's topic, partition and offset, which \
-                 transaction-consistent mode does not provide; set transaction_consistent = false",
-            ));
+            return Err(RedisError::fatal(sluice_core::changelog::NEEDS_RECORD_POSITIONS));
         }
         for ev in events {
             self.stage(ev)?;
