@@ -154,11 +154,12 @@ impl Harness for Mongo {
     }
 }
 
-struct Dynamo;
+/// `write_mode`: "batch" (the default) or "conditional".
+struct Dynamo(&'static str);
 
-fn dynamo_settings(ns: &str, endpoint: &str) -> String {
+fn dynamo_settings(ns: &str, endpoint: &str, mode: &str) -> String {
     format!(
-        "table_pattern = \"{ns}.{{table}}\"\n[connection]\nendpoint_url = \"{endpoint}\"\nregion = \"us-east-1\"\n\
+        "table_pattern = \"{ns}.{{table}}\"\nwrite_mode = \"{mode}\"\n[connection]\nendpoint_url = \"{endpoint}\"\nregion = \"us-east-1\"\n\
          access_key_id = \"test\"\nsecret_access_key = \"test\"\nconnect_timeout_secs = 2\n"
     )
 }
@@ -167,12 +168,12 @@ impl Harness for Dynamo {
     type T = DynamoTarget;
 
     fn config(&self, ns: &str) -> DynamoSinkConfig {
-        toml::from_str(&dynamo_settings(ns, &testbed().dynamodb.url())).expect("DynamoDB settings")
+        toml::from_str(&dynamo_settings(ns, &testbed().dynamodb.url(), self.0)).expect("DynamoDB settings")
     }
 
     fn unreachable(&self) -> DynamoSinkConfig {
         let url = format!("http://127.0.0.1:{}", free_port().expect("port"));
-        toml::from_str(&dynamo_settings("down", &url)).expect("DynamoDB settings")
+        toml::from_str(&dynamo_settings("down", &url, self.0)).expect("DynamoDB settings")
     }
 
     /// Read with boto3 (`tests/python/dynamodb_rows.py`).
@@ -187,7 +188,12 @@ impl Harness for Dynamo {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dynamodb_target_conforms() -> Result<()> {
-    run_all(&Dynamo, |case| unique(&format!("conf_dy_{case}"))).await
+    run_all(&Dynamo("batch"), |case| unique(&format!("conf_dy_{case}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_conditional_writes_conform() -> Result<()> {
+    run_all(&Dynamo("conditional"), |case| unique(&format!("conf_dc_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

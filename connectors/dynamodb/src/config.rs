@@ -44,13 +44,35 @@ pub struct DynamoSinkConfig {
     /// Create missing tables (on-demand capacity) on first use (default true).
     #[serde(default = "default_true")]
     pub create_tables: bool,
-    /// Item writes in flight at once (default 32).
+    /// Requests in flight at once (default 32).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// `batch` (default): whole items in `BatchWriteItem`s of 25 after a consistent
+    /// `BatchGetItem` of their offsets; `conditional`: one conditional write per item. See
+    /// [`crate::batch`] for what each guarantees.
+    #[serde(default)]
+    pub write_mode: WriteMode,
+    /// Batch mode: no write request is started later than this after a batch's writes began
+    /// (default 60 s; keep it well under the consumer's `max.poll.interval.ms`, 300 s unless set).
+    #[serde(default = "default_write_deadline")]
+    pub write_deadline_secs: u64,
     /// `row` (default): one item per source row; `changelog`: one item per change event in
     /// table `table_pattern`, keyed by `topic_partition` (S) and `offset` (N).
     #[serde(default)]
     pub shape: sluice_core::changelog::Shape,
+}
+
+/// How item writes are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    #[default]
+    Batch,
+    Conditional,
+}
+
+fn default_write_deadline() -> u64 {
+    60
 }
 
 fn default_endpoint() -> DynamoEndpoint {
@@ -109,6 +131,10 @@ mod tests {
         assert_eq!(c.table("app", "t"), "app.t");
         assert_eq!(c.offsets_table, "sluice_offsets");
         assert!(c.create_tables && c.concurrency == 32);
+        assert_eq!((c.write_mode, c.write_deadline_secs), (WriteMode::Batch, 60));
+        let c: DynamoSinkConfig = toml::from_str("write_mode = \"conditional\"\n").unwrap();
+        assert_eq!(c.write_mode, WriteMode::Conditional);
+        assert!(toml::from_str::<DynamoSinkConfig>("write_mode = \"fast\"\n").is_err());
         assert!(toml::from_str::<DynamoSinkConfig>("bogus = 1\n").is_err());
         assert!(toml::from_str::<DynamoSinkConfig>("[connection]\nurl = \"x\"\n").is_err());
     }

@@ -21,6 +21,7 @@
 //! - Changing a topic's partition count moves keys between partitions, whose offsets are not
 //!   comparable: do not do it under a running DynamoDB sink (docs/sinks.md).
 
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;

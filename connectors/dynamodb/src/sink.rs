@@ -1,9 +1,11 @@
 //! The DynamoDB sink. A batch is folded in memory (one final write per item, unchanged columns
-//! merged); at commit the table truncates run, then every item write, `concurrency` at a time,
-//! each conditional on the item's `__sluice_offset` (the broker offset of the change it holds)
-//! being older than the write's; then the fenced offsets. A write older than the item (a replay
-//! after a crash, a stale group member) fails its condition and is skipped — counted in
-//! `sluice_sink_stale_writes_total`, not an error.
+//! merged); at commit the table truncates run, then the item writes, then the fenced offsets.
+//! Every write goes only where the item's `__sluice_offset` (the broker offset of the change it
+//! holds) is older than the write's: in batch mode ([`crate::batch`]) checked by a consistent read
+//! before `BatchWriteItem`s, in conditional mode (and for updates that must keep unchanged
+//! columns) by each `UpdateItem`/`DeleteItem`'s condition. A write older than the item (a replay
+//! after a crash, a stale group member) is skipped — counted in `sluice_sink_stale_writes_total`,
+//! not an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +32,8 @@ pub const OFFSET_ATTR: &str = "__sluice_offset";
 pub const METRIC_STALE: &str = "sluice_sink_stale_writes_total";
 const CONDITION: &str = "attribute_not_exists(#o) OR #o < :o";
 
-type Item = HashMap<String, AttributeValue>;
+use crate::batch::{Item, ItemWrite};
+use crate::config::WriteMode;
 
 /// A target table as this sink writes it.
 #[derive(Debug)]
@@ -50,6 +53,9 @@ struct Planned {
     write: Write,
     offset: i64,
     op: &'static str,
+    /// The write names every attribute of the item (no unchanged column left unresolved), so a
+    /// whole-item put or delete may replace it.
+    whole: bool,
 }
 
 pub struct DynamoSink {
@@ -175,7 +181,7 @@ impl DynamoSink {
             Op::Delete => {
                 let before = ev.before.as_deref().ok_or_else(|| missing(ev, "before"))?;
                 let key = item_key(ev, &table, before)?;
-                self.set(Planned { table, key, write: Write::Delete, offset, op: "d" });
+                self.set(Planned { table, key, write: Write::Delete, offset, op: "d", whole: true });
             }
             Op::Create | Op::Update | Op::Read => {
                 let after = ev.after.as_deref().ok_or_else(|| missing(ev, "after"))?;
@@ -188,25 +194,35 @@ impl DynamoSink {
                             write: Write::Delete,
                             offset,
                             op: "d",
+                            whole: true,
                         });
                     }
                 }
                 let (mut set, mut remove, unchanged) = attributes(ev, &table, after)?;
                 let id = plan_id(&table, &key);
+                let mut whole = unchanged.is_empty();
                 // Unchanged columns take the value an earlier write of this batch gave them.
-                if let Some(Some(Planned { write: Write::Upsert { set: s0, remove: r0 }, .. })) =
-                    self.index.get(&id).and_then(|&i| self.plan.get(i))
+                if let Some(Some(Planned {
+                    write: Write::Upsert { set: s0, remove: r0 }, whole: w0, ..
+                })) = self.index.get(&id).and_then(|&i| self.plan.get(i))
                 {
-                    for name in unchanged {
-                        if let Some((n, v)) = s0.iter().find(|(n, _)| *n == name) {
+                    let mut resolved = 0;
+                    for name in &unchanged {
+                        if let Some((n, v)) = s0.iter().find(|(n, _)| n == name) {
                             set.push((n.clone(), v.clone()));
-                        } else if r0.contains(&name) {
-                            remove.push(name);
+                            resolved += 1;
+                        } else if r0.contains(name) {
+                            remove.push(name.clone());
+                            resolved += 1;
                         }
                     }
+                    whole = *w0 && resolved == unchanged.len();
                 }
                 let op = if ev.op == Op::Update { "u" } else { "c" };
-                self.set_at(id, Planned { table, key, write: Write::Upsert { set, remove }, offset, op });
+                self.set_at(
+                    id,
+                    Planned { table, key, write: Write::Upsert { set, remove }, offset, op, whole },
+                );
             }
         }
         Ok(())
@@ -230,7 +246,7 @@ impl DynamoSink {
             }
         }
         let client = &self.client;
-        futures::stream::iter(chunks.into_iter().map(|(t, items)| put_batch(client, t, items)))
+        futures::stream::iter(chunks.into_iter().map(|(t, items)| put_entries(client, t, items)))
             .buffer_unordered(self.config.concurrency.max(1))
             .try_collect::<()>()
             .await?;
@@ -240,11 +256,22 @@ impl DynamoSink {
         }
         let plan: Vec<Planned> = std::mem::take(&mut self.plan).into_iter().flatten().collect();
         self.index.clear();
+        let batch = self.config.write_mode == WriteMode::Batch;
+        let (whole, single): (Vec<Planned>, Vec<Planned>) = plan.into_iter().partition(|p| batch && p.whole);
         let client = &self.client;
-        futures::stream::iter(plan.into_iter().map(|p| write(client, p)))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .try_collect::<()>()
-            .await
+        let concurrency = self.config.concurrency.max(1);
+        let singles = futures::stream::iter(single.into_iter().map(|p| write(client, p)))
+            .buffer_unordered(concurrency)
+            .try_collect::<()>();
+        let secs = self.config.write_deadline_secs;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        // Up to 4 `BatchWriteItem`s per chunk of 100: `concurrency` requests in flight in all.
+        let chunks = guarded_chunks(whole).into_iter().map(|(table, writes)| async move {
+            crate::batch::write_guarded(client, &table.name, &table.key, writes, deadline, secs).await
+        });
+        let batches =
+            futures::stream::iter(chunks).buffer_unordered((concurrency / 4).max(1)).try_collect::<()>();
+        futures::try_join!(singles, batches).map(|_| ())
     }
 
     async fn store_offsets(&mut self, offsets: &[BrokerOffset]) -> std::result::Result<usize, DynamoError> {
@@ -394,9 +421,9 @@ pub fn changelog_key() -> KeySchema {
     KeySchema { hash: ("topic_partition".into(), S), range: Some(("offset".into(), N)) }
 }
 
-/// Put up to 25 change-log items with `BatchWriteItem` (idempotent: an entry's key is its
-/// record), retrying what DynamoDB leaves unprocessed (throttling) with backoff.
-async fn put_batch(
+/// Put up to 25 change-log items with `BatchWriteItem`. Unguarded: an entry's key is its record,
+/// so writing it again writes the same item.
+async fn put_entries(
     client: &Client,
     table: Arc<Table>,
     items: Vec<Item>,
@@ -411,26 +438,36 @@ async fn put_batch(
             .map_err(|e| DynamoError::fatal(format!("table {}: {e}", table.name)))?;
         requests.push(WriteRequest::builder().put_request(put).build());
     }
-    let mut pending: HashMap<String, Vec<WriteRequest>> = [(table.name.clone(), requests)].into();
-    let mut delay = std::time::Duration::from_millis(50);
-    for _ in 0..10 {
-        let out = client.batch_write_item().set_request_items(Some(pending)).send().await.map_err(|e| {
-            DynamoError::request(format!("writing change-log entries to table {}", table.name), &e)
-        })?;
-        match out.unprocessed_items() {
-            Some(rest) if rest.values().any(|v| !v.is_empty()) => pending = rest.clone(),
-            _ => {
-                metrics::counter!(METRIC_APPLIED, "table" => table.name.clone(), "op" => "c").increment(n);
-                return Ok(());
+    crate::batch::batch_write(client, &table.name, requests, None).await?;
+    metrics::counter!(METRIC_APPLIED, "table" => table.name.clone(), "op" => "c").increment(n);
+    Ok(())
+}
+
+/// Whole-item writes as `BatchWriteItem` input, in chunks of one table's items (≤ 100, one
+/// `BatchGetItem` each).
+fn guarded_chunks(plan: Vec<Planned>) -> Vec<(Arc<Table>, Vec<ItemWrite>)> {
+    let mut by_table: HashMap<String, (Arc<Table>, Vec<ItemWrite>)> = HashMap::new();
+    for p in plan {
+        let item = match p.write {
+            Write::Delete => None,
+            Write::Upsert { set, .. } => {
+                let mut item = p.key.clone();
+                item.insert(OFFSET_ATTR.to_owned(), AttributeValue::N(p.offset.to_string()));
+                item.extend(set);
+                Some(item)
             }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+        };
+        let w = ItemWrite { key: p.key, item, offset: p.offset, op: p.op };
+        by_table.entry(p.table.name.clone()).or_insert_with(|| (p.table.clone(), Vec::new())).1.push(w);
     }
-    Err(DynamoError::retriable(format!(
-        "table {}: change-log entries still unprocessed after 10 attempts (throttled)",
-        table.name
-    )))
+    let mut chunks = Vec::new();
+    for (table, mut writes) in by_table.into_values() {
+        while !writes.is_empty() {
+            let rest = writes.split_off(writes.len().min(crate::batch::GET_CHUNK));
+            chunks.push((table.clone(), std::mem::replace(&mut writes, rest)));
+        }
+    }
+    chunks
 }
 
 /// The offsets table: partition key `sink`, sort key `topic_partition` (`<topic>:<partition>`).
