@@ -12,23 +12,6 @@ use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
 use sluice_testkit::{free_port, testbed, unique};
 
-const ROW: &str = "INSERT INTO all_types VALUES (
-    1,
-    -128, 255, -32768, 65535,
-    -8388608, 16777215, -2147483648, 4294967295,
-    -9223372036854775808, 18446744073709551615,
-    -123456789.123, 1.5, 1.2345678901234567,
-    b'1', b'1000000011', 2024,
-    '2024-02-29', '12:34:56.789', '-838:59:59.000001', '2024-01-02 03:04:05.123456', '1999-12-31 23:59:59',
-    '2024-01-02 03:04:05.123456',
-    'ab', 'héllo ✓', '😀 emoji',
-    'café €',
-    x'00FF10', x'DEADBEEF00', x'FF00FE',
-    'happy', 'c,a',
-    '{\"a\": [1, 2]}', ST_GeomFromText('POINT(1 2)'),
-    'not null'
-)";
-
 fn expected_row_1() -> Json {
     json!({
         "id": 1,
@@ -76,13 +59,13 @@ async fn round_trip(loaded: bool) -> anyhow::Result<()> {
     let port = free_port()?;
     let cfg = common::mysql_source_config(&db, &prefix, port);
     if loaded {
-        c.query_drop(ROW).await?;
+        c.query_drop(common::MARIADB_ALL_TYPES_ROW).await?;
         c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
     }
     let mut src = common::start_source(&dir, "source", &cfg, port).await?;
     common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
     if !loaded {
-        c.query_drop(ROW).await?;
+        c.query_drop(common::MARIADB_ALL_TYPES_ROW).await?;
         c.query_drop("INSERT INTO all_types (id) VALUES (2)").await?;
     }
 

@@ -10,45 +10,6 @@ use std::time::Duration;
 use serde_json::{json, Value as Json};
 use sluice_testkit::{free_port, testbed, unique};
 
-const SCHEMA: &str = r#"
-CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
-CREATE TABLE all_types (
-    id int PRIMARY KEY,
-    c_int2 smallint, c_int4 integer, c_int8 bigint,
-    c_float4 real, c_float8 double precision,
-    c_numeric numeric(12,3), c_numeric_free numeric,
-    c_bool boolean,
-    c_text text, c_varchar varchar(20), c_char char(5),
-    c_bytea bytea, c_uuid uuid, c_json json, c_jsonb jsonb,
-    c_date date, c_time time, c_timetz timetz,
-    c_timestamp timestamp, c_timestamptz timestamptz, c_interval interval,
-    c_inet inet, c_cidr cidr, c_macaddr macaddr,
-    c_enum mood, c_domain posint,
-    c_int_array int[], c_text_array text[], c_numeric_array numeric(6,2)[],
-    c_not_null text NOT NULL DEFAULT 'x'
-);
-"#;
-
-const ROW: &str = r#"
-INSERT INTO all_types VALUES (
-    1,
-    -32768, 2147483647, -9223372036854775808,
-    1.5, 1.2345678901234567,
-    123456789.123, 0.000001234,
-    true,
-    'héllo ✓', 'abc', 'ab',
-    '\x00ff10', '550e8400-e29b-41d4-a716-446655440000', '{"a": [1, 2]}', '{"b": {"c": null}}',
-    '2024-02-29', '23:59:59.999999', '12:34:56.789+05:30',
-    '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05.123456+02', '1 year 2 mons 3 days 04:05:06.000007',
-    '192.168.0.1/24', '10.0.0.0/8', '08:00:2b:01:02:03',
-    'happy', 5,
-    '{1,NULL,3}', '{"a b",c}', '{1.50,-2.25}',
-    'not null'
-);
-INSERT INTO all_types (id) VALUES (2);
-"#;
-
 fn expected_row_1() -> Json {
     json!({
         "id": 1,
@@ -83,13 +44,13 @@ async fn every_type_decodes_to_the_exact_value_with_confluent_kafka() -> anyhow:
     let dir = tb.scratch_dir("pg_types")?;
     let db = tb.postgres.create_database("types").await?;
     let c = tb.postgres.connect(&db).await?;
-    c.batch_execute(SCHEMA).await?;
+    c.batch_execute(common::PG_ALL_TYPES).await?;
     let prefix = unique("types");
     let port = free_port()?;
     let mut src =
         common::start_source(&dir, "source", &common::pg_source_config(&db, &prefix, port, ""), port).await?;
     common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
-    c.batch_execute(ROW).await?;
+    c.batch_execute(common::PG_ALL_TYPES_ROWS).await?;
 
     let topic = format!("{prefix}.public.all_types");
     let out = tb

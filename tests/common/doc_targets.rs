@@ -41,13 +41,19 @@ impl Doc {
 
     /// A whole sink config: group and offsets name `ns`, the topics of source prefix `prefix`.
     pub fn sink_config(self, ns: &str, prefix: &str, registry_port: u16) -> String {
-        let (sink_keys, connection) = self.settings(ns).split_once("[sink.connection]").map_or_else(
+        self.sink_config_for(ns, &format!("^{prefix}\\.public\\..*"), &self.settings(ns), registry_port)
+    }
+
+    /// A whole sink config with target `settings` ([`Self::settings`]), reading the topics that
+    /// match `topic_regex`.
+    pub fn sink_config_for(self, ns: &str, topic_regex: &str, settings: &str, registry_port: u16) -> String {
+        let (sink_keys, connection) = settings.split_once("[sink.connection]").map_or_else(
             || (String::new(), String::new()),
             |(a, b)| (a.to_owned(), format!("[sink.connection]{b}")),
         );
         format!(
             "[log]\nlevel = \"info\"\n\
-             [sink]\nname = \"{ns}\"\ngroup_id = \"{ns}\"\ntopic_regex = '^{prefix}\\.public\\..*'\n\
+             [sink]\nname = \"{ns}\"\ngroup_id = \"{ns}\"\ntopic_regex = '{topic_regex}'\n\
              batch_max_events = 500\nbatch_max_ms = 50\n{sink_keys}{connection}\
              [kafka]\nbootstrap_servers = \"{}\"\n\
              [kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\

@@ -410,6 +410,65 @@ pub const MARIADB_ALL_TYPES: &str = "CREATE TABLE all_types (
     c_not_null VARCHAR(8) NOT NULL DEFAULT 'x'
 ) DEFAULT CHARSET = utf8mb4";
 
+/// A PostgreSQL table with every common type (`tests/postgres_types.rs`, `tests/doc_target_types.rs`).
+pub const PG_ALL_TYPES: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+CREATE TABLE all_types (
+    id int PRIMARY KEY,
+    c_int2 smallint, c_int4 integer, c_int8 bigint,
+    c_float4 real, c_float8 double precision,
+    c_numeric numeric(12,3), c_numeric_free numeric,
+    c_bool boolean,
+    c_text text, c_varchar varchar(20), c_char char(5),
+    c_bytea bytea, c_uuid uuid, c_json json, c_jsonb jsonb,
+    c_date date, c_time time, c_timetz timetz,
+    c_timestamp timestamp, c_timestamptz timestamptz, c_interval interval,
+    c_inet inet, c_cidr cidr, c_macaddr macaddr,
+    c_enum mood, c_domain posint,
+    c_int_array int[], c_text_array text[], c_numeric_array numeric(6,2)[],
+    c_not_null text NOT NULL DEFAULT 'x'
+);
+"#;
+
+/// Row 1 of [`PG_ALL_TYPES`] with a value in every column, row 2 with NULL in every nullable one.
+pub const PG_ALL_TYPES_ROWS: &str = r#"
+INSERT INTO all_types VALUES (
+    1,
+    -32768, 2147483647, -9223372036854775808,
+    1.5, 1.2345678901234567,
+    123456789.123, 0.000001234,
+    true,
+    'héllo ✓', 'abc', 'ab',
+    '\x00ff10', '550e8400-e29b-41d4-a716-446655440000', '{"a": [1, 2]}', '{"b": {"c": null}}',
+    '2024-02-29', '23:59:59.999999', '12:34:56.789+05:30',
+    '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05.123456+02', '1 year 2 mons 3 days 04:05:06.000007',
+    '192.168.0.1/24', '10.0.0.0/8', '08:00:2b:01:02:03',
+    'happy', 5,
+    '{1,NULL,3}', '{"a b",c}', '{1.50,-2.25}',
+    'not null'
+);
+INSERT INTO all_types (id) VALUES (2);
+"#;
+
+/// Row 1 of [`MARIADB_ALL_TYPES`], a value in every column.
+pub const MARIADB_ALL_TYPES_ROW: &str = "INSERT INTO all_types VALUES (
+    1,
+    -128, 255, -32768, 65535,
+    -8388608, 16777215, -2147483648, 4294967295,
+    -9223372036854775808, 18446744073709551615,
+    -123456789.123, 1.5, 1.2345678901234567,
+    b'1', b'1000000011', 2024,
+    '2024-02-29', '12:34:56.789', '-838:59:59.000001', '2024-01-02 03:04:05.123456', '1999-12-31 23:59:59',
+    '2024-01-02 03:04:05.123456',
+    'ab', 'héllo ✓', '😀 emoji',
+    'café €',
+    x'00FF10', x'DEADBEEF00', x'FF00FE',
+    'happy', 'c,a',
+    '{\"a\": [1, 2]}', ST_GeomFromText('POINT(1 2)'),
+    'not null'
+)";
+
 /// Every row of `sql` (each cell as text, `NULL` as `None`) on one PostgreSQL connection.
 pub async fn pg_text_rows(c: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
     c.batch_execute("SET TimeZone = 'UTC'").await?;

@@ -9,11 +9,13 @@
 //!
 //! Invariants (exactly once without multi-item transactions, which a batch of thousands of items
 //! could not use anyway — `TransactWriteItems` takes 100):
-//! - Every item carries `__sluice_offset`, the broker offset of the change it holds; every write
-//!   is conditional on the item holding an older one. A key always maps to one partition, so
-//!   this orders the writes of a key. A replay (offsets not yet stored after a crash, a fenced
-//!   group member) therefore never rolls an item back: its writes fail their condition and are
-//!   skipped.
+//! - Every item carries `__sluice_offset`, the broker offset of the change it holds; a write goes
+//!   only where the item is absent or holds an older one — checked by a consistent read before
+//!   `BatchWriteItem` ([`batch`], the default) or by each write's condition
+//!   (`write_mode = "conditional"`). A key always maps to one partition, so this orders the
+//!   writes of a key. A replay (offsets not yet stored after a crash, a fenced group member)
+//!   therefore never rolls an item back: its writes are skipped. [`batch`] says the one case its
+//!   read cannot cover and how it is bounded.
 //! - A batch is folded per item (last write wins, unchanged columns merged, key changes delete
 //!   the old key) and written at commit, `concurrency` at a time; the sink's offsets are stored
 //!   after every write succeeded, compare-and-set (fenced) in the offsets table.
