@@ -1,7 +1,8 @@
 //! A value the target cannot hold goes through the dead-letter policy even when the target
 //! refuses it at commit (the Redis, MongoDB and DynamoDB targets write at commit): an item over
 //! DynamoDB's 400 KB is dead-lettered with its record's coordinates and the target's reason, the
-//! rest of its batch is applied, and the sink goes on.
+//! rest of its batch is applied, and the sink goes on. A Redis out of memory is the opposite
+//! case, the server's state rather than the record's: retried, never dead-lettered.
 
 mod common;
 
@@ -58,5 +59,66 @@ async fn an_item_over_400_kb_is_dead_lettered_and_the_rest_applied() -> anyhow::
     // …and later changes still flow.
     src.batch_execute("INSERT INTO notes VALUES (6, 'after')").await?;
     common::wait_keyed_rows_equal(&mut sink, read, &[rows(&[1, 2, 4, 5, 6])], T).await?;
+    Ok(())
+}
+
+/// Redis refusing writes for memory (`OOM`: `maxmemory` reached with `noeviction`) is the
+/// server's state, not the record's: the commit fails retriably (the runtime retries it; it is
+/// never dead-lettered) and nothing of the batch, nor its offsets, is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_out_of_memory_is_retriable_and_commits_nothing() -> anyhow::Result<()> {
+    use sluice_core::{BrokerOffset, ErrorKind, Op, RecordAt, Sink, Target, Value};
+    use sluice_testkit::conformance::{event, schema};
+    let dir = testbed().scratch_dir("redis_oom")?;
+    let port = free_port()?;
+    let mut server = std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args(["--maxmemory", "3mb", "--maxmemory-policy", "noeviction", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let config: sluice_redis::RedisSinkConfig = toml::from_str(&format!(
+        "key_pattern = \"oom.{{table}}\"\n[connection]\nurl = \"redis://127.0.0.1:{port}\"\n"
+    ))?;
+    let started = std::time::Instant::now();
+    let mut sink = loop {
+        match sluice_redis::RedisTarget::connect(&config, "oom").await {
+            Ok(s) => break s,
+            Err(e) if started.elapsed() > Duration::from_secs(10) => anyhow::bail!("redis-server: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let t = schema("notes", false);
+    let big = "x".repeat(100_000);
+    let events: Vec<_> = (0..80)
+        .map(|i| {
+            let row = vec![
+                Value::Int32(i),
+                Value::Text("n".into()),
+                Value::Text(big.clone()),
+                Value::Int64(i.into()),
+            ];
+            event(&t, Op::Create, None, Some(row))
+        })
+        .collect();
+    let at: Vec<RecordAt> =
+        (0..80).map(|offset| RecordAt { topic: "oom.notes", partition: 0, offset }).collect();
+    let failed = match sink.apply_at(&events, &at).await {
+        Err(e) => e,
+        Ok(()) => match sink
+            .commit(&[BrokerOffset { topic: "oom.notes".into(), partition: 0, next_offset: 80 }])
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => anyhow::bail!("8 MB went into a Redis with maxmemory 3mb"),
+        },
+    };
+    assert_eq!(failed.kind(), ErrorKind::Retriable, "{failed}");
+    assert!(failed.to_string().contains("OOM"), "{failed}");
+    let mut c =
+        redis::Client::open(format!("redis://127.0.0.1:{port}"))?.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut c).await?;
+    assert!(keys.is_empty(), "a refused batch left {keys:?}");
+    server.kill()?;
     Ok(())
 }

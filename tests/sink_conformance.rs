@@ -152,6 +152,10 @@ impl Harness for Mongo {
             &[&testbed().mongodb.url(), ns, table, &columns.join(",")],
         )?)
     }
+    /// A document is at most 16 MiB of BSON.
+    fn too_large(&self) -> Option<usize> {
+        Some(17 << 20)
+    }
 }
 
 /// `write_mode`: "batch" (the default) or "conditional".
@@ -183,6 +187,10 @@ impl Harness for Dynamo {
             "dynamodb_rows.py",
             &[&url, &format!("{ns}.{table}"), "id", &columns.join(",")],
         )?)
+    }
+    /// An item is at most 400 KB.
+    fn too_large(&self) -> Option<usize> {
+        Some(450_000)
     }
 }
 

@@ -16,6 +16,9 @@
 //! - `new_column`: an event with one more source column extends the target.
 //! - `poison_record`: an event the target must refuse (NULL key) fails fatally, and nothing of
 //!   its batch nor its offsets is committed.
+//! - `oversized_value`: a row over the target's size limit ([`Harness::too_large`]) fails
+//!   fatally, naming the table, and the stored offsets do not move (the runtime's dead-letter
+//!   policy takes it from there: tests/doc_target_refusals.rs).
 //! - `unreachable_target`: connecting to an address where nothing listens is a retriable error
 //!   (the runtime retries it with backoff), and the preflight check reports it.
 
@@ -48,11 +51,17 @@ pub trait Harness: Sync {
     /// The rows of `<ns>.<table>`, read with the target system's own client, columns `id` and
     /// then `columns` rendered as text (integers in decimal).
     fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> impl Future<Output = Result<Rows>> + Send;
+
+    /// Bytes of text that make a row too large for the target (`None`: no limit a broker
+    /// record could reach).
+    fn too_large(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The source table every case writes: `id` (key), `name`, `big`, `n`, and in its second version
 /// `extra`.
-fn schema(table: &str, extra: bool) -> Arc<TableSchema> {
+pub fn schema(table: &str, extra: bool) -> Arc<TableSchema> {
     let mut columns = vec![
         Column::new("id", DataType::Int32, "integer", false),
         Column::new("name", DataType::Text, "text", true),
@@ -373,6 +382,32 @@ pub async fn poison_record<H: Harness>(h: &H, ns: &str) -> Result<()> {
     Ok(())
 }
 
+pub async fn oversized_value<H: Harness>(h: &H, ns: &str) -> Result<()> {
+    let Some(size) = h.too_large() else { return Ok(()) };
+    let t = schema("oversized", false);
+    let topic = format!("{ns}.oversized");
+    let good = vec![upsert(&t, Op::Create, row(1, "good", text("b"), 1))];
+    let mut sink = connect(h, ns, "oversized").await?;
+    apply_batches(&mut sink, &topic, std::slice::from_ref(&good)).await?;
+    let batch = vec![upsert(&t, Op::Create, row(2, "big", text(&"x".repeat(size)), 2))];
+    let failed = match apply_from(&mut sink, &batch, 1).await {
+        Err(e) => e,
+        Ok(()) => match sink.commit(&offsets(&topic, 2)).await {
+            Err(e) => e,
+            Ok(_) => bail!("oversized_value: the target took a row of {size} bytes"),
+        },
+    };
+    ensure!(
+        failed.kind() == ErrorKind::Fatal && failed.to_string().contains("oversized"),
+        "oversized_value: refusing a row over the limit must be fatal and name the table, got: {failed}"
+    );
+    drop(sink);
+    expect_rows(h, ns, "oversized", &V1, &model(&good), "oversized_value").await?;
+    let stored = connect(h, ns, "oversized").await?.stored_offsets().await?;
+    ensure!(stored == offsets(&topic, 1), "oversized_value: stored offsets {stored:?}");
+    Ok(())
+}
+
 pub async fn unreachable_target<H: Harness>(h: &H) -> Result<()> {
     match H::T::connect(&h.unreachable(), "down").await {
         Ok(_) => bail!("unreachable_target: connected to an address where nothing listens"),
@@ -407,6 +442,7 @@ pub async fn run_all<H: Harness>(h: &H, ns: impl Fn(&str) -> String) -> Result<(
     case!(unchanged_columns);
     case!(new_column);
     case!(poison_record);
+    case!(oversized_value);
     if let Err(e) = unreachable_target(h).await {
         failures.push(format!("unreachable_target: {e:#}"));
     }
