@@ -45,6 +45,7 @@ def run_sink(work_dir, topic, schemas, end):
     settings = f"""table_pattern = "{TAG}.sink.{{table}}"
 offsets_table = "{TAG}.offsets"
 concurrency = {os.environ.get("BENCH_DYNAMODB_CONCURRENCY", "32")}
+write_mode = "{os.environ.get("BENCH_DYNAMODB_WRITE_MODE", "batch")}"
 [sink.connection]
 endpoint_url = "{URL}"
 region = "us-east-1"

@@ -47,6 +47,7 @@ topics = ["{topic}"]
 bootstrap_servers = "{BOOTSTRAP}"
 [kafka.properties]
 "receive.message.max.bytes" = "{os.environ.get("BENCH_RECEIVE_MAX_BYTES", "1000000000")}"
+{os.environ.get("BENCH_KAFKA_PROPERTIES", "")}
 [registry]
 url = "http://127.0.0.1:{reg_port}"
 """)

@@ -35,6 +35,7 @@ pub async fn run(cfg: Config, service: &Service) -> anyhow::Result<()> {
         subscription,
         extra_topics,
         instance_id: sink.instance_id(),
+        prefetch_records: 2 * sink.batch_max_events,
     };
     let task = match &options.instance_id {
         Some(i) => format!("{}:{i}", sink.name),

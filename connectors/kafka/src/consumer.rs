@@ -164,6 +164,9 @@ pub struct ConsumerOptions {
     /// Static group membership (`group.instance.id`): stable across restarts of the same sink
     /// process, unique among the live members of the group.
     pub instance_id: Option<String>,
+    /// Records fetched ahead per partition before fetching pauses (librdkafka
+    /// `queued.min.messages`, unless set in `[kafka.properties]`); the sink passes two batches.
+    pub prefetch_records: usize,
 }
 
 /// A group consumer with manual, target-first offset management.
@@ -203,6 +206,18 @@ impl SinkConsumer {
         }
         if !kafka.properties.contains_key("statistics.interval.ms") {
             cfg.set("statistics.interval.ms", "5000");
+        }
+        // Fetch ahead about two batches, not librdkafka's 100,000 records per partition: less
+        // memory, and a consumer that has read to the end of the log stops fetching while its
+        // queue is full instead of fetching again at once — a broker that answers an empty
+        // fetch without waiting `fetch.wait.max.ms` (seen with noida-db) otherwise costs a core.
+        // Above the threshold librdkafka checks again every `fetch.queue.backoff.ms` (default
+        // 1 s, far too long for a fast target; 10 ms here).
+        if !kafka.properties.contains_key("queued.min.messages") {
+            cfg.set("queued.min.messages", options.prefetch_records.clamp(1_000, 10_000_000).to_string());
+        }
+        if !kafka.properties.contains_key("fetch.queue.backoff.ms") {
+            cfg.set("fetch.queue.backoff.ms", "10");
         }
         let consumer: StreamConsumer<SinkContext> = cfg
             .create_with_context(SinkContext { offsets: offsets.clone() })
