@@ -354,58 +354,62 @@ pub async fn new_column<H: Harness>(h: &H, ns: &str) -> Result<()> {
     expect_rows(h, ns, "widened", &["name", "big", "n", "extra"], &want, "new_column").await
 }
 
-pub async fn poison_record<H: Harness>(h: &H, ns: &str) -> Result<()> {
-    let t = schema("poisoned", false);
-    let topic = format!("{ns}.poisoned");
+/// A table `name` with one committed row (offset 0), then `bad` applied from offset 1: the
+/// error of the apply or of its commit (`Ok(None)`: the target took it all).
+async fn refusal<H: Harness>(
+    h: &H,
+    ns: &str,
+    name: &str,
+    bad: impl FnOnce(&Arc<TableSchema>) -> Vec<ChangeEvent>,
+) -> Result<(Option<sluice_core::Error>, Rows)> {
+    let t = schema(name, false);
+    let topic = format!("{ns}.{name}");
     let good = vec![upsert(&t, Op::Create, row(1, "good", text("b"), 1))];
-    let mut sink = connect(h, ns, "poison").await?;
+    let mut sink = connect(h, ns, name).await?;
     apply_batches(&mut sink, &topic, std::slice::from_ref(&good)).await?;
-    let mut bad_row = row(0, "bad", text("b"), 2);
-    bad_row[0] = Value::Null;
-    let batch =
-        vec![upsert(&t, Op::Create, row(2, "same batch", text("b"), 2)), upsert(&t, Op::Create, bad_row)];
+    let batch = bad(&t);
     let failed = match apply_from(&mut sink, &batch, 1).await {
-        Err(e) => e,
-        Ok(()) => match sink.commit(&offsets(&topic, 3)).await {
-            Err(e) => e,
-            Ok(_) => bail!("poison_record: the target took a row with a NULL key"),
-        },
+        Err(e) => Some(e),
+        Ok(()) => sink.commit(&offsets(&topic, 1 + batch.len() as i64)).await.err(),
     };
+    Ok((failed, model(&good)))
+}
+
+/// After a [`refusal`]: the table holds only the committed row and the offsets did not move.
+async fn nothing_of_it<H: Harness>(h: &H, ns: &str, name: &str, good: &Rows, case: &str) -> Result<()> {
+    expect_rows(h, ns, name, &V1, good, case).await?;
+    let stored = connect(h, ns, name).await?.stored_offsets().await?;
+    ensure!(stored == offsets(&format!("{ns}.{name}"), 1), "{case}: stored offsets {stored:?}");
+    Ok(())
+}
+
+pub async fn poison_record<H: Harness>(h: &H, ns: &str) -> Result<()> {
+    let (failed, good) = refusal(h, ns, "poisoned", |t| {
+        let mut bad_row = row(0, "bad", text("b"), 2);
+        bad_row[0] = Value::Null;
+        vec![upsert(t, Op::Create, row(2, "same batch", text("b"), 2)), upsert(t, Op::Create, bad_row)]
+    })
+    .await?;
+    let Some(failed) = failed else { bail!("poison_record: the target took a row with a NULL key") };
     ensure!(
         failed.kind() == ErrorKind::Fatal,
         "poison_record: refusing a NULL key must be fatal, got: {failed}"
     );
-    drop(sink);
-    expect_rows(h, ns, "poisoned", &V1, &model(&good), "poison_record").await?;
-    let stored = connect(h, ns, "poison").await?.stored_offsets().await?;
-    ensure!(stored == offsets(&topic, 1), "poison_record: stored offsets {stored:?}");
-    Ok(())
+    nothing_of_it(h, ns, "poisoned", &good, "poison_record").await
 }
 
 pub async fn oversized_value<H: Harness>(h: &H, ns: &str) -> Result<()> {
     let Some(size) = h.too_large() else { return Ok(()) };
-    let t = schema("oversized", false);
-    let topic = format!("{ns}.oversized");
-    let good = vec![upsert(&t, Op::Create, row(1, "good", text("b"), 1))];
-    let mut sink = connect(h, ns, "oversized").await?;
-    apply_batches(&mut sink, &topic, std::slice::from_ref(&good)).await?;
-    let batch = vec![upsert(&t, Op::Create, row(2, "big", text(&"x".repeat(size)), 2))];
-    let failed = match apply_from(&mut sink, &batch, 1).await {
-        Err(e) => e,
-        Ok(()) => match sink.commit(&offsets(&topic, 2)).await {
-            Err(e) => e,
-            Ok(_) => bail!("oversized_value: the target took a row of {size} bytes"),
-        },
-    };
+    let (failed, good) = refusal(h, ns, "oversized", |t| {
+        vec![upsert(t, Op::Create, row(2, "big", text(&"x".repeat(size)), 2))]
+    })
+    .await?;
+    let Some(failed) = failed else { bail!("oversized_value: the target took a row of {size} bytes") };
     ensure!(
         failed.kind() == ErrorKind::Fatal && failed.to_string().contains("oversized"),
         "oversized_value: refusing a row over the limit must be fatal and name the table, got: {failed}"
     );
-    drop(sink);
-    expect_rows(h, ns, "oversized", &V1, &model(&good), "oversized_value").await?;
-    let stored = connect(h, ns, "oversized").await?.stored_offsets().await?;
-    ensure!(stored == offsets(&topic, 1), "oversized_value: stored offsets {stored:?}");
-    Ok(())
+    nothing_of_it(h, ns, "oversized", &good, "oversized_value").await
 }
 
 pub async fn unreachable_target<H: Harness>(h: &H) -> Result<()> {
