@@ -14,6 +14,7 @@ static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
         TargetEntry::of::<sluice_redis::RedisTarget>(),
         TargetEntry::of::<sluice_mongodb::MongoTarget>(),
         TargetEntry::of::<sluice_dynamodb::DynamoTarget>(),
+        TargetEntry::of::<sluice_opensearch::SearchTarget>(),
     ]
 });
 

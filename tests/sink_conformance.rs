@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 use sluice_dynamodb::{DynamoSinkConfig, DynamoTarget};
 use sluice_mongodb::{MongoSinkConfig, MongoTarget};
 use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
+use sluice_opensearch::{SearchSinkConfig, SearchTarget};
 use sluice_postgres::{PgSinkConfig, PgTarget};
 use sluice_redis::{RedisSinkConfig, RedisTarget};
 use sluice_testkit::conformance::{run_all, Harness, Rows};
@@ -192,6 +193,40 @@ impl Harness for Dynamo {
     fn too_large(&self) -> Option<usize> {
         Some(450_000)
     }
+}
+
+struct Search;
+
+fn search_settings(ns: &str, url: &str) -> String {
+    format!(
+        "index_pattern = \"{ns}.{{table}}\"\nrefresh = \"wait_for\"\n[connection]\nurl = \"{url}\"\nconnect_timeout_secs = 2\n"
+    )
+}
+
+impl Harness for Search {
+    type T = SearchTarget;
+
+    fn config(&self, ns: &str) -> SearchSinkConfig {
+        toml::from_str(&search_settings(ns, &testbed().opensearch.url())).expect("OpenSearch settings")
+    }
+
+    fn unreachable(&self) -> SearchSinkConfig {
+        let url = format!("http://127.0.0.1:{}", free_port().expect("port"));
+        toml::from_str(&search_settings("down", &url)).expect("OpenSearch settings")
+    }
+
+    /// Read with opensearch-py (`tests/python/opensearch_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        int_keyed(common::python_rows(
+            "opensearch_rows.py",
+            &[&testbed().opensearch.url(), &format!("{ns}.{table}"), &columns.join(",")],
+        )?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opensearch_target_conforms() -> Result<()> {
+    run_all(&Search, |case| unique(&format!("conf_os_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

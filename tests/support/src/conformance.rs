@@ -81,13 +81,17 @@ pub fn schema(table: &str, extra: bool) -> Arc<TableSchema> {
 
 const V1: [&str; 3] = ["name", "big", "n"];
 
-/// A change event of `table` as a PostgreSQL source would send it (position and times zero).
+/// A change event of `table` as a PostgreSQL source would send it: each event its own
+/// transaction, at an LSN above every event made before it (targets that version documents by
+/// source position see the order the suite means); times zero.
 pub fn event(
     table: &Arc<TableSchema>,
     op: Op,
     before: Option<Vec<Value>>,
     after: Option<Vec<Value>>,
 ) -> ChangeEvent {
+    static NEXT_LSN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000);
+    let lsn = NEXT_LSN.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
     ChangeEvent {
         table: table.clone(),
         op,
@@ -101,11 +105,16 @@ pub fn event(
             db: "app".into(),
             schema: Some("app".into()),
             table: table.id.table.clone(),
-            detail: SourceDetail::Postgres { lsn: 0, tx_id: None, xmin: None, sequence: None },
+            detail: SourceDetail::Postgres {
+                lsn,
+                tx_id: None,
+                xmin: None,
+                sequence: Some(format!("[\"{lsn}\",\"{lsn}\"]")),
+            },
         },
         ts_ms: 0,
         transaction: None,
-        position: Position::Postgres(Lsn(0)),
+        position: Position::Postgres(Lsn(lsn)),
     }
 }
 

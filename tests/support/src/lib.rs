@@ -69,6 +69,7 @@ impl MongoServer {
     }
 }
 
+/// A server reached by `http://host:port` (DynamoDB API, OpenSearch API).
 #[derive(Debug, Clone, Deserialize)]
 pub struct DynamoServer {
     pub host: String,
@@ -92,6 +93,8 @@ pub struct Testbed {
     pub redis: RedisServer,
     pub mongodb: MongoServer,
     pub dynamodb: DynamoServer,
+    /// OpenSearch API (osmem-server): `url()` like DynamoDB's.
+    pub opensearch: DynamoServer,
     pub python: String,
 }
 

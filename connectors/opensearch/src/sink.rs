@@ -1,0 +1,530 @@
+//! The OpenSearch sink. A batch is folded in memory (one final write per document, unchanged
+//! columns taken from an earlier write of the batch); at commit the truncates run, partial
+//! updates are completed from the stored documents, the writes go out in `_bulk` requests, every
+//! item's result is read, and only then are the offsets stored.
+//!
+//! Invariants:
+//! - Every write carries `version_type=external_gte` and the event's [`crate::version`]; a write
+//!   older than the document (409) is skipped and counted in `sluice_sink_stale_writes_total`.
+//!   Deletes are versioned too: the cluster remembers a delete's version for `index.gc_deletes`.
+//! - An update that lacks columns (unchanged TOAST, not seen earlier in the batch) never
+//!   overwrites them with a placeholder: the stored document is read (`_mget`, real time), the
+//!   sent fields merged into it, and the result indexed with the event's version.
+//! - Nothing is acknowledged past a failed item: 429/5xx items are sent again with backoff
+//!   (then the commit fails retriably); any other refused item fails the commit fatally, naming
+//!   the index, the document and the cluster's reason (the runtime's `on_error` takes it).
+//! - Offsets: one document per partition in `offsets_index`, written with `if_seq_no` /
+//!   `if_primary_term` of what this process read or last wrote (or `op_type=create`), so a
+//!   group member whose partition moved on cannot store over newer offsets (retriable).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use serde_json::{json, Map, Value as Json};
+use sluice_core::sink::{fenced_message, METRIC_APPLIED};
+use sluice_core::{BrokerOffset, ChangeEvent, Committed, Op, Result, Sink, TableSchema};
+
+use crate::client::{reason, Client};
+use crate::config::{ensure_index_name, SearchSinkConfig};
+use crate::document::{doc_id, properties, source};
+use crate::error::SearchError;
+use crate::version::version;
+
+/// Writes skipped because the document already holds a newer change.
+pub const METRIC_STALE: &str = "sluice_sink_stale_writes_total";
+/// How often a `_bulk` item the cluster pushed back on (429/5xx) is sent again.
+const ATTEMPTS: u32 = 8;
+
+/// An index as this sink writes it, and the schema versions its mapping was extended for.
+#[derive(Debug)]
+struct Index {
+    name: String,
+    mapped: std::sync::Mutex<Vec<u32>>,
+}
+
+enum Write {
+    /// The whole document.
+    Index(Map<String, Json>),
+    /// Only these fields are known; the rest keep their stored values.
+    Partial(Map<String, Json>),
+    Delete,
+}
+
+struct Planned {
+    index: Arc<Index>,
+    id: String,
+    version: i64,
+    write: Write,
+    op: &'static str,
+    table: String,
+}
+
+pub struct SearchSink {
+    config: SearchSinkConfig,
+    client: Client,
+    name: String,
+    indices: HashMap<String, Arc<Index>>,
+    plan: Vec<Option<Planned>>,
+    /// (index, id) → position in `plan`.
+    at: HashMap<(String, String), usize>,
+    /// Indices truncated in this batch (their earlier writes dropped from the plan).
+    truncates: Vec<Arc<Index>>,
+    /// (topic, partition) → (next offset, seq_no, primary_term) as read or last written.
+    stored: HashMap<(String, i32), (i64, i64, i64)>,
+}
+
+impl SearchSink {
+    /// Connect and make sure the offsets index exists; `name` keys this sink's offsets.
+    pub async fn connect(config: SearchSinkConfig, name: &str) -> std::result::Result<Self, SearchError> {
+        config.ensure_valid().map_err(SearchError::fatal)?;
+        let client = Client::new(&config.connection)?;
+        client.expect(Method::GET, "/", None, &[], "connecting").await?;
+        let sink = Self {
+            config,
+            client,
+            name: name.to_owned(),
+            indices: HashMap::new(),
+            plan: Vec::new(),
+            at: HashMap::new(),
+            truncates: Vec::new(),
+            stored: HashMap::new(),
+        };
+        sink.ensure_offsets_index().await?;
+        Ok(sink)
+    }
+
+    async fn ensure_offsets_index(&self) -> std::result::Result<(), SearchError> {
+        let path = format!("/{}", self.config.offsets_index);
+        let (status, _) = self.client.call(Method::HEAD, &path, None, "checking the offsets index").await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = json!({
+            "settings": {"index": {"number_of_shards": 1, "number_of_replicas": self.config.replicas}},
+            "mappings": {"properties": {
+                "sink": {"type": "keyword"}, "topic": {"type": "keyword"},
+                "partition": {"type": "integer"}, "next_offset": {"type": "long"}
+            }}
+        });
+        self.create_index(&self.config.offsets_index, &body).await
+    }
+
+    /// PUT an index; one created meanwhile by another process is fine.
+    async fn create_index(&self, name: &str, body: &Json) -> std::result::Result<(), SearchError> {
+        let context = format!("creating index {name}");
+        let (status, resp) = self.client.call(Method::PUT, &format!("/{name}"), Some(body), &context).await?;
+        let exists =
+            resp.pointer("/error/type").and_then(Json::as_str) == Some("resource_already_exists_exception");
+        if status.is_success() || exists {
+            return Ok(());
+        }
+        Err(SearchError::status(context, status.as_u16(), reason(&resp)))
+    }
+
+    /// The index of `ev`'s table, created (or its mapping extended) for the event's schema.
+    async fn index(&mut self, ev: &ChangeEvent) -> std::result::Result<Arc<Index>, SearchError> {
+        let t = &ev.table;
+        let name = self.config.index(&ev.source.name, &t.id.schema, &t.id.table);
+        let index = match self.indices.get(&name) {
+            Some(i) => i.clone(),
+            None => {
+                ensure_index_name(&name).map_err(SearchError::fatal)?;
+                let i = Arc::new(Index { name: name.clone(), mapped: Default::default() });
+                self.indices.insert(name.clone(), i.clone());
+                i
+            }
+        };
+        let done = index.mapped.lock().map(|m| m.contains(&t.version)).unwrap_or(false);
+        if !done {
+            self.map_schema(&index, t).await?;
+            if let Ok(mut m) = index.mapped.lock() {
+                m.push(t.version);
+            }
+        }
+        Ok(index)
+    }
+
+    /// Create the index with the table's mapping, or add the table's fields to an existing one
+    /// (a field whose type differs is a fatal error naming it).
+    async fn map_schema(&self, index: &Index, t: &TableSchema) -> std::result::Result<(), SearchError> {
+        let props = Json::Object(properties(t, &self.config));
+        let path = format!("/{}", index.name);
+        let (status, _) = self.client.call(Method::HEAD, &path, None, "checking an index").await?;
+        if !status.is_success() {
+            if !self.config.create_indices {
+                return Err(SearchError::fatal(format!(
+                    "index {} does not exist and create_indices = false; create it (mapping: {props})",
+                    index.name
+                )));
+            }
+            let body = json!({
+                "settings": {"index": {
+                    "number_of_shards": self.config.shards,
+                    "number_of_replicas": self.config.replicas,
+                    "gc_deletes": self.config.gc_deletes,
+                }},
+                "mappings": {"properties": props},
+            });
+            self.create_index(&index.name, &body).await?;
+            tracing::info!(index = %index.name, table = %t.id, "created index");
+            return Ok(());
+        }
+        let context = format!("adding the fields of {} to index {}", t.id, index.name);
+        self.client
+            .expect(
+                Method::PUT,
+                &format!("{path}/_mapping"),
+                Some(&json!({"properties": props})),
+                &[],
+                &context,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    fn set(&mut self, p: Planned) {
+        let key = (p.index.name.clone(), p.id.clone());
+        match self.at.get(&key) {
+            Some(&i) => self.plan[i] = Some(p),
+            None => {
+                self.at.insert(key, self.plan.len());
+                self.plan.push(Some(p));
+            }
+        }
+    }
+
+    async fn stage(&mut self, ev: &ChangeEvent) -> std::result::Result<(), SearchError> {
+        let index = self.index(ev).await?;
+        let v = version(ev)
+            .map_err(|r| SearchError::fatal(format!("{} event for {}: {r}", ev.op.code(), ev.table.id)))?;
+        let table = ev.table.id.to_string();
+        let id_of = |row: &[sluice_core::Value]| {
+            doc_id(&ev.table, row).ok_or_else(|| {
+                SearchError::fatal(format!(
+                    "{} event for {}: a key column is NULL or missing; a document needs its key",
+                    ev.op.code(),
+                    ev.table.id
+                ))
+            })
+        };
+        match ev.op {
+            Op::Truncate => {
+                for p in &mut self.plan {
+                    if p.as_ref().is_some_and(|p| p.index.name == index.name) {
+                        *p = None;
+                    }
+                }
+                self.at.retain(|(i, _), _| *i != index.name);
+                self.truncates.retain(|i| i.name != index.name);
+                self.truncates.push(index);
+            }
+            Op::Delete => {
+                let before =
+                    ev.before.as_deref().ok_or_else(|| SearchError::fatal(ev.missing_image("before")))?;
+                let id = id_of(before)?;
+                self.set(Planned { index, id, version: v, write: Write::Delete, op: "d", table });
+            }
+            Op::Create | Op::Update | Op::Read => {
+                let after =
+                    ev.after.as_deref().ok_or_else(|| SearchError::fatal(ev.missing_image("after")))?;
+                let id = id_of(after)?;
+                if let Some(old) = ev.before.as_deref().and_then(|b| doc_id(&ev.table, b)) {
+                    if old != id {
+                        let (index, table) = (index.clone(), table.clone());
+                        self.set(Planned {
+                            index,
+                            id: old,
+                            version: v,
+                            write: Write::Delete,
+                            op: "d",
+                            table,
+                        });
+                    }
+                }
+                let (mut doc, unchanged) =
+                    source(&ev.table, after).map_err(|(c, r)| SearchError::fatal(ev.bad_value(&c, &r)))?;
+                let mut complete = unchanged.is_empty();
+                if !complete {
+                    // Unchanged columns take the value an earlier write of this batch gave them.
+                    let earlier =
+                        self.at.get(&(index.name.clone(), id.clone())).and_then(|&i| self.plan[i].as_ref());
+                    if let Some(Planned { write: Write::Index(prev) | Write::Partial(prev), .. }) = earlier {
+                        let found =
+                            unchanged.iter().filter_map(|c| prev.get(c).map(|v| (c.clone(), v.clone())));
+                        let found: Vec<_> = found.collect();
+                        let whole = matches!(earlier, Some(Planned { write: Write::Index(_), .. }));
+                        complete = whole && found.len() == unchanged.len();
+                        doc.extend(found);
+                    }
+                }
+                let write = if complete { Write::Index(doc) } else { Write::Partial(doc) };
+                let op = if ev.op == Op::Update { "u" } else { "c" };
+                self.set(Planned { index, id, version: v, write, op, table });
+            }
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self) {
+        self.plan.clear();
+        self.at.clear();
+        self.truncates.clear();
+    }
+
+    /// Truncates, then partial updates completed, then the `_bulk` writes.
+    async fn flush(&mut self) -> std::result::Result<(), SearchError> {
+        for index in std::mem::take(&mut self.truncates) {
+            let context = format!("truncating index {}", index.name);
+            let path = format!("/{}/_delete_by_query?conflicts=proceed&refresh=true", index.name);
+            self.client
+                .expect(Method::POST, &path, Some(&json!({"query": {"match_all": {}}})), &[404], &context)
+                .await?;
+            metrics::counter!(METRIC_APPLIED, "table" => index.name.clone(), "op" => "t").increment(1);
+        }
+        let mut plan: Vec<Planned> = std::mem::take(&mut self.plan).into_iter().flatten().collect();
+        self.at.clear();
+        self.complete_partials(&mut plan).await?;
+        let mut chunks = Vec::new();
+        while !plan.is_empty() {
+            let rest = plan.split_off(plan.len().min(self.config.bulk_docs));
+            chunks.push(std::mem::replace(&mut plan, rest));
+        }
+        let client = &self.client;
+        let refresh = self.config.refresh.as_str();
+        futures::stream::iter(chunks.into_iter().map(|c| bulk(client, c, refresh)))
+            .buffer_unordered(self.config.concurrency)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// Turn every partial write into a whole one: the stored document with the sent fields
+    /// merged in. A document the index does not hold is written with the fields that are known.
+    async fn complete_partials(&self, plan: &mut [Planned]) -> std::result::Result<(), SearchError> {
+        let partial: Vec<usize> = plan
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.write, Write::Partial(_)))
+            .map(|(i, _)| i)
+            .collect();
+        for chunk in partial.chunks(1_000) {
+            let docs: Vec<Json> =
+                chunk.iter().map(|&i| json!({"_index": plan[i].index.name, "_id": plan[i].id})).collect();
+            let (_, resp) = self
+                .client
+                .expect(
+                    Method::POST,
+                    "/_mget",
+                    Some(&json!({"docs": docs})),
+                    &[],
+                    "reading documents to update",
+                )
+                .await?;
+            let found = resp.get("docs").and_then(Json::as_array).cloned().unwrap_or_default();
+            for (&i, stored) in chunk.iter().zip(found) {
+                let p = &mut plan[i];
+                if let Write::Partial(fields) = &mut p.write {
+                    let mut doc =
+                        stored.get("_source").and_then(Json::as_object).cloned().unwrap_or_default();
+                    doc.extend(std::mem::take(fields));
+                    p.write = Write::Index(doc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn store_offsets(&mut self, offsets: &[BrokerOffset]) -> std::result::Result<(), SearchError> {
+        let mut fenced = 0;
+        let mut wanted = 0;
+        for o in offsets {
+            let key = (o.topic.clone(), o.partition);
+            let known = self.stored.get(&key).copied();
+            if known.is_some_and(|(next, _, _)| next == o.next_offset) {
+                continue;
+            }
+            wanted += 1;
+            let id = offsets_id(&self.name, &o.topic, o.partition);
+            let guard = match known {
+                Some((_, seq, term)) => format!("if_seq_no={seq}&if_primary_term={term}"),
+                None => "op_type=create".into(),
+            };
+            let path = format!("/{}/_doc/{}?{guard}", self.config.offsets_index, encode(&id));
+            let doc = json!({"sink": self.name, "topic": o.topic, "partition": o.partition, "next_offset": o.next_offset});
+            let (status, resp) =
+                self.client.expect(Method::PUT, &path, Some(&doc), &[409], "storing offsets").await?;
+            if status.as_u16() == 409 {
+                fenced += 1;
+                continue;
+            }
+            let n = |k: &str| resp.get(k).and_then(Json::as_i64).unwrap_or(0);
+            self.stored.insert(key, (o.next_offset, n("_seq_no"), n("_primary_term")));
+        }
+        if fenced > 0 {
+            return Err(SearchError::retriable(fenced_message(wanted - fenced, wanted)));
+        }
+        Ok(())
+    }
+
+    async fn read_offsets(&mut self) -> std::result::Result<Vec<BrokerOffset>, SearchError> {
+        let index = &self.config.offsets_index;
+        self.client
+            .expect(Method::POST, &format!("/{index}/_refresh"), None, &[], "refreshing the offsets index")
+            .await?;
+        let query = json!({
+            "size": 10_000,
+            "seq_no_primary_term": true,
+            "query": {"term": {"sink": self.name}},
+        });
+        let (_, resp) = self
+            .client
+            .expect(Method::POST, &format!("/{index}/_search"), Some(&query), &[], "reading offsets")
+            .await?;
+        let hits = resp.pointer("/hits/hits").and_then(Json::as_array).cloned().unwrap_or_default();
+        self.stored.clear();
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            let s = &h["_source"];
+            let parsed = (|| {
+                let o = BrokerOffset {
+                    topic: s.get("topic")?.as_str()?.to_owned(),
+                    partition: i32::try_from(s.get("partition")?.as_i64()?).ok()?,
+                    next_offset: s.get("next_offset")?.as_i64()?,
+                };
+                Some((o, h.get("_seq_no")?.as_i64()?, h.get("_primary_term")?.as_i64()?))
+            })();
+            let (o, seq, term) = parsed
+                .ok_or_else(|| SearchError::fatal(format!("{index}: malformed offsets document {h}")))?;
+            self.stored.insert((o.topic.clone(), o.partition), (o.next_offset, seq, term));
+            out.push(o);
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
+    }
+}
+
+impl Sink for SearchSink {
+    async fn apply(&mut self, events: &[ChangeEvent]) -> Result<()> {
+        for ev in events {
+            if let Err(e) = self.stage(ev).await {
+                self.forget();
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<Committed> {
+        let result = async {
+            self.flush().await?;
+            self.store_offsets(offsets).await
+        }
+        .await;
+        if result.is_err() {
+            self.forget();
+        }
+        result.map_err(Into::into).map(|()| Committed::All)
+    }
+
+    async fn stored_offsets(&mut self) -> Result<Vec<BrokerOffset>> {
+        Ok(self.read_offsets().await?)
+    }
+}
+
+/// The offsets document of one partition.
+fn offsets_id(sink: &str, topic: &str, partition: i32) -> String {
+    format!("{sink}:{topic}:{partition}")
+}
+
+/// A document id as a URL path segment.
+fn encode(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One `_bulk` request of `writes`, resending the items the cluster pushed back on.
+async fn bulk(client: &Client, writes: Vec<Planned>, refresh: &str) -> std::result::Result<(), SearchError> {
+    let mut pending: Vec<Planned> = writes;
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=ATTEMPTS {
+        let mut body = Vec::with_capacity(pending.len() * 256);
+        for p in &pending {
+            let meta = json!({"_index": p.index.name, "_id": p.id, "version": p.version, "version_type": "external_gte"});
+            let (action, doc) = match &p.write {
+                Write::Delete => ("delete", None),
+                Write::Index(doc) | Write::Partial(doc) => ("index", Some(doc)),
+            };
+            serde_json::to_writer(&mut body, &json!({ action: meta }))
+                .map_err(|e| SearchError::fatal(e.to_string()))?;
+            body.push(b'\n');
+            if let Some(doc) = doc {
+                serde_json::to_writer(&mut body, doc).map_err(|e| SearchError::fatal(e.to_string()))?;
+                body.push(b'\n');
+            }
+        }
+        let (status, resp) =
+            client.ndjson(&format!("/_bulk?refresh={refresh}"), body, "sending a _bulk request").await?;
+        if !status.is_success() {
+            let e = SearchError::status("sending a _bulk request", status.as_u16(), reason(&resp));
+            if e.kind() == sluice_core::ErrorKind::Fatal || attempt == ATTEMPTS {
+                return Err(e);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+            continue;
+        }
+        let items = resp.get("items").and_then(Json::as_array).cloned().unwrap_or_default();
+        if items.len() != pending.len() {
+            return Err(SearchError::retriable(format!(
+                "_bulk answered {} items for {} writes",
+                items.len(),
+                pending.len()
+            )));
+        }
+        let mut again = Vec::new();
+        for (p, item) in pending.into_iter().zip(items) {
+            let r = item.as_object().and_then(|o| o.values().next()).cloned().unwrap_or(Json::Null);
+            let code = r.get("status").and_then(Json::as_u64).unwrap_or(0) as u16;
+            match code {
+                200..=299 => metrics::counter!(METRIC_APPLIED, "table" => p.table, "op" => p.op).increment(1),
+                // A delete of a document the index does not hold: its version is stored all the same.
+                404 if matches!(p.write, Write::Delete) => {
+                    metrics::counter!(METRIC_APPLIED, "table" => p.table, "op" => p.op).increment(1)
+                }
+                409 => metrics::counter!(METRIC_STALE, "table" => p.table).increment(1),
+                c if crate::error::kind_of(c) == sluice_core::ErrorKind::Retriable => again.push(p),
+                c => {
+                    return Err(SearchError::fatal(format!(
+                        "index {} refused document {:?} of {} (HTTP {c}): {}",
+                        p.index.name,
+                        p.id,
+                        p.table,
+                        reason(&r)
+                    )))
+                }
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        if attempt == ATTEMPTS {
+            return Err(SearchError::retriable(format!(
+                "{} documents still pushed back (429/5xx) after {ATTEMPTS} attempts",
+                again.len()
+            )));
+        }
+        pending = again;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+    Ok(())
+}
