@@ -1,8 +1,8 @@
 //! Every PostgreSQL type and every MariaDB type into each document/key-value target: a PostgreSQL
 //! `all_types` table (rows written while streaming: CDC) and a MariaDB one (rows written before
 //! the source starts: full load) → `sluice source` ×2 → broker → `sluice sink` into MongoDB,
-//! DynamoDB and Redis at once. Each target is read back by its own client (pymongo, boto3,
-//! redis-py: tests/python/typed_items.py) with each value's type in that system, and compared
+//! DynamoDB, Redis and OpenSearch at once. Each target is read back by its own client (pymongo,
+//! boto3, redis-py, opensearch-py: tests/python/typed_items.py) with each value's type in that system, and compared
 //! value by value with the mapping docs/sinks.md documents (the tables under "MongoDB target",
 //! "DynamoDB target" and "Redis target"). Row 1 has a value in every column (then an update of
 //! one, sent by both sources with the whole new row); row 2 has NULL in every nullable column.
@@ -33,6 +33,7 @@ fn dump(target: Doc, ns: &str, schema: &str) -> anyhow::Result<Dump> {
             tb.python(&script, &["dynamodb", &tb.dynamodb.url(), &format!("{ns}.{table}"), "id"])?
         }
         Doc::Redis => tb.python(&script, &["redis", &tb.redis.url(), &format!("{ns}.{table}")])?,
+        Doc::Search => tb.python(&script, &["opensearch", &tb.opensearch.url(), &format!("{ns}.{table}")])?,
     };
     Ok(serde_json::from_str(&out)?)
 }
@@ -140,8 +141,9 @@ async fn every_postgres_and_mariadb_type_lands_typed_in_each_document_target() -
     Ok(())
 }
 
-/// Row 2 (only `id` and the NOT NULL column set): MongoDB stores every NULL as a `null` field;
-/// DynamoDB and Redis store none (no attribute, no field); DynamoDB's `id` is the item key.
+/// Row 2 (only `id` and the NOT NULL column set): MongoDB and OpenSearch store every NULL as a
+/// `null` field; DynamoDB and Redis store none (no attribute, no field); DynamoDB's `id` is the
+/// item key.
 fn row_2(target: Doc, row_1: &Json) -> Json {
     let mut row = serde_json::Map::new();
     if target == Doc::Mongo {
@@ -161,6 +163,13 @@ fn row_2(target: Doc, row_1: &Json) -> Json {
             row.insert("id".into(), json!("2"));
             row.insert("c_not_null".into(), json!("x"));
         }
+        Doc::Search => {
+            for k in row_1.as_object().expect("row 1 is an object").keys() {
+                row.insert(k.clone(), Json::Null);
+            }
+            row.insert("id".into(), json!(2));
+            row.insert("c_not_null".into(), json!("x"));
+        }
     }
     Json::Object(row)
 }
@@ -168,6 +177,21 @@ fn row_2(target: Doc, row_1: &Json) -> Json {
 /// Row 1 of the PostgreSQL table as `target` holds it (row 2: see [`row_2`]).
 fn expected_pg(target: Doc) -> Json {
     match target {
+        // Decimals as exact strings, bytes base64, timestamps ISO 8601, JSON embedded.
+        Doc::Search => json!({
+            "c_bool": true, "c_bytea": "AP8Q", "c_char": "ab   ", "c_cidr": "10.0.0.0/8",
+            "c_date": "2024-02-29", "c_domain": 5, "c_enum": "happy", "c_float4": 1.5,
+            "c_float8": 1.2345678901234567, "c_inet": "192.168.0.1/24", "c_int2": -32768,
+            "c_int4": 2147483647, "c_int8": i64::MIN, "c_int_array": [1, null, 3],
+            "c_interval": "P1Y2M3DT4H5M6.000007S", "c_json": {"a": [1, 2]},
+            "c_jsonb": {"b": {"c": null}}, "c_macaddr": "08:00:2b:01:02:03",
+            "c_not_null": "not null", "c_numeric": "123456789.123",
+            "c_numeric_array": ["1.50", "-2.25"], "c_numeric_free": "0.000001234",
+            "c_text": "héllo ✓", "c_text_array": ["a b", "c"], "c_time": "23:59:59.999999",
+            "c_timestamp": "2024-01-02T03:04:05.123456",
+            "c_timestamptz": "2024-01-02T01:04:05.123456Z", "c_timetz": "12:34:56.789000+05:30",
+            "c_uuid": "550e8400-e29b-41d4-a716-446655440000", "c_varchar": "abd", "id": 1
+        }),
         Doc::Mongo => json!({
             "c_bool": true, "c_bytea": {"$binary": {"base64": "AP8Q", "subType": "00"}},
             "c_char": "ab   ", "c_cidr": "10.0.0.0/8",
@@ -232,6 +256,20 @@ fn expected_pg(target: Doc) -> Json {
 /// Row 1 of the MariaDB table as `target` holds it (row 2: see [`row_2`]).
 fn expected_mariadb(target: Doc) -> Json {
     match target {
+        Doc::Search => json!({
+            "c_bigint": i64::MIN, "c_bigint_u": 18_446_744_073_709_551_615u64,
+            "c_binary": "AP8QAA==", "c_bit1": true, "c_bit10": "AwI=", "c_blob": "/wD+",
+            "c_char": "ab", "c_date": "2024-02-29", "c_datetime": "2024-01-02T03:04:05.123456",
+            "c_datetime0": "1999-12-31T23:59:59.000000", "c_decimal": "-123456789.123",
+            "c_double": 1.2345678901234567, "c_enum": "happy", "c_float": 1.5,
+            "c_geom": "AQEAAAAAAAAAAADwPwAAAAAAAABA", "c_int": -2147483648, "c_int_u": 4_294_967_295u32,
+            "c_json": {"a": [1, 2]}, "c_latin1": "café €", "c_mediumint": -8388608,
+            "c_mediumint_u": 16777215, "c_not_null": "not null", "c_set": "a,c",
+            "c_smallint": -32768, "c_smallint_u": 65535, "c_text": "😀 emoji",
+            "c_time": "12:34:56.789000", "c_time_neg": "-838:59:59.000001",
+            "c_timestamp": "2024-01-02T03:04:05.123456Z", "c_tinyint": -128, "c_tinyint_u": 255,
+            "c_varbinary": "3q2+7wA=", "c_varchar": "héllo ✓✓", "c_year": 2024, "id": 1
+        }),
         Doc::Mongo => json!({
             "c_bigint": {"$numberLong": "-9223372036854775808"},
             "c_bigint_u": {"$numberDecimal": "18446744073709551615"},

@@ -13,10 +13,11 @@ pub enum Doc {
     Redis,
     Mongo,
     Dynamo,
+    Search,
 }
 
 impl Doc {
-    pub const ALL: [Doc; 3] = [Doc::Redis, Doc::Mongo, Doc::Dynamo];
+    pub const ALL: [Doc; 4] = [Doc::Redis, Doc::Mongo, Doc::Dynamo, Doc::Search];
 
     /// `[sink] type`, then the target's settings for namespace `ns` (key prefix, database or
     /// table prefix).
@@ -35,6 +36,10 @@ impl Doc {
                 "type = \"dynamodb\"\ntable_pattern = \"{ns}.{{table}}\"\n[sink.connection]\nendpoint_url = \"{}\"\n\
                  region = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\n",
                 tb.dynamodb.url()
+            ),
+            Doc::Search => format!(
+                "type = \"opensearch\"\nindex_pattern = \"{ns}.{{table}}\"\n[sink.connection]\nurl = \"{}\"\n",
+                tb.opensearch.url()
             ),
         }
     }
@@ -73,6 +78,10 @@ impl Doc {
             Doc::Mongo => "SELECT id::text, name, price::text,
                 to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', d::text || 'T00:00:00', flag::text,
                 replace(doc::text, ' ', ''), replace(u::text, '-', ''), to_json(tags)::text, big FROM items",
+            // Decimals as exact strings; timestamps ISO with `Z`; objects with sorted keys.
+            Doc::Search => "SELECT id::text, name, price::text,
+                to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', d::text, flag::text,
+                replace(doc::text, ' ', ''), u::text, to_json(tags)::text, big FROM items",
             // N normalizes the scale (12.50 → 12.5); maps rendered with sorted keys.
             Doc::Dynamo => "SELECT id::text, name, trim_scale(price)::text,
                 to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', d::text, flag::text,
@@ -83,7 +92,7 @@ impl Doc {
     /// `stock` keyed as this target's reader prints the composite key, then `qty`.
     pub fn stock_sql(self) -> &'static str {
         match self {
-            Doc::Redis => {
+            Doc::Redis | Doc::Search => {
                 "SELECT replace(replace(sku, '\\', '\\\\'), ':', '\\:') || ':' || wh, qty::text FROM stock"
             }
             Doc::Mongo | Doc::Dynamo => {
@@ -120,6 +129,13 @@ impl Doc {
                     super::python_rows("dynamodb_rows.py", &[&url, &format!("{ns}.stock"), "sku,wh", "qty"])?,
                 ]
             }
+            Doc::Search => {
+                let url = tb.opensearch.url();
+                vec![
+                    super::python_rows("opensearch_rows.py", &[&url, &format!("{ns}.items"), ITEM_COLUMNS])?,
+                    super::python_rows("opensearch_rows.py", &[&url, &format!("{ns}.stock"), "qty"])?,
+                ]
+            }
         })
     }
 
@@ -132,10 +148,25 @@ impl Doc {
     }
 }
 
+/// What [`survives_kill_nine`] leaves for a caller to check further.
+pub struct KillNineRun {
+    /// The target namespace (index/table/key prefix, database).
+    pub ns: String,
+    /// The source's topic prefix.
+    pub prefix: String,
+    /// The source, still running (it serves the registry).
+    pub source: super::SluiceProcess,
+    pub src: tokio_postgres::Client,
+    pub dir: std::path::PathBuf,
+    pub config: String,
+    /// The rows the target holds (= the source's), as [`Doc::want`] renders them.
+    pub want: Vec<KeyedRows>,
+}
+
 /// The `kill -9` end-to-end test of one target: PostgreSQL source → broker → the target, the
 /// [`super::spawn_doc_writer`] workload while the sink is killed three times, then the target
 /// read back and compared value by value.
-pub async fn survives_kill_nine(target: Doc, name: &str) -> anyhow::Result<()> {
+pub async fn survives_kill_nine(target: Doc, name: &str) -> anyhow::Result<KillNineRun> {
     let t = std::time::Duration::from_secs(180);
     let tb = testbed();
     let src_db = tb.postgres.create_database(&format!("{name}src")).await?;
@@ -158,5 +189,5 @@ pub async fn survives_kill_nine(target: Doc, name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(want[0].len() > 8000 && !want[1].is_empty(), "the workload wrote too little");
     super::wait_keyed_rows_equal(&mut sink, || target.read(&ns), &want, t).await?;
     sink.child.kill()?;
-    Ok(())
+    Ok(KillNineRun { ns, prefix, source, src, dir, config, want })
 }

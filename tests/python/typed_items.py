@@ -4,11 +4,13 @@ that shows its type there (clients Sluice did not write).
 Usage: typed_items.py mongodb URL DATABASE COLLECTION
        typed_items.py dynamodb ENDPOINT TABLE KEYCOLUMN
        typed_items.py redis URL KEYPREFIX
+       typed_items.py opensearch URL INDEX
 Prints one JSON object {"<key>": {"<field>": <value>, …}, …}:
 - mongodb: pymongo's documents as canonical extended JSON ({"$numberDecimal": "1.50"},
   {"$binary": {"base64": …, "subType": "04"}}, {"$date": {"$numberLong": …}}, …), `_id` left out;
 - dynamodb: boto3's low-level items as AttributeValue JSON ({"N": "1.5"}, {"S": …}, {"B": <hex>},
   {"M": …}, {"L": …}, {"BOOL": …}, {"NULL": true}), `__sluice_offset` left out;
+- opensearch: opensearch-py's `_source` of every document (JSON as stored);
 - redis: redis-py's HGETALL of `<KEYPREFIX>:<id>` hashes; a field is its UTF-8 text, or
   {"hex": …} when its bytes are not UTF-8.
 """
@@ -88,9 +90,21 @@ def redis(url, prefix):
     return out
 
 
+def opensearch(url, index):
+    from opensearchpy import OpenSearch, helpers
+    from opensearchpy.exceptions import NotFoundError
+
+    client = OpenSearch(hosts=[url])
+    try:
+        client.indices.refresh(index=index)
+        return {h["_id"]: h["_source"] for h in helpers.scan(client, index=index, query={"query": {"match_all": {}}})}
+    except NotFoundError:
+        return {}
+
+
 def main():
     target, args = sys.argv[1], sys.argv[2:]
-    print(json.dumps({"mongodb": mongodb, "dynamodb": dynamodb, "redis": redis}[target](*args), sort_keys=True))
+    print(json.dumps({"mongodb": mongodb, "dynamodb": dynamodb, "redis": redis, "opensearch": opensearch}[target](*args), sort_keys=True))
 
 
 if __name__ == "__main__":

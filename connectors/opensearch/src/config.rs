@@ -29,17 +29,24 @@ fn default_connect_timeout() -> u64 {
     10
 }
 
-/// How JSON columns are mapped.
+/// How JSON columns are mapped. A JSON value that is not an object (an array, a string, a
+/// number) fits only `disabled`; the others refuse its document (`on_error` then applies).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JsonMapping {
-    /// `object`: every key a field of its own (dynamic mapping).
+    /// `flat_object` on OpenSearch, `flattened` on Elasticsearch (`connection.elasticsearch`):
+    /// one field whose keys are searchable as keywords, whatever the values' types.
     #[default]
+    Auto,
+    /// `object`: every key a typed field of its own (dynamic mapping); a key whose values change
+    /// type between rows (`[1, "x"]`) is refused by the cluster.
     Object,
-    /// `flat_object` (OpenSearch 2.7+): one field, keys searchable, no mapping explosion.
+    /// `flat_object` (OpenSearch 2.7+).
     FlatObject,
-    /// `flattened` (Elasticsearch).
+    /// `flattened` (Elasticsearch 7.3+).
     Flattened,
+    /// Kept in `_source` only, not searchable; any JSON value is taken.
+    Disabled,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,8 @@
 //! known scale: exact in the index too) or `double` (the index approximates, `_source` is exact);
 //! timestamps as ISO 8601 text with microseconds (`Z` for timestamptz), mapped `date` (the index
 //! keeps milliseconds); dates `YYYY-MM-DD` (`date`); time, timetz, interval, uuid as `keyword`
-//! text; bytes base64 (`binary`); JSON columns embedded (`object`, `flat_object` or `flattened`);
+//! text; bytes base64 (`binary`); JSON columns embedded (`flat_object`/`flattened` by default,
+//! see [`JsonMapping`]);
 //! arrays as arrays (fields are multi-valued). NaN and ±Infinity floats are refused (no JSON
 //! number holds them). Values the index cannot parse (BC dates, `infinity` timestamps, `NaN`
 //! decimals) stay exact in `_source` and are left out of the index (`ignore_malformed`).
@@ -128,9 +129,11 @@ fn mapping(c: &Column, ty: &DataType, key: bool, config: &SearchSinkConfig) -> J
         DataType::Bits(1) => json!({"type": "boolean"}),
         DataType::Bits(_) => json!({"type": "binary"}),
         DataType::Json => match config.json_mapping {
+            JsonMapping::Auto if config.connection.elasticsearch => json!({"type": "flattened"}),
+            JsonMapping::Auto | JsonMapping::FlatObject => json!({"type": "flat_object"}),
             JsonMapping::Object => json!({"type": "object"}),
-            JsonMapping::FlatObject => json!({"type": "flat_object"}),
             JsonMapping::Flattened => json!({"type": "flattened"}),
+            JsonMapping::Disabled => json!({"type": "object", "enabled": false}),
         },
         DataType::Date => lenient("date"),
         DataType::Timestamp | DataType::TimestampTz => {

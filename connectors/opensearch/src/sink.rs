@@ -70,8 +70,9 @@ pub struct SearchSink {
     plan: Vec<Option<Planned>>,
     /// (index, id) → position in `plan`.
     at: HashMap<(String, String), usize>,
-    /// Indices truncated in this batch (their earlier writes dropped from the plan).
-    truncates: Vec<Arc<Index>>,
+    /// Indices truncated in this batch, with the truncate's version (their earlier writes
+    /// dropped from the plan).
+    truncates: Vec<(Arc<Index>, i64)>,
     /// (topic, partition) → (next offset, seq_no, primary_term) as read or last written.
     stored: HashMap<(String, i32), (i64, i64, i64)>,
 }
@@ -218,8 +219,8 @@ impl SearchSink {
                     }
                 }
                 self.at.retain(|(i, _), _| *i != index.name);
-                self.truncates.retain(|i| i.name != index.name);
-                self.truncates.push(index);
+                self.truncates.retain(|(i, _)| i.name != index.name);
+                self.truncates.push((index, v));
             }
             Op::Delete => {
                 let before =
@@ -276,12 +277,8 @@ impl SearchSink {
 
     /// Truncates, then partial updates completed, then the `_bulk` writes.
     async fn flush(&mut self) -> std::result::Result<(), SearchError> {
-        for index in std::mem::take(&mut self.truncates) {
-            let context = format!("truncating index {}", index.name);
-            let path = format!("/{}/_delete_by_query?conflicts=proceed&refresh=true", index.name);
-            self.client
-                .expect(Method::POST, &path, Some(&json!({"query": {"match_all": {}}})), &[404], &context)
-                .await?;
+        for (index, v) in std::mem::take(&mut self.truncates) {
+            self.truncate(&index, v).await?;
             metrics::counter!(METRIC_APPLIED, "table" => index.name.clone(), "op" => "t").increment(1);
         }
         let mut plan: Vec<Planned> = std::mem::take(&mut self.plan).into_iter().flatten().collect();
@@ -298,6 +295,52 @@ impl SearchSink {
             .buffer_unordered(self.config.concurrency)
             .try_collect::<()>()
             .await
+    }
+
+    /// Delete every document of `index` older than the truncate's version `v`: each one's id is
+    /// read (scroll) and deleted with `version = v` (`external_gte`), so documents written by
+    /// later changes (a replay that had got further before a crash) stay, and the tombstones
+    /// keep older writes out. `_delete_by_query` would not do: it bumps each version by one, and
+    /// the later changes, replayed, would then be refused as stale.
+    async fn truncate(&self, index: &Arc<Index>, v: i64) -> std::result::Result<(), SearchError> {
+        let context = format!("truncating index {}", index.name);
+        self.client.expect(Method::POST, &format!("/{}/_refresh", index.name), None, &[], &context).await?;
+        let query = json!({"size": self.config.bulk_docs.min(10_000), "_source": false, "sort": ["_doc"]});
+        let path = format!("/{}/_search?scroll=1m", index.name);
+        let (_, mut page) = self.client.expect(Method::POST, &path, Some(&query), &[], &context).await?;
+        let mut deleted = 0usize;
+        loop {
+            let hits = page.pointer("/hits/hits").and_then(Json::as_array).cloned().unwrap_or_default();
+            if hits.is_empty() {
+                break;
+            }
+            let writes: Vec<Planned> = hits
+                .iter()
+                .filter_map(|h| h.get("_id").and_then(Json::as_str))
+                .map(|id| Planned {
+                    index: index.clone(),
+                    id: id.to_owned(),
+                    version: v,
+                    write: Write::Delete,
+                    op: "d",
+                    table: index.name.clone(),
+                })
+                .collect();
+            deleted += writes.len();
+            bulk(&self.client, writes, "false").await?;
+            let Some(scroll) = page.get("_scroll_id").and_then(Json::as_str).map(str::to_owned) else {
+                break;
+            };
+            let next = json!({"scroll": "1m", "scroll_id": scroll});
+            page = self.client.expect(Method::POST, "/_search/scroll", Some(&next), &[], &context).await?.1;
+        }
+        if let Some(scroll) = page.get("_scroll_id").and_then(Json::as_str) {
+            let body = json!({"scroll_id": scroll});
+            // Best effort: an expired scroll is freed by the cluster anyway.
+            let _ = self.client.call(Method::DELETE, "/_search/scroll", Some(&body), &context).await;
+        }
+        tracing::debug!(index = %index.name, documents = deleted, "truncated");
+        Ok(())
     }
 
     /// Turn every partial write into a whole one: the stored document with the sent fields
