@@ -1,7 +1,7 @@
-//! Fan-out: one `sluice source` and five sinks consuming the same topics at once, each its own
-//! consumer group — PostgreSQL, Redis, MongoDB, DynamoDB and the Redis change log — while the
-//! document workload runs; every target ends equal to the source (each read back with its own
-//! client), and the change log holds one entry per change record (tombstones excepted).
+//! Fan-out: one `sluice source` and six sinks consuming the same topics at once, each its own
+//! consumer group — PostgreSQL, Redis, MongoDB, DynamoDB, OpenSearch and the Redis change log —
+//! while the document workload runs; every target ends equal to the source (each read back with
+//! its own client), and the change log holds one entry per change record (tombstones excepted).
 
 mod common;
 
