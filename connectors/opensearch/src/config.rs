@@ -78,7 +78,7 @@ pub struct SearchSinkConfig {
     /// late, older write cannot bring the document back (default `1d`; OpenSearch's own is 60 s).
     #[serde(default = "default_gc_deletes")]
     pub gc_deletes: String,
-    /// Documents per `_bulk` request (default 5,000) and requests in flight (default 2).
+    /// Documents per `_bulk` request (default 1,000) and requests in flight (default 4).
     #[serde(default = "default_bulk_docs")]
     pub bulk_docs: usize,
     #[serde(default = "default_concurrency")]
@@ -114,11 +114,11 @@ fn default_gc_deletes() -> String {
 }
 
 fn default_bulk_docs() -> usize {
-    5_000
+    1_000
 }
 
 fn default_concurrency() -> usize {
-    2
+    4
 }
 
 fn default_refresh() -> String {
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(c.index("shop", "Public", "Orders"), "public.orders");
         assert_eq!(
             (c.offsets_index.as_str(), c.bulk_docs, c.refresh.as_str()),
-            ("sluice_offsets", 5000, "false")
+            ("sluice_offsets", 1000, "false")
         );
         assert!(c.ensure_valid().is_ok());
         let c: SearchSinkConfig =
