@@ -9,7 +9,7 @@ export SLUICE_TESTBED_ROOT ?= $(shell test -d /dev/shm && echo /dev/shm || echo 
 # Build cache outside the clone, so fresh clones (CI) reuse earlier builds.
 export CARGO_TARGET_DIR ?= $(SLUICE_CACHE)/target
 
-.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-redis bench-mongodb bench-dynamodb bench-opensearch bench-full-load bench-mysql
+.PHONY: deps build lint test test-tansu demo bench bench-build bench-pg bench-sink bench-redis bench-mongodb bench-dynamodb bench-opensearch bench-opensearch-latency bench-full-load bench-mysql
 
 deps:
 	scripts/install-deps
@@ -47,6 +47,7 @@ bench: deps
 	$(MAKE) bench-mongodb
 	$(MAKE) bench-dynamodb
 	$(MAKE) bench-opensearch
+	$(MAKE) bench-opensearch-latency
 	$(MAKE) bench-full-load
 	$(MAKE) bench-mysql
 
@@ -76,6 +77,10 @@ bench-dynamodb: deps bench-build
 ## OpenSearch target vs opensearch-py helpers.bulk of the same documents: bench/opensearch_sink.py.
 bench-opensearch: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/opensearch_sink.py'
+
+## OpenSearch target: source commit → searchable latency (p50/p99) at a fixed load: bench/opensearch_latency.py.
+bench-opensearch-latency: deps bench-build
+	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/opensearch_latency.py'
 
 bench-sink: deps bench-build
 	SLUICE_BIN=$(SLUICE_BIN) scripts/with-testbed sh -c '$$SLUICE_PYTHON bench/pg_sink.py'
