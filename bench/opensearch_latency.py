@@ -22,7 +22,7 @@ import time
 from opensearchpy import OpenSearch
 
 import pg_sink
-from pg_sink import BOOTSTRAP, PG, TAG, conn, free_port, spawn, stop, wait_http
+from pg_sink import BOOTSTRAP, TAG, conn, free_port, spawn, stop, wait_http, write_source_config
 from target_sink import machine
 
 URL = f"http://{pg_sink.TB['opensearch']['host']}:{pg_sink.TB['opensearch']['port']}"
@@ -35,27 +35,7 @@ INDEX = f"{TAG}.lat".lower()
 def start(work_dir, db):
     reg = free_port()
     source_cfg = os.path.join(work_dir, "source.toml")
-    with open(source_cfg, "w") as f:
-        f.write(f"""[log]
-level = "warn"
-[source]
-type = "postgres"
-topic_prefix = "{TAG}"
-slot = "lat"
-publication = "lat"
-heartbeat_interval_secs = 1
-[source.connection]
-host = "{PG['host']}"
-port = {PG['port']}
-user = "{PG['user']}"
-database = "{db}"
-[kafka]
-bootstrap_servers = "{BOOTSTRAP}"
-state_topic = "{TAG}.state"
-[registry]
-listen = "127.0.0.1:{reg}"
-topic = "{TAG}._schemas"
-""")
+    write_source_config(source_cfg, db, reg, "lat")
     src_log = os.path.join(work_dir, "source.log")
     src = spawn(["source", "--config", source_cfg], src_log)
     wait_http(f"http://127.0.0.1:{reg}/subjects", src, src_log)

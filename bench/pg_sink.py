@@ -125,6 +125,34 @@ def high_water(topic):
         c.close()
 
 
+def write_source_config(path, db, registry_port, slot, extra=""):
+    """A `sluice source` config for database `db` of the bench's PostgreSQL: topic prefix TAG,
+    slot and publication `slot`, `extra` lines in `[source]`, the built-in registry on
+    `registry_port` storing its schemas in `<TAG>._schemas`."""
+    with open(path, "w") as f:
+        f.write(f"""[log]
+level = "warn"
+[source]
+type = "postgres"
+topic_prefix = "{TAG}"
+slot = "{slot}"
+publication = "{slot}"
+heartbeat_interval_secs = 1
+{extra}
+[source.connection]
+host = "{PG['host']}"
+port = {PG['port']}
+user = "{PG['user']}"
+database = "{db}"
+[kafka]
+bootstrap_servers = "{BOOTSTRAP}"
+state_topic = "{TAG}.state"
+[registry]
+listen = "127.0.0.1:{registry_port}"
+topic = "{TAG}._schemas"
+""")
+
+
 def publish(work_dir):
     """Write the rows at the source and wait until every event is in the topic. Untimed."""
     db = f"{TAG}_src"
@@ -138,28 +166,7 @@ def publish(work_dir):
     port = free_port()
     schemas = f"{TAG}._schemas"
     cfg = os.path.join(work_dir, "source.toml")
-    with open(cfg, "w") as f:
-        f.write(f"""[log]
-level = "warn"
-[source]
-type = "postgres"
-topic_prefix = "{TAG}"
-slot = "bench"
-migration_type = "cdc"
-publication = "bench"
-heartbeat_interval_secs = 1
-[source.connection]
-host = "{PG['host']}"
-port = {PG['port']}
-user = "{PG['user']}"
-database = "{db}"
-[kafka]
-bootstrap_servers = "{BOOTSTRAP}"
-state_topic = "{TAG}.state"
-[registry]
-listen = "127.0.0.1:{port}"
-topic = "{schemas}"
-""")
+    write_source_config(cfg, db, port, "bench", 'migration_type = "cdc"')
     log = os.path.join(work_dir, "source.log")
     src = spawn(["source", "--config", cfg], log)
     topic = f"{TAG}.public.t"

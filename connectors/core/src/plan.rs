@@ -116,6 +116,64 @@ impl<C: PlanCell> KeyedPlan<C> {
     }
 }
 
+/// The final write of each document of a batch, for targets that write documents one by one
+/// (DynamoDB items, OpenSearch documents): keyed by (target table, document id), in first-seen
+/// order, a later write of an id replacing the earlier one. A truncate drops the table's writes
+/// planned before it ([`Self::drop_table`]); the caller keeps the truncate itself.
+#[derive(Debug)]
+pub struct FoldedPlan<P> {
+    slots: Vec<Option<P>>,
+    at: HashMap<(String, String), usize>,
+}
+
+impl<P> Default for FoldedPlan<P> {
+    fn default() -> Self {
+        Self { slots: Vec::new(), at: HashMap::new() }
+    }
+}
+
+impl<P> FoldedPlan<P> {
+    /// The write planned for `id` of `table`, if any.
+    pub fn get(&self, table: &str, id: &str) -> Option<&P> {
+        let i = *self.at.get(&(table.to_owned(), id.to_owned()))?;
+        self.slots.get(i)?.as_ref()
+    }
+
+    /// Plan `p` as the write of `id` of `table`, replacing an earlier one.
+    pub fn set(&mut self, table: String, id: String, p: P) {
+        use std::collections::hash_map::Entry;
+        match self.at.entry((table, id)) {
+            Entry::Occupied(e) => self.slots[*e.get()] = Some(p),
+            Entry::Vacant(e) => {
+                e.insert(self.slots.len());
+                self.slots.push(Some(p));
+            }
+        }
+    }
+
+    /// Forget every write planned for `table`.
+    pub fn drop_table(&mut self, table: &str) {
+        let slots = &mut self.slots;
+        self.at.retain(|(t, _), i| {
+            if t == table {
+                slots[*i] = None;
+            }
+            t != table
+        });
+    }
+
+    /// Empty the plan: the writes in first-seen order.
+    pub fn take(&mut self) -> Vec<P> {
+        self.at.clear();
+        std::mem::take(&mut self.slots).into_iter().flatten().collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.at.clear();
+        self.slots.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +220,20 @@ mod tests {
         let (deletes, groups) = p.take();
         assert!(deletes.is_empty());
         assert_eq!(groups.len(), 1);
+    }
+
+    #[test]
+    fn folded_plan_keeps_the_last_write_per_id_and_drops_truncated_tables() {
+        let mut p = FoldedPlan::default();
+        p.set("a".into(), "1".into(), 1);
+        p.set("b".into(), "1".into(), 2);
+        p.set("a".into(), "2".into(), 3);
+        p.set("a".into(), "1".into(), 4);
+        assert_eq!(p.get("a", "1"), Some(&4));
+        p.drop_table("a");
+        assert_eq!(p.get("a", "2"), None);
+        p.set("a".into(), "2".into(), 5);
+        assert_eq!(p.take(), vec![2, 5]);
+        assert!(p.take().is_empty());
     }
 }

@@ -68,13 +68,11 @@ pub(crate) async fn write_guarded(
         *counts.entry(w.op).or_default() += 1;
         requests.push(request(table, w)?);
     }
-    let mut chunks = Vec::new();
-    while !requests.is_empty() {
-        let rest = requests.split_off(requests.len().min(WRITE_CHUNK));
-        chunks.push(std::mem::replace(&mut requests, rest));
-    }
     let guard = Some((deadline, deadline_secs));
-    futures::future::try_join_all(chunks.into_iter().map(|c| batch_write(client, table, c, guard))).await?;
+    futures::future::try_join_all(
+        chunked(requests, WRITE_CHUNK).map(|c| batch_write(client, table, c, guard)),
+    )
+    .await?;
     if stale > 0 {
         metrics::counter!(METRIC_STALE, "table" => table.to_owned()).increment(stale);
     }
@@ -102,13 +100,7 @@ async fn stored_offsets(
     key: &KeySchema,
     writes: &[ItemWrite],
 ) -> Result<HashMap<String, i64>, DynamoError> {
-    let mut names: HashMap<String, String> =
-        [("#o".to_owned(), OFFSET_ATTR.to_owned()), ("#h".to_owned(), key.hash.0.clone())].into();
-    let mut projection = String::from("#h, #o");
-    if let Some((r, _)) = &key.range {
-        names.insert("#r".into(), r.clone());
-        projection.push_str(", #r");
-    }
+    let (projection, names) = key_projection(key);
     let keys = KeysAndAttributes::builder()
         .set_keys(Some(writes.iter().map(|w| w.key.clone()).collect()))
         .consistent_read(true)
@@ -141,6 +133,30 @@ async fn stored_offsets(
     Err(DynamoError::retriable(format!(
         "table {table}: stored offsets still unprocessed after {ATTEMPTS} attempts (throttled)"
     )))
+}
+
+/// A projection of an item's key attributes and `__sluice_offset` (`#h, #o[, #r]`), with its
+/// attribute names.
+pub(crate) fn key_projection(key: &KeySchema) -> (String, HashMap<String, String>) {
+    let mut names: HashMap<String, String> =
+        [("#o".to_owned(), OFFSET_ATTR.to_owned()), ("#h".to_owned(), key.hash.0.clone())].into();
+    let mut projection = String::from("#h, #o");
+    if let Some((r, _)) = &key.range {
+        names.insert("#r".into(), r.clone());
+        projection.push_str(", #r");
+    }
+    (projection, names)
+}
+
+/// `items` in owned chunks of at most `n`, in order.
+pub(crate) fn chunked<T>(mut items: Vec<T>, n: usize) -> impl Iterator<Item = Vec<T>> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let rest = items.split_off(items.len().min(n));
+        Some(std::mem::replace(&mut items, rest))
+    })
 }
 
 /// Send `requests` (≤ 25) with `BatchWriteItem`, resending what DynamoDB leaves unprocessed.

@@ -20,6 +20,7 @@ use sluice_core::{
 };
 
 use sluice_core::changelog::Shape;
+use sluice_core::plan::FoldedPlan;
 
 use crate::client::{ensure_table, KeySchema};
 use crate::config::{ensure_table_name, DynamoSinkConfig};
@@ -63,9 +64,8 @@ pub struct DynamoSink {
     client: Client,
     name: String,
     tables: HashMap<String, Arc<Table>>,
-    plan: Vec<Option<Planned>>,
-    /// (table, key) → index in `plan`.
-    index: HashMap<(String, String), usize>,
+    /// Each item's final write, by (table, key).
+    plan: FoldedPlan<Planned>,
     /// Tables truncated in this batch, with the truncate's offset (the last one wins).
     truncates: Vec<(Arc<Table>, i64)>,
     /// Change-log shape: the entries of this batch.
@@ -84,8 +84,7 @@ impl DynamoSink {
             client,
             name: name.to_owned(),
             tables: HashMap::new(),
-            plan: Vec::new(),
-            index: HashMap::new(),
+            plan: FoldedPlan::default(),
             truncates: Vec::new(),
             entries: Vec::new(),
             fence: OffsetFence::default(),
@@ -150,31 +149,15 @@ impl DynamoSink {
     }
 
     fn set(&mut self, p: Planned) {
-        let id = plan_id(&p.table, &p.key);
-        self.set_at(id, p);
-    }
-
-    /// [`Self::set`] with the item's plan id already computed.
-    fn set_at(&mut self, id: (String, String), p: Planned) {
-        match self.index.get(&id) {
-            Some(&i) => self.plan[i] = Some(p),
-            None => {
-                self.index.insert(id, self.plan.len());
-                self.plan.push(Some(p));
-            }
-        }
+        let id = item_id(&p.key);
+        self.plan.set(p.table.name.clone(), id, p);
     }
 
     async fn stage(&mut self, ev: &ChangeEvent, offset: i64) -> std::result::Result<(), DynamoError> {
         let table = self.table(&ev.table).await?;
         match ev.op {
             Op::Truncate => {
-                for p in &mut self.plan {
-                    if p.as_ref().is_some_and(|p| p.table.name == table.name) {
-                        *p = None;
-                    }
-                }
-                self.index.retain(|(t, _), _| *t != table.name);
+                self.plan.drop_table(&table.name);
                 self.truncates.retain(|(t, _)| t.name != table.name);
                 self.truncates.push((table, offset));
             }
@@ -199,12 +182,11 @@ impl DynamoSink {
                     }
                 }
                 let (mut set, mut remove, unchanged) = attributes(ev, &table, after)?;
-                let id = plan_id(&table, &key);
+                let id = item_id(&key);
                 let mut whole = unchanged.is_empty();
                 // Unchanged columns take the value an earlier write of this batch gave them.
-                if let Some(Some(Planned {
-                    write: Write::Upsert { set: s0, remove: r0 }, whole: w0, ..
-                })) = self.index.get(&id).and_then(|&i| self.plan.get(i))
+                if let Some(Planned { write: Write::Upsert { set: s0, remove: r0 }, whole: w0, .. }) =
+                    self.plan.get(&table.name, &id)
                 {
                     let mut resolved = 0;
                     for name in &unchanged {
@@ -219,10 +201,9 @@ impl DynamoSink {
                     whole = *w0 && resolved == unchanged.len();
                 }
                 let op = if ev.op == Op::Update { "u" } else { "c" };
-                self.set_at(
-                    id,
-                    Planned { table, key, write: Write::Upsert { set, remove }, offset, op, whole },
-                );
+                let name = table.name.clone();
+                let p = Planned { table, key, write: Write::Upsert { set, remove }, offset, op, whole };
+                self.plan.set(name, id, p);
             }
         }
         Ok(())
@@ -230,7 +211,6 @@ impl DynamoSink {
 
     fn forget(&mut self) {
         self.plan.clear();
-        self.index.clear();
         self.truncates.clear();
         self.entries.clear();
     }
@@ -254,8 +234,7 @@ impl DynamoSink {
             truncate(&self.client, &table, offset, self.config.concurrency).await?;
             metrics::counter!(METRIC_APPLIED, "table" => table.name.clone(), "op" => "t").increment(1);
         }
-        let plan: Vec<Planned> = std::mem::take(&mut self.plan).into_iter().flatten().collect();
-        self.index.clear();
+        let plan = self.plan.take();
         let batch = self.config.write_mode == WriteMode::Batch;
         let (whole, single): (Vec<Planned>, Vec<Planned>) = plan.into_iter().partition(|p| batch && p.whole);
         let client = &self.client;
@@ -461,11 +440,8 @@ fn guarded_chunks(plan: Vec<Planned>) -> Vec<(Arc<Table>, Vec<ItemWrite>)> {
         by_table.entry(p.table.name.clone()).or_insert_with(|| (p.table.clone(), Vec::new())).1.push(w);
     }
     let mut chunks = Vec::new();
-    for (table, mut writes) in by_table.into_values() {
-        while !writes.is_empty() {
-            let rest = writes.split_off(writes.len().min(crate::batch::GET_CHUNK));
-            chunks.push((table.clone(), std::mem::replace(&mut writes, rest)));
-        }
+    for (table, writes) in by_table.into_values() {
+        chunks.extend(crate::batch::chunked(writes, crate::batch::GET_CHUNK).map(|c| (table.clone(), c)));
     }
     chunks
 }
@@ -476,9 +452,9 @@ pub fn offsets_key() -> KeySchema {
     KeySchema { hash: ("sink".into(), S), range: Some(("topic_partition".into(), S)) }
 }
 
-/// An item's identity in the batch plan: its table and its key attributes in name order.
-fn plan_id(table: &Table, key: &Item) -> (String, String) {
-    (table.name.clone(), format!("{:?}", sorted(key)))
+/// An item's identity in its table's batch plan: its key attributes in name order.
+fn item_id(key: &Item) -> String {
+    format!("{:?}", sorted(key))
 }
 
 fn sorted(item: &Item) -> Vec<(&String, &AttributeValue)> {
@@ -646,13 +622,7 @@ async fn truncate(
     offset: i64,
     concurrency: usize,
 ) -> std::result::Result<(), DynamoError> {
-    let mut names: HashMap<String, String> =
-        [("#o".to_owned(), OFFSET_ATTR.to_owned()), ("#h".to_owned(), table.key.hash.0.clone())].into();
-    let mut projection = String::from("#h, #o");
-    if let Some((r, _)) = &table.key.range {
-        names.insert("#r".into(), r.clone());
-        projection.push_str(", #r");
-    }
+    let (projection, names) = crate::batch::key_projection(&table.key);
     let mut start: Option<Item> = None;
     let mut deleted = 0u64;
     loop {

@@ -17,13 +17,14 @@
 //!   `if_primary_term` of what this process read or last wrote (or `op_type=create`), so a
 //!   group member whose partition moved on cannot store over newer offsets (retriable).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde_json::{json, Map, Value as Json};
+use sluice_core::plan::FoldedPlan;
 use sluice_core::sink::{fenced_message, METRIC_APPLIED};
 use sluice_core::{BrokerOffset, ChangeEvent, Committed, Op, Result, Sink, TableSchema};
 
@@ -38,13 +39,6 @@ pub const METRIC_STALE: &str = "sluice_sink_stale_writes_total";
 /// How often a `_bulk` item the cluster pushed back on (429/5xx) is sent again.
 const ATTEMPTS: u32 = 8;
 
-/// An index as this sink writes it, and the schema versions its mapping was extended for.
-#[derive(Debug)]
-struct Index {
-    name: String,
-    mapped: std::sync::Mutex<Vec<u32>>,
-}
-
 enum Write {
     /// The whole document.
     Index(Map<String, Json>),
@@ -54,7 +48,8 @@ enum Write {
 }
 
 struct Planned {
-    index: Arc<Index>,
+    /// The index's name.
+    index: Arc<str>,
     id: String,
     version: i64,
     write: Write,
@@ -66,13 +61,13 @@ pub struct SearchSink {
     config: SearchSinkConfig,
     client: Client,
     name: String,
-    indices: HashMap<String, Arc<Index>>,
-    plan: Vec<Option<Planned>>,
-    /// (index, id) → position in `plan`.
-    at: HashMap<(String, String), usize>,
+    /// (index, table schema version) whose mapping this process created or extended.
+    mapped: HashSet<(Arc<str>, u32)>,
+    /// Each document's final write, by (index, `_id`).
+    plan: FoldedPlan<Planned>,
     /// Indices truncated in this batch, with the truncate's version (their earlier writes
     /// dropped from the plan).
-    truncates: Vec<(Arc<Index>, i64)>,
+    truncates: Vec<(Arc<str>, i64)>,
     /// (topic, partition) → (next offset, seq_no, primary_term) as read or last written.
     stored: HashMap<(String, i32), (i64, i64, i64)>,
 }
@@ -87,9 +82,8 @@ impl SearchSink {
             config,
             client,
             name: name.to_owned(),
-            indices: HashMap::new(),
-            plan: Vec::new(),
-            at: HashMap::new(),
+            mapped: HashSet::new(),
+            plan: FoldedPlan::default(),
             truncates: Vec::new(),
             stored: HashMap::new(),
         };
@@ -126,39 +120,30 @@ impl SearchSink {
     }
 
     /// The index of `ev`'s table, created (or its mapping extended) for the event's schema.
-    async fn index(&mut self, ev: &ChangeEvent) -> std::result::Result<Arc<Index>, SearchError> {
+    async fn index(&mut self, ev: &ChangeEvent) -> std::result::Result<Arc<str>, SearchError> {
         let t = &ev.table;
-        let name = self.config.index(&ev.source.name, &t.id.schema, &t.id.table);
-        let index = match self.indices.get(&name) {
-            Some(i) => i.clone(),
-            None => {
-                ensure_index_name(&name).map_err(SearchError::fatal)?;
-                let i = Arc::new(Index { name: name.clone(), mapped: Default::default() });
-                self.indices.insert(name.clone(), i.clone());
-                i
-            }
-        };
-        let done = index.mapped.lock().map(|m| m.contains(&t.version)).unwrap_or(false);
-        if !done {
-            self.map_schema(&index, t).await?;
-            if let Ok(mut m) = index.mapped.lock() {
-                m.push(t.version);
-            }
+        let name: Arc<str> = self.config.index(&ev.source.name, &t.id.schema, &t.id.table).into();
+        let key = (name, t.version);
+        if let Some((known, _)) = self.mapped.get(&key) {
+            return Ok(known.clone());
         }
-        Ok(index)
+        ensure_index_name(&key.0).map_err(SearchError::fatal)?;
+        self.map_schema(&key.0, t).await?;
+        let name = key.0.clone();
+        self.mapped.insert(key);
+        Ok(name)
     }
 
     /// Create the index with the table's mapping, or add the table's fields to an existing one
     /// (a field whose type differs is a fatal error naming it).
-    async fn map_schema(&self, index: &Index, t: &TableSchema) -> std::result::Result<(), SearchError> {
+    async fn map_schema(&self, index: &str, t: &TableSchema) -> std::result::Result<(), SearchError> {
         let props = Json::Object(properties(t, &self.config));
-        let path = format!("/{}", index.name);
+        let path = format!("/{index}");
         let (status, _) = self.client.call(Method::HEAD, &path, None, "checking an index").await?;
         if !status.is_success() {
             if !self.config.create_indices {
                 return Err(SearchError::fatal(format!(
-                    "index {} does not exist and create_indices = false; create it (mapping: {props})",
-                    index.name
+                    "index {index} does not exist and create_indices = false; create it (mapping: {props})"
                 )));
             }
             let body = json!({
@@ -169,11 +154,11 @@ impl SearchSink {
                 }},
                 "mappings": {"properties": props},
             });
-            self.create_index(&index.name, &body).await?;
-            tracing::info!(index = %index.name, table = %t.id, "created index");
+            self.create_index(index, &body).await?;
+            tracing::info!(index, table = %t.id, "created index");
             return Ok(());
         }
-        let context = format!("adding the fields of {} to index {}", t.id, index.name);
+        let context = format!("adding the fields of {} to index {index}", t.id);
         self.client
             .expect(
                 Method::PUT,
@@ -187,14 +172,7 @@ impl SearchSink {
     }
 
     fn set(&mut self, p: Planned) {
-        let key = (p.index.name.clone(), p.id.clone());
-        match self.at.get(&key) {
-            Some(&i) => self.plan[i] = Some(p),
-            None => {
-                self.at.insert(key, self.plan.len());
-                self.plan.push(Some(p));
-            }
-        }
+        self.plan.set(p.index.to_string(), p.id.clone(), p);
     }
 
     async fn stage(&mut self, ev: &ChangeEvent) -> std::result::Result<(), SearchError> {
@@ -213,13 +191,8 @@ impl SearchSink {
         };
         match ev.op {
             Op::Truncate => {
-                for p in &mut self.plan {
-                    if p.as_ref().is_some_and(|p| p.index.name == index.name) {
-                        *p = None;
-                    }
-                }
-                self.at.retain(|(i, _), _| *i != index.name);
-                self.truncates.retain(|(i, _)| i.name != index.name);
+                self.plan.drop_table(&index);
+                self.truncates.retain(|(i, _)| *i != index);
                 self.truncates.push((index, v));
             }
             Op::Delete => {
@@ -250,8 +223,7 @@ impl SearchSink {
                 let mut complete = unchanged.is_empty();
                 if !complete {
                     // Unchanged columns take the value an earlier write of this batch gave them.
-                    let earlier =
-                        self.at.get(&(index.name.clone(), id.clone())).and_then(|&i| self.plan[i].as_ref());
+                    let earlier = self.plan.get(&index, &id);
                     if let Some(Planned { write: Write::Index(prev) | Write::Partial(prev), .. }) = earlier {
                         let found =
                             unchanged.iter().filter_map(|c| prev.get(c).map(|v| (c.clone(), v.clone())));
@@ -271,7 +243,6 @@ impl SearchSink {
 
     fn forget(&mut self) {
         self.plan.clear();
-        self.at.clear();
         self.truncates.clear();
     }
 
@@ -279,10 +250,9 @@ impl SearchSink {
     async fn flush(&mut self) -> std::result::Result<(), SearchError> {
         for (index, v) in std::mem::take(&mut self.truncates) {
             self.truncate(&index, v).await?;
-            metrics::counter!(METRIC_APPLIED, "table" => index.name.clone(), "op" => "t").increment(1);
+            metrics::counter!(METRIC_APPLIED, "table" => index.to_string(), "op" => "t").increment(1);
         }
-        let mut plan: Vec<Planned> = std::mem::take(&mut self.plan).into_iter().flatten().collect();
-        self.at.clear();
+        let mut plan = self.plan.take();
         self.complete_partials(&mut plan).await?;
         let mut chunks = Vec::new();
         while !plan.is_empty() {
@@ -302,11 +272,11 @@ impl SearchSink {
     /// later changes (a replay that had got further before a crash) stay, and the tombstones
     /// keep older writes out. `_delete_by_query` would not do: it bumps each version by one, and
     /// the later changes, replayed, would then be refused as stale.
-    async fn truncate(&self, index: &Arc<Index>, v: i64) -> std::result::Result<(), SearchError> {
-        let context = format!("truncating index {}", index.name);
-        self.client.expect(Method::POST, &format!("/{}/_refresh", index.name), None, &[], &context).await?;
+    async fn truncate(&self, index: &Arc<str>, v: i64) -> std::result::Result<(), SearchError> {
+        let context = format!("truncating index {index}");
+        self.client.expect(Method::POST, &format!("/{index}/_refresh"), None, &[], &context).await?;
         let query = json!({"size": self.config.bulk_docs.min(10_000), "_source": false, "sort": ["_doc"]});
-        let path = format!("/{}/_search?scroll=1m", index.name);
+        let path = format!("/{index}/_search?scroll=1m");
         let (_, mut page) = self.client.expect(Method::POST, &path, Some(&query), &[], &context).await?;
         let mut deleted = 0usize;
         loop {
@@ -323,7 +293,7 @@ impl SearchSink {
                     version: v,
                     write: Write::Delete,
                     op: "d",
-                    table: index.name.clone(),
+                    table: index.to_string(),
                 })
                 .collect();
             deleted += writes.len();
@@ -339,7 +309,7 @@ impl SearchSink {
             // Best effort: an expired scroll is freed by the cluster anyway.
             let _ = self.client.call(Method::DELETE, "/_search/scroll", Some(&body), &context).await;
         }
-        tracing::debug!(index = %index.name, documents = deleted, "truncated");
+        tracing::debug!(index = %index, documents = deleted, "truncated");
         Ok(())
     }
 
@@ -354,7 +324,7 @@ impl SearchSink {
             .collect();
         for chunk in partial.chunks(1_000) {
             let docs: Vec<Json> =
-                chunk.iter().map(|&i| json!({"_index": plan[i].index.name, "_id": plan[i].id})).collect();
+                chunk.iter().map(|&i| json!({"_index": &*plan[i].index, "_id": plan[i].id})).collect();
             let (_, resp) = self
                 .client
                 .expect(
@@ -501,7 +471,7 @@ async fn bulk(client: &Client, writes: Vec<Planned>, refresh: &str) -> std::resu
     for attempt in 1..=ATTEMPTS {
         let mut body = Vec::with_capacity(pending.len() * 256);
         for p in &pending {
-            let meta = json!({"_index": p.index.name, "_id": p.id, "version": p.version, "version_type": "external_gte"});
+            let meta = json!({"_index": &*p.index, "_id": p.id, "version": p.version, "version_type": "external_gte"});
             let (action, doc) = match &p.write {
                 Write::Delete => ("delete", None),
                 Write::Index(doc) | Write::Partial(doc) => ("index", Some(doc)),
@@ -548,7 +518,7 @@ async fn bulk(client: &Client, writes: Vec<Planned>, refresh: &str) -> std::resu
                 c => {
                     return Err(SearchError::fatal(format!(
                         "index {} refused document {:?} of {} (HTTP {c}): {}",
-                        p.index.name,
+                        p.index,
                         p.id,
                         p.table,
                         reason(&r)
