@@ -26,7 +26,7 @@ def text(v):
 
 def main() -> None:
     url, index, columns = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    client = OpenSearch(hosts=[url])
+    client = OpenSearch(hosts=[url], timeout=60)  # a loaded 2-core CI machine: refresh + scan can take seconds
     rows = {}
     try:
         client.indices.refresh(index=index)

@@ -12,7 +12,7 @@ from opensearchpy import OpenSearch, helpers
 
 def main() -> None:
     url, index, field, prefix = sys.argv[1:5]
-    client = OpenSearch(hosts=[url])
+    client = OpenSearch(hosts=[url], timeout=60)
     client.indices.refresh(index=index)
     query = {"query": {"prefix": {field: prefix}}}
     ids = sorted(hit["_id"] for hit in helpers.scan(client, index=index, query=query))

@@ -94,7 +94,7 @@ def opensearch(url, index):
     from opensearchpy import OpenSearch, helpers
     from opensearchpy.exceptions import NotFoundError
 
-    client = OpenSearch(hosts=[url])
+    client = OpenSearch(hosts=[url], timeout=60)
     try:
         client.indices.refresh(index=index)
         return {h["_id"]: h["_source"] for h in helpers.scan(client, index=index, query={"query": {"match_all": {}}})}

@@ -81,7 +81,10 @@ pub struct BrokerOffset {
 ///   answer [`Committed::Through`] with the offsets that became durable (none while staging); it
 ///   rolls by size, time or records, names each object by (topic, partition, first offset, last
 ///   offset) so a replay rewrites the same object, and stores the offsets of what it wrote as the
-///   source of truth on restart. The runtime commits broker-side offsets only as far as the
+///   source of truth on restart. A deferred target may also keep one batch's writes in flight
+///   while the runtime reads the next (OpenSearch: idempotent, versioned writes), answering
+///   `Through` with the offsets of the batches whose writes all landed, in batch order (see
+///   [`Sink::allow_in_flight`]). The runtime commits broker-side offsets only as far as the
 ///   target said, and calls `commit` after every poll, also an empty one, so time-based rolls
 ///   happen without traffic.
 /// - **Failure**: an error from `apply` or `commit` discards everything staged since the last
@@ -115,6 +118,15 @@ pub trait Sink: Send {
     fn commit(&mut self, offsets: &[BrokerOffset]) -> impl Future<Output = Result<Committed>> + Send;
 
     fn stored_offsets(&mut self) -> impl Future<Output = Result<Vec<BrokerOffset>>> + Send;
+
+    /// Whether `commit` may return while the batch's writes are still running (a deferred
+    /// target that overlaps writing one batch with reading the next answers
+    /// [`Committed::Through`] as they land). The runtime turns it off when a refusal must
+    /// surface at the commit of its own batch (the dead-letter policy finds poison records by
+    /// committing event by event). Targets that write inside `commit` ignore it.
+    fn allow_in_flight(&mut self, allowed: bool) {
+        let _ = allowed;
+    }
 
     /// Release the target's resources on a clean stop.
     fn close(&mut self) -> impl Future<Output = ()> + Send {

@@ -14,9 +14,10 @@
 //!   document, so a replay, a rebalance or a re-snapshot never rolls a document back, and a late
 //!   upsert cannot bring back a document deleted by a newer change (within `index.gc_deletes`,
 //!   set to one day on the indices Sluice creates).
-//! - A batch is folded per document and written at commit in `_bulk` requests whose results are
-//!   read item by item ([`sink`]); the offsets are stored after every item succeeded or was found
-//!   stale, fenced by sequence number in `offsets_index`.
+//! - A batch is folded per document and sent at commit in `_bulk` requests whose results are
+//!   read item by item, while the next batch is read ([`sink`]); a batch's offsets are stored
+//!   after every item of it and of the batches before it succeeded or was found stale, fenced by
+//!   sequence number in `offsets_index`.
 
 pub mod client;
 pub mod config;
@@ -36,7 +37,8 @@ pub struct SearchTarget;
 
 impl sluice_core::Target for SearchTarget {
     const TYPES: &'static [&'static str] = &["opensearch", "elasticsearch"];
-    const COMMIT_MODE: sluice_core::CommitMode = sluice_core::CommitMode::Transactional;
+    /// Deferred: a batch's `_bulk` writes run while the next batch is read ([`sink`]).
+    const COMMIT_MODE: sluice_core::CommitMode = sluice_core::CommitMode::Deferred;
     type Config = SearchSinkConfig;
     type Sink = SearchSink;
 

@@ -1,7 +1,10 @@
 //! The OpenSearch sink. A batch is folded in memory (one final write per document, unchanged
 //! columns taken from an earlier write of the batch); at commit the truncates run, partial
-//! updates are completed from the stored documents, the writes go out in `_bulk` requests, every
-//! item's result is read, and only then are the offsets stored.
+//! updates are completed from the stored documents, and the writes go out in `_bulk` requests —
+//! a *flight* that runs while the runtime reads and folds the next batch (a deferred target:
+//! `commit` answers `Committed::Through` with the offsets of the flights that landed). Every
+//! item's result is read, and a flight's offsets are stored only after it and every flight
+//! before it landed.
 //!
 //! Invariants:
 //! - Every write carries `version_type=external_gte` and the event's [`crate::version`]; a write
@@ -13,11 +16,18 @@
 //! - Nothing is acknowledged past a failed item: 429/5xx items are sent again with backoff
 //!   (then the commit fails retriably); any other refused item fails the commit fatally, naming
 //!   the index, the document and the cluster's reason (the runtime's `on_error` takes it).
+//! - Flights land in commit order; at most [`MAX_FLIGHTS`] run after `commit` returns, and
+//!   `concurrency` `_bulk` requests in all. Truncates and partial updates first wait for every
+//!   flight (they read or delete what earlier writes stored). Writes of two flights to the same
+//!   document may land in either order: the versions keep the newer one. With
+//!   `allow_in_flight(false)` (a dead-letter topic) every commit waits for its own flight.
+//!   Dropping the sink aborts its flights; their offsets were not stored, so a restart replays
+//!   them.
 //! - Offsets: one document per partition in `offsets_index`, written with `if_seq_no` /
 //!   `if_primary_term` of what this process read or last wrote (or `op_type=create`), so a
 //!   group member whose partition moved on cannot store over newer offsets (retriable).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +48,20 @@ use crate::version::version;
 pub const METRIC_STALE: &str = "sluice_sink_stale_writes_total";
 /// How often a `_bulk` item the cluster pushed back on (429/5xx) is sent again.
 const ATTEMPTS: u32 = 8;
+/// Flights still running when `commit` returns (the batch just committed and the one before).
+pub const MAX_FLIGHTS: usize = 2;
+
+/// One commit's `_bulk` writes, running in a task, and the offsets they make durable.
+struct Flight {
+    task: tokio::task::JoinHandle<std::result::Result<(), SearchError>>,
+    offsets: Vec<BrokerOffset>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 enum Write {
     /// The whole document.
@@ -70,6 +94,14 @@ pub struct SearchSink {
     truncates: Vec<(Arc<str>, i64)>,
     /// (topic, partition) → (next offset, seq_no, primary_term) as read or last written.
     stored: HashMap<(String, i32), (i64, i64, i64)>,
+    /// Running flights, oldest first.
+    flights: VecDeque<Flight>,
+    /// (topic, partition) → next offset of the flights that landed, not yet stored.
+    landed: BTreeMap<(String, i32), i64>,
+    /// `_bulk` requests in flight across all flights (`concurrency`).
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Flights that may still run when `commit` returns.
+    max_flights: usize,
 }
 
 impl SearchSink {
@@ -79,13 +111,17 @@ impl SearchSink {
         let client = Client::new(&config.connection)?;
         client.expect(Method::GET, "/", None, &[], "connecting").await?;
         let sink = Self {
-            config,
             client,
             name: name.to_owned(),
             mapped: HashSet::new(),
             plan: FoldedPlan::default(),
             truncates: Vec::new(),
             stored: HashMap::new(),
+            flights: VecDeque::new(),
+            landed: BTreeMap::new(),
+            permits: Arc::new(tokio::sync::Semaphore::new(config.concurrency)),
+            max_flights: MAX_FLIGHTS,
+            config,
         };
         sink.ensure_offsets_index().await?;
         Ok(sink)
@@ -241,30 +277,93 @@ impl SearchSink {
         Ok(())
     }
 
+    /// Drop everything not durable: the plan, and the flights (aborted) with their offsets.
     fn forget(&mut self) {
         self.plan.clear();
         self.truncates.clear();
+        self.flights.clear();
+        self.landed.clear();
     }
 
-    /// Truncates, then partial updates completed, then the `_bulk` writes.
-    async fn flush(&mut self) -> std::result::Result<(), SearchError> {
+    /// Truncates, then partial updates completed, then the `_bulk` writes sent off as a flight
+    /// that makes `offsets` durable.
+    async fn flush(&mut self, offsets: &[BrokerOffset]) -> std::result::Result<(), SearchError> {
+        let mut plan = self.plan.take();
+        if !self.truncates.is_empty() || plan.iter().any(|p| matches!(p.write, Write::Partial(_))) {
+            self.land(0).await?;
+        }
         for (index, v) in std::mem::take(&mut self.truncates) {
             self.truncate(&index, v).await?;
             metrics::counter!(METRIC_APPLIED, "table" => index.to_string(), "op" => "t").increment(1);
         }
-        let mut plan = self.plan.take();
         self.complete_partials(&mut plan).await?;
+        if plan.is_empty() {
+            // Nothing to write: the offsets are durable once the flights before them are.
+            match self.flights.back_mut() {
+                Some(last) => merge(&mut last.offsets, offsets),
+                None => self
+                    .landed
+                    .extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset))),
+            }
+            return Ok(());
+        }
         let mut chunks = Vec::new();
         while !plan.is_empty() {
             let rest = plan.split_off(plan.len().min(self.config.bulk_docs));
             chunks.push(std::mem::replace(&mut plan, rest));
         }
-        let client = &self.client;
-        let refresh = self.config.refresh.as_str();
-        futures::stream::iter(chunks.into_iter().map(|c| bulk(client, c, refresh)))
-            .buffer_unordered(self.config.concurrency)
+        let (client, permits) = (self.client.clone(), self.permits.clone());
+        let (refresh, concurrency) = (self.config.refresh.clone(), self.config.concurrency);
+        let task = tokio::spawn(async move {
+            let (client, permits, refresh) = (&client, &permits, refresh.as_str());
+            futures::stream::iter(chunks.into_iter().map(|c| async move {
+                let _permit = permits.acquire().await.map_err(|e| SearchError::fatal(e.to_string()))?;
+                bulk(client, c, refresh).await
+            }))
+            .buffer_unordered(concurrency)
             .try_collect::<()>()
             .await
+        });
+        self.flights.push_back(Flight { task, offsets: offsets.to_vec() });
+        Ok(())
+    }
+
+    /// Wait until at most `keep` flights run, then collect the ones that already landed, in
+    /// order; an error of any of them is the commit's.
+    async fn land(&mut self, keep: usize) -> std::result::Result<(), SearchError> {
+        loop {
+            let running = self.flights.len();
+            let Some(front) = self.flights.front_mut() else { break };
+            if running <= keep && !front.task.is_finished() {
+                break;
+            }
+            let outcome = (&mut front.task).await;
+            let Some(flight) = self.flights.pop_front() else { break };
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(SearchError::fatal(format!("a _bulk task ended: {e}"))),
+            }
+            for o in &flight.offsets {
+                self.landed.insert((o.topic.clone(), o.partition), o.next_offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Send the batch off, collect the flights that landed and store their offsets.
+    async fn commit_flights(
+        &mut self,
+        offsets: &[BrokerOffset],
+    ) -> std::result::Result<Committed, SearchError> {
+        self.flush(offsets).await?;
+        self.land(self.max_flights).await?;
+        let landed: Vec<BrokerOffset> = std::mem::take(&mut self.landed)
+            .into_iter()
+            .map(|((topic, partition), next_offset)| BrokerOffset { topic, partition, next_offset })
+            .collect();
+        self.store_offsets(&landed).await?;
+        Ok(Committed::Through(landed))
     }
 
     /// Delete every document of `index` older than the truncate's version `v`: each one's id is
@@ -430,19 +529,37 @@ impl Sink for SearchSink {
     }
 
     async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<Committed> {
-        let result = async {
-            self.flush().await?;
-            self.store_offsets(offsets).await
-        }
-        .await;
+        let result = self.commit_flights(offsets).await;
         if result.is_err() {
             self.forget();
         }
-        result.map_err(Into::into).map(|()| Committed::All)
+        Ok(result?)
     }
 
     async fn stored_offsets(&mut self) -> Result<Vec<BrokerOffset>> {
         Ok(self.read_offsets().await?)
+    }
+
+    fn allow_in_flight(&mut self, allowed: bool) {
+        self.max_flights = if allowed { MAX_FLIGHTS } else { 0 };
+    }
+
+    /// Let the running flights land and store their offsets (a clean stop loses no work).
+    async fn close(&mut self) {
+        self.max_flights = 0;
+        if let Err(e) = self.commit_flights(&[]).await {
+            tracing::warn!(error = %e, "flights at close; they are replayed on restart");
+        }
+    }
+}
+
+/// Fold `newer` into `offsets`, per partition.
+fn merge(offsets: &mut Vec<BrokerOffset>, newer: &[BrokerOffset]) {
+    for n in newer {
+        match offsets.iter_mut().find(|o| o.topic == n.topic && o.partition == n.partition) {
+            Some(o) => o.next_offset = n.next_offset,
+            None => offsets.push(n.clone()),
+        }
     }
 }
 

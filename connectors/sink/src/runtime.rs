@@ -106,6 +106,7 @@ pub async fn run<S: Sink>(
         }
         None => None,
     };
+    sink.allow_in_flight(dead_letters.is_none());
     ready();
     sluice_core::stats::set_phase("applying");
     let mut counted = Counted::default();

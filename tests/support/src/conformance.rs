@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use sluice_core::{
-    BrokerOffset, ChangeEvent, CheckOutcome, Column, DataType, ErrorKind, Lsn, Op, Position, RecordAt, Sink,
-    SnapshotMarker, SourceDetail, SourceInfo, TableId, TableSchema, Target, Value,
+    BrokerOffset, ChangeEvent, CheckOutcome, Column, Committed, DataType, ErrorKind, Lsn, Op, Position,
+    RecordAt, Sink, SnapshotMarker, SourceDetail, SourceInfo, TableId, TableSchema, Target, Value,
 };
 
 /// Rows as read back: per key (`id`), the other columns as text, in the order asked.
@@ -181,6 +181,31 @@ async fn connect<H: Harness>(h: &H, ns: &str, name: &str) -> Result<<H::T as Tar
     H::T::connect(&h.config(ns), &name).await.with_context(|| format!("connecting sink {name}"))
 }
 
+/// Commit `offsets` and wait until the target says they are durable: a deferred target may
+/// answer `Through` with less while its writes land, and is committed again without records,
+/// as the runtime does after `IDLE_COMMIT`.
+async fn commit<S: Sink>(sink: &mut S, offsets: &[BrokerOffset]) -> sluice_core::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut with = offsets;
+    loop {
+        let durable = match sink.commit(with).await? {
+            Committed::All => return Ok(()),
+            Committed::Through(durable) => durable,
+        };
+        let covered = |o: &BrokerOffset| {
+            durable
+                .iter()
+                .any(|d| d.topic == o.topic && d.partition == o.partition && d.next_offset >= o.next_offset)
+        };
+        if offsets.iter().all(covered) {
+            return Ok(());
+        }
+        assert!(std::time::Instant::now() < deadline, "offsets {offsets:?} not durable after 60 s");
+        with = &[];
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Stage `events` as the records at offsets `first..` of partition 0, as the runtime does.
 async fn apply_from<S: Sink>(sink: &mut S, events: &[ChangeEvent], first: i64) -> sluice_core::Result<()> {
     let topic = events.first().map(|e| e.table.id.table.clone()).unwrap_or_default();
@@ -195,7 +220,7 @@ async fn apply_batches<S: Sink>(sink: &mut S, topic: &str, batches: &[Vec<Change
     for b in batches {
         apply_from(sink, b, next).await.context("apply")?;
         next += b.len() as i64;
-        sink.commit(&offsets(topic, next)).await.context("commit")?;
+        commit(sink, &offsets(topic, next)).await.context("commit")?;
     }
     Ok(next)
 }
@@ -258,7 +283,7 @@ pub async fn replay_changes_nothing<H: Harness>(h: &H, ns: &str) -> Result<()> {
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing").await?;
     // And the same sink from 0 again, in one batch.
     apply_from(&mut again, &batches.concat(), 0).await?;
-    again.commit(&offsets(&topic, 1_000)).await?;
+    commit(&mut again, &offsets(&topic, 1_000)).await?;
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing (one batch)").await
 }
 
@@ -283,7 +308,7 @@ pub async fn crash_mid_batch<H: Harness>(h: &H, ns: &str) -> Result<()> {
     for b in &batches[2..] {
         apply_from(&mut sink, b, next).await?;
         next += b.len() as i64;
-        sink.commit(&offsets(&topic, next)).await?;
+        commit(&mut sink, &offsets(&topic, next)).await?;
     }
     expect_rows(h, ns, "crashed", &V1, &model(&batches.concat()), "crash_mid_batch (resumed)").await
 }
@@ -301,10 +326,10 @@ pub async fn fenced_member<H: Harness>(h: &H, ns: &str) -> Result<()> {
         upsert(&t, Op::Update, row(1, "new", text("b"), 2)),
     ];
     apply_from(&mut current, &newer, 0).await?;
-    current.commit(&offsets(&topic, 2)).await?;
+    commit(&mut current, &offsets(&topic, 2)).await?;
     // `stale` still believes it owns the partition and applies offset 0 again.
     apply_from(&mut stale, &newer[..1], 0).await?;
-    match stale.commit(&offsets(&topic, 1)).await {
+    match commit(&mut stale, &offsets(&topic, 1)).await {
         Ok(_) => bail!("fenced_member: a stale member committed over newer offsets"),
         Err(e) if e.kind() == ErrorKind::Retriable => {}
         Err(e) => bail!("fenced_member: the fenced commit must be retriable, got: {e}"),
@@ -324,7 +349,7 @@ pub async fn truncate<H: Harness>(h: &H, ns: &str) -> Result<()> {
         upsert(&t, Op::Create, row(8, "after", text("b"), 0)),
     ];
     apply_from(&mut sink, &batch, 5).await?;
-    sink.commit(&offsets(&format!("{ns}.truncated"), 8)).await?;
+    commit(&mut sink, &offsets(&format!("{ns}.truncated"), 8)).await?;
     events.extend(batch);
     expect_rows(h, ns, "truncated", &V1, &model(&events), "truncate").await
 }
@@ -379,7 +404,7 @@ async fn refusal<H: Harness>(
     let batch = bad(&t);
     let failed = match apply_from(&mut sink, &batch, 1).await {
         Err(e) => Some(e),
-        Ok(()) => sink.commit(&offsets(&topic, 1 + batch.len() as i64)).await.err(),
+        Ok(()) => commit(&mut sink, &offsets(&topic, 1 + batch.len() as i64)).await.err(),
     };
     Ok((failed, model(&good)))
 }
