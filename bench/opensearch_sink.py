@@ -14,7 +14,9 @@ Run by `make bench-opensearch` (scripts/with-testbed starts the servers, osmem-s
      the figure the target is held to (goal ≥ 0.8).
 Results go to docs/bench/opensearch_sink.json.
 """
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -67,27 +69,47 @@ def check_same_documents(n):
             raise SystemExit(f"document {g}: sink wrote {got}, the baseline writes {want[g]}")
 
 
-def run_bulk(n, chunk):
+def run_bulk(n, chunk, parked=False):
+    """helpers.bulk of the n documents in chunks of `chunk`. `parked`: with one consumer waiting
+    at the end of a topic of the same broker meanwhile, as the sink run has (its registry's
+    reader): noida-db spends about 0.35 of a core on every pending fetch."""
     client = OpenSearch(hosts=[URL], timeout=120)
-    name = f"{INDEX}.bulk{chunk}"
+    name = f"{INDEX}.bulk{chunk}{'p' if parked else ''}"
     mapping = client.indices.get_mapping(index=INDEX)[INDEX]["mappings"]
     client.indices.create(index=name, body={"mappings": mapping})
     actions = [{"_index": name, "_id": str(d["id"]), "_source": d} for d in docs(n)]
     server = server_pid(f"osmem-server -addr 127.0.0.1:{TB['opensearch']['port']}")
     cpu0 = proc_cpu(server)[0]
+    consumer = None
+    if parked:
+        consumer = subprocess.Popen(["kcat", "-C", "-b", pg_sink.BOOTSTRAP, "-t", f"{TAG}._parked", "-o", "end",
+                                     "-q", "-X", "allow.auto.create.topics=true"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2)
     t0 = time.time()
     ok, errors = helpers.bulk(client, actions, chunk_size=chunk, max_chunk_bytes=100 << 20)
     secs = time.time() - t0
+    if consumer:
+        consumer.kill()
     server_cpu = proc_cpu(server)[0] - cpu0
     if ok != n or errors:
         raise SystemExit(f"helpers.bulk wrote {ok} of {n}: {errors[:3]}")
-    return {"chunk_size": chunk, "seconds": round(secs, 2), "rows_per_s": round(n / secs),
-            "server_cpu_s_per_million": round(server_cpu / n * 1e6, 1)}
+    out = {"chunk_size": chunk, "seconds": round(secs, 2), "rows_per_s": round(n / secs),
+           "server_cpu_s_per_million": round(server_cpu / n * 1e6, 1)}
+    if parked:
+        out["parked_consumer"] = True
+    return out
 
 
 def main():
+    def baselines(n):
+        runs = [run_bulk(n, chunk) for chunk in (500, 5000)]
+        parked = run_bulk(n, 5000, parked=True)
+        print(json.dumps({"opensearch_py_bulk_5000_with_a_parked_consumer": parked}), flush=True)
+        return runs + [parked]
+
     run_bench("opensearch", OUT, "one document per row", run_sink, check_same_documents,
-              lambda n: [run_bulk(n, chunk) for chunk in (500, 5000)], "opensearch_py_bulk", "bulk")
+              baselines, "opensearch_py_bulk", "bulk")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ url = "http://127.0.0.1:{reg_port}"
 """)
     log = os.path.join(work_dir, f"sink-{kind}.log")
     server_cpu0 = proc_cpu(server)[0] if server else 0.0
+    port = BOOTSTRAP.rsplit(":", 1)[1]
+    broker = server_pid(f"kafka-port {port} ") or server_pid(f"tansu.*{port}")
+    broker_cpu0 = proc_cpu(broker)[0] if broker else 0.0
     busy0, total0 = machine_ticks()
     samples = []
     t0 = time.time()
@@ -73,6 +76,7 @@ url = "http://127.0.0.1:{reg_port}"
     secs = time.time() - t0
     busy1, total1 = machine_ticks()
     server_cpu = (proc_cpu(server)[0] - server_cpu0) if server else 0.0
+    broker_cpu = (proc_cpu(broker)[0] - broker_cpu0) if broker else 0.0
     stop(sink)
     stop(reg)
 
@@ -86,6 +90,8 @@ url = "http://127.0.0.1:{reg_port}"
         "steady_rows_per_s_10_to_90": round(0.8 * end / max(t90 - t10, 1e-9)),
         "cpu_s_per_million": round(cpu / end * 1e6, 2),
         "server_cpu_s_per_million": round(server_cpu / end * 1e6, 2),
+        # The broker serving the sink's fetches shares the machine with the target's server.
+        "broker_cpu_s_per_million": round(broker_cpu / end * 1e6, 2),
         "peak_rss_mb": rss,
         "machine_busy_fraction": round((busy1 - busy0) / max(total1 - total0, 1), 2),
     }
