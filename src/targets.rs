@@ -15,6 +15,7 @@ static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
         TargetEntry::of::<sluice_mongodb::MongoTarget>(),
         TargetEntry::of::<sluice_dynamodb::DynamoTarget>(),
         TargetEntry::of::<sluice_opensearch::SearchTarget>(),
+        TargetEntry::of::<sluice_s3::S3Target>(),
     ]
 });
 

@@ -14,6 +14,7 @@ use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
 use sluice_opensearch::{SearchSinkConfig, SearchTarget};
 use sluice_postgres::{PgSinkConfig, PgTarget};
 use sluice_redis::{RedisSinkConfig, RedisTarget};
+use sluice_s3::{S3SinkConfig, S3Target};
 use sluice_testkit::conformance::{run_all, Harness, Rows};
 use sluice_testkit::{free_port, testbed, unique};
 
@@ -222,6 +223,55 @@ impl Harness for Search {
             &[&testbed().opensearch.url(), &format!("{ns}.{table}"), &columns.join(",")],
         )?)
     }
+}
+
+/// `format`: "parquet" or "jsonl".
+struct S3(&'static str);
+
+/// The conformance bucket; each case writes under its own prefix (the namespace).
+const S3_BUCKET: &str = "sluice-conformance";
+
+fn s3_settings(ns: &str, connection: &str, format: &str) -> String {
+    // Roll at every commit: the suite checks what each commit made durable.
+    format!(
+        "bucket = \"{S3_BUCKET}\"\nprefix = \"{ns}\"\nformat = \"{format}\"\nroll_secs = 0\n\
+         [connection]\n{connection}connect_timeout_secs = 1\n"
+    )
+}
+
+impl Harness for S3 {
+    type T = S3Target;
+
+    fn config(&self, ns: &str) -> S3SinkConfig {
+        testbed().s3.ensure_bucket(S3_BUCKET).expect("conformance bucket");
+        toml::from_str(&s3_settings(ns, &testbed().s3.connection(), self.0)).expect("S3 settings")
+    }
+
+    fn unreachable(&self) -> S3SinkConfig {
+        let s3 = &testbed().s3;
+        let connection =
+            s3.connection().replace(&s3.url(), &format!("http://127.0.0.1:{}", free_port().expect("port")));
+        toml::from_str(&s3_settings("down", &connection, self.0)).expect("S3 settings")
+    }
+
+    /// The change files read with boto3 + pyarrow and replayed (`tests/python/s3_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        let s3 = &testbed().s3;
+        int_keyed(common::python_rows(
+            "s3_rows.py",
+            &["rows", &s3.url(), S3_BUCKET, &format!("{ns}/app/{table}"), "id", &columns.join(",")],
+        )?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_parquet_target_conforms() -> Result<()> {
+    run_all(&S3("parquet"), |case| unique(&format!("conf_s3p_{case}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_jsonl_target_conforms() -> Result<()> {
+    run_all(&S3("jsonl"), |case| unique(&format!("conf_s3j_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,8 +18,9 @@
 //!   the index, the document and the cluster's reason (the runtime's `on_error` takes it).
 //! - Flights land in commit order; at most [`MAX_FLIGHTS`] run after `commit` returns, and
 //!   `concurrency` `_bulk` requests in all. Truncates and partial updates first wait for every
-//!   flight (they read or delete what earlier writes stored). Writes of two flights to the same
-//!   document may land in either order: the versions keep the newer one. With
+//!   flight (they read or delete what earlier writes stored), and so does a flight that writes a
+//!   document a running flight writes: changes of one source transaction share a version, so
+//!   such writes could otherwise land in the wrong order (`external_gte` takes equal versions). With
 //!   `allow_in_flight(false)` (a dead-letter topic) every commit waits for its own flight.
 //!   Dropping the sink aborts its flights; their offsets were not stored, so a restart replays
 //!   them.
@@ -55,6 +56,8 @@ pub const MAX_FLIGHTS: usize = 2;
 struct Flight {
     task: tokio::task::JoinHandle<std::result::Result<(), SearchError>>,
     offsets: Vec<BrokerOffset>,
+    /// The (index, `_id`) of every write in it.
+    docs: HashSet<(Arc<str>, String)>,
 }
 
 impl Drop for Flight {
@@ -289,7 +292,14 @@ impl SearchSink {
     /// that makes `offsets` durable.
     async fn flush(&mut self, offsets: &[BrokerOffset]) -> std::result::Result<(), SearchError> {
         let mut plan = self.plan.take();
-        if !self.truncates.is_empty() || plan.iter().any(|p| matches!(p.write, Write::Partial(_))) {
+        // Changes of one source transaction share a version, so two writes of one document in
+        // flights running side by side could land in either order: a flight that writes a
+        // document a running flight writes waits for the running ones first.
+        let docs: HashSet<(Arc<str>, String)> =
+            plan.iter().map(|p| (p.index.clone(), p.id.clone())).collect();
+        let overlaps = self.flights.iter().any(|f| !f.docs.is_disjoint(&docs));
+        if overlaps || !self.truncates.is_empty() || plan.iter().any(|p| matches!(p.write, Write::Partial(_)))
+        {
             self.land(0).await?;
         }
         for (index, v) in std::mem::take(&mut self.truncates) {
@@ -324,7 +334,7 @@ impl SearchSink {
             .try_collect::<()>()
             .await
         });
-        self.flights.push_back(Flight { task, offsets: offsets.to_vec() });
+        self.flights.push_back(Flight { task, offsets: offsets.to_vec(), docs });
         Ok(())
     }
 

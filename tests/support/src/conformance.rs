@@ -206,11 +206,15 @@ async fn commit<S: Sink>(sink: &mut S, offsets: &[BrokerOffset]) -> sluice_core:
     }
 }
 
-/// Stage `events` as the records at offsets `first..` of partition 0, as the runtime does.
-async fn apply_from<S: Sink>(sink: &mut S, events: &[ChangeEvent], first: i64) -> sluice_core::Result<()> {
-    let topic = events.first().map(|e| e.table.id.table.clone()).unwrap_or_default();
+/// Stage `events` as the records at offsets `first..` of partition 0 of `topic`, as the runtime does.
+async fn apply_from<S: Sink>(
+    sink: &mut S,
+    topic: &str,
+    events: &[ChangeEvent],
+    first: i64,
+) -> sluice_core::Result<()> {
     let at: Vec<RecordAt<'_>> =
-        (first..).take(events.len()).map(|offset| RecordAt { topic: &topic, partition: 0, offset }).collect();
+        (first..).take(events.len()).map(|offset| RecordAt { topic, partition: 0, offset }).collect();
     sink.apply_at(events, &at).await
 }
 
@@ -218,7 +222,7 @@ async fn apply_from<S: Sink>(sink: &mut S, events: &[ChangeEvent], first: i64) -
 async fn apply_batches<S: Sink>(sink: &mut S, topic: &str, batches: &[Vec<ChangeEvent>]) -> Result<i64> {
     let mut next = 0;
     for b in batches {
-        apply_from(sink, b, next).await.context("apply")?;
+        apply_from(sink, topic, b, next).await.context("apply")?;
         next += b.len() as i64;
         commit(sink, &offsets(topic, next)).await.context("commit")?;
     }
@@ -282,7 +286,7 @@ pub async fn replay_changes_nothing<H: Harness>(h: &H, ns: &str) -> Result<()> {
     apply_batches(&mut again, &topic, &batches).await?;
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing").await?;
     // And the same sink from 0 again, in one batch.
-    apply_from(&mut again, &batches.concat(), 0).await?;
+    apply_from(&mut again, &topic, &batches.concat(), 0).await?;
     commit(&mut again, &offsets(&topic, 1_000)).await?;
     expect_rows(h, ns, "replayed", &V1, &want, "replay_changes_nothing (one batch)").await
 }
@@ -294,7 +298,7 @@ pub async fn crash_mid_batch<H: Harness>(h: &H, ns: &str) -> Result<()> {
     let mut sink = connect(h, ns, "crash").await?;
     sink.stored_offsets().await?;
     let done = apply_batches(&mut sink, &topic, &batches[..2]).await?;
-    apply_from(&mut sink, &batches[2], done).await?;
+    apply_from(&mut sink, &topic, &batches[2], done).await?;
     drop(sink); // the process dies: the connection closes with the batch uncommitted
     let want = model(&batches[..2].concat());
     expect_rows(h, ns, "crashed", &V1, &want, "crash_mid_batch (after the crash)").await?;
@@ -306,7 +310,7 @@ pub async fn crash_mid_batch<H: Harness>(h: &H, ns: &str) -> Result<()> {
     );
     let mut next = done;
     for b in &batches[2..] {
-        apply_from(&mut sink, b, next).await?;
+        apply_from(&mut sink, &topic, b, next).await?;
         next += b.len() as i64;
         commit(&mut sink, &offsets(&topic, next)).await?;
     }
@@ -325,10 +329,10 @@ pub async fn fenced_member<H: Harness>(h: &H, ns: &str) -> Result<()> {
         upsert(&t, Op::Create, row(1, "old", text("b"), 1)),
         upsert(&t, Op::Update, row(1, "new", text("b"), 2)),
     ];
-    apply_from(&mut current, &newer, 0).await?;
+    apply_from(&mut current, &topic, &newer, 0).await?;
     commit(&mut current, &offsets(&topic, 2)).await?;
     // `stale` still believes it owns the partition and applies offset 0 again.
-    apply_from(&mut stale, &newer[..1], 0).await?;
+    apply_from(&mut stale, &topic, &newer[..1], 0).await?;
     match commit(&mut stale, &offsets(&topic, 1)).await {
         Ok(_) => bail!("fenced_member: a stale member committed over newer offsets"),
         Err(e) if e.kind() == ErrorKind::Retriable => {}
@@ -348,7 +352,7 @@ pub async fn truncate<H: Harness>(h: &H, ns: &str) -> Result<()> {
         event(&t, Op::Truncate, None, None),
         upsert(&t, Op::Create, row(8, "after", text("b"), 0)),
     ];
-    apply_from(&mut sink, &batch, 5).await?;
+    apply_from(&mut sink, &format!("{ns}.truncated"), &batch, 5).await?;
     commit(&mut sink, &offsets(&format!("{ns}.truncated"), 8)).await?;
     events.extend(batch);
     expect_rows(h, ns, "truncated", &V1, &model(&events), "truncate").await
@@ -402,7 +406,7 @@ async fn refusal<H: Harness>(
     let mut sink = connect(h, ns, name).await?;
     apply_batches(&mut sink, &topic, std::slice::from_ref(&good)).await?;
     let batch = bad(&t);
-    let failed = match apply_from(&mut sink, &batch, 1).await {
+    let failed = match apply_from(&mut sink, &topic, &batch, 1).await {
         Err(e) => Some(e),
         Ok(()) => commit(&mut sink, &offsets(&topic, 1 + batch.len() as i64)).await.err(),
     };

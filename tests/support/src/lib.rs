@@ -82,6 +82,39 @@ impl DynamoServer {
     }
 }
 
+/// An S3-compatible server (SeaweedFS), SigV4 with these static credentials.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Server {
+    pub host: String,
+    pub port: u16,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl S3Server {
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// `[sink.connection]` keys for this server (without the table header).
+    pub fn connection(&self) -> String {
+        format!(
+            "endpoint_url = \"{}\"\nregion = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            self.url(),
+            self.region,
+            self.access_key_id,
+            self.secret_access_key
+        )
+    }
+
+    /// Create `bucket` (with boto3) unless it exists.
+    pub fn ensure_bucket(&self, bucket: &str) -> Result<()> {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/s3_rows.py");
+        testbed().python(&script, &["mkbucket", &self.url(), bucket]).map(|_| ())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Testbed {
     pub dir: String,
@@ -95,6 +128,7 @@ pub struct Testbed {
     pub dynamodb: DynamoServer,
     /// OpenSearch API (osmem-server): `url()` like DynamoDB's.
     pub opensearch: DynamoServer,
+    pub s3: S3Server,
     pub python: String,
 }
 

@@ -1,0 +1,313 @@
+//! Parquet files: one row group per `row_group_rows`, zstd, the metadata columns then the
+//! table's columns, each typed by its source type (docs/sinks.md, "Object-store target"):
+//!
+//! | logical type | Parquet (through Arrow) |
+//! |---|---|
+//! | boolean, smallint, int, bigint | BOOLEAN, INT32 (INT(16)), INT32, INT64 |
+//! | `BIGINT UNSIGNED` | INT64 (INT(64, unsigned)) |
+//! | float, double | FLOAT, DOUBLE |
+//! | decimal(p ≤ 38, s) | DECIMAL(p, s), exact |
+//! | decimal without precision, or p > 38 | STRING, the exact decimal text |
+//! | text, enum, set, bits, timetz, interval | STRING (interval ISO 8601, timetz with its offset) |
+//! | json / jsonb | STRING with the JSON logical type |
+//! | uuid | FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type |
+//! | bytes | BYTE_ARRAY |
+//! | date | DATE |
+//! | time | TIME(MICROS) — MySQL/MariaDB `TIME` (negative or over 24 h) as INT64 microseconds |
+//! | timestamp / timestamptz | TIMESTAMP(MICROS, isAdjustedToUTC = false / true) |
+//! | arrays | LIST of the element's type |
+//!
+//! Every table column is nullable (a delete of a row holds its before image, a truncate none).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    Time64MicrosecondArray, TimestampMicrosecondArray, TimestampMillisecondArray, UInt64Array,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::extension::{Json, Uuid};
+use arrow_schema::{DataType as A, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sluice_core::{DataType, TableSchema, Value};
+
+use crate::rows::FileRow;
+
+/// How a column is written: its Arrow field.
+fn field(name: &str, dt: &DataType, mysql: bool) -> Field {
+    let (t, ext) = arrow_type(dt, mysql);
+    let f = Field::new(name, t, true);
+    match ext {
+        Some(Ext::Uuid) => f.with_extension_type(Uuid),
+        Some(Ext::Json) => f.with_extension_type(Json::default()),
+        None => f,
+    }
+}
+
+enum Ext {
+    Uuid,
+    Json,
+}
+
+fn arrow_type(dt: &DataType, mysql: bool) -> (A, Option<Ext>) {
+    let t = match dt {
+        DataType::Boolean => A::Boolean,
+        DataType::Int16 => A::Int16,
+        DataType::Int32 => A::Int32,
+        DataType::Int64 => A::Int64,
+        DataType::UInt64 => A::UInt64,
+        DataType::Float32 => A::Float32,
+        DataType::Float64 => A::Float64,
+        DataType::Decimal { precision: Some(p), scale } if *p <= 38 => {
+            A::Decimal128(*p as u8, scale.unwrap_or(0) as i8)
+        }
+        DataType::Json => return (A::Utf8, Some(Ext::Json)),
+        DataType::Uuid => return (A::FixedSizeBinary(16), Some(Ext::Uuid)),
+        DataType::Bytes => A::Binary,
+        DataType::Date => A::Date32,
+        DataType::Time if mysql => A::Int64,
+        DataType::Time => A::Time64(TimeUnit::Microsecond),
+        DataType::Timestamp => A::Timestamp(TimeUnit::Microsecond, None),
+        DataType::TimestampTz => A::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        DataType::Array(inner) => {
+            let (it, ext) = arrow_type(inner, mysql);
+            let mut f = Field::new("element", it, true);
+            f = match ext {
+                Some(Ext::Uuid) => f.with_extension_type(Uuid),
+                Some(Ext::Json) => f.with_extension_type(Json::default()),
+                None => f,
+            };
+            A::List(Arc::new(f))
+        }
+        DataType::Decimal { .. }
+        | DataType::Text
+        | DataType::TimeTz
+        | DataType::Interval
+        | DataType::Enum(_)
+        | DataType::Set(_)
+        | DataType::Bits(_) => A::Utf8,
+    };
+    (t, None)
+}
+
+/// The file schema of table `t` (`mysql`: a MySQL/MariaDB source, whose `TIME` is a duration).
+pub fn schema(t: &TableSchema, mysql: bool) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("__op", A::Utf8, false),
+        Field::new("__ts_ms", A::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("__source_pos", A::Utf8, false),
+        Field::new("__txn_id", A::Utf8, true),
+        Field::new("__topic", A::Utf8, false),
+        Field::new("__partition", A::Int32, false),
+        Field::new("__offset", A::Int64, false),
+        Field::new("__unchanged", A::List(Arc::new(Field::new("element", A::Utf8, true))), true),
+    ];
+    fields.extend(t.columns.iter().map(|c| field(&c.name, &c.data_type, mysql)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Encode `rows` as one Parquet file.
+pub fn encode(
+    t: &TableSchema,
+    mysql: bool,
+    rows: &[FileRow],
+    row_group_rows: usize,
+    zstd_level: i32,
+) -> Result<Vec<u8>, String> {
+    let schema = schema(t, mysql);
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.op))));
+    cols.push(Arc::new(
+        TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.meta.ts_ms)).with_timezone("UTC"),
+    ));
+    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.pos.as_str()))));
+    cols.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.meta.txn.as_deref()))));
+    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.meta.topic))));
+    cols.push(Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.meta.partition))));
+    cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.meta.offset))));
+    let mut unchanged =
+        ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("element", A::Utf8, true)));
+    for r in rows {
+        if r.meta.unchanged.is_empty() {
+            unchanged.append_null();
+        } else {
+            for n in &r.meta.unchanged {
+                unchanged.values().append_value(n);
+            }
+            unchanged.append(true);
+        }
+    }
+    cols.push(Arc::new(unchanged.finish()));
+    for (i, c) in t.columns.iter().enumerate() {
+        let f = schema.field(META_LEN + i);
+        let vals: Vec<Option<&Value>> =
+            rows.iter().map(|r| r.image.get(i).filter(|v| !v.is_null())).collect();
+        cols.push(array(f.data_type(), &vals).map_err(|e| format!("column {}: {e}", c.name))?);
+    }
+    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
+    let level = ZstdLevel::try_new(zstd_level).map_err(|e| e.to_string())?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .build();
+    let mut out = Vec::with_capacity(rows.len() * 64);
+    let mut w = ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(|e| e.to_string())?;
+    w.write(&batch).map_err(|e| e.to_string())?;
+    w.close().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+const META_LEN: usize = crate::rows::META_COLUMNS.len();
+
+/// One column of values (`None`: null) as an array of Arrow type `t`.
+fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
+    macro_rules! prim {
+        ($arr:ty, $($pat:pat => $e:expr),+) => {
+            Arc::new(vals.iter().map(|v| match v {
+                None => Ok(None),
+                $(Some($pat) => Ok(Some($e)),)+
+                Some(other) => Err(format!("a {} value in a {t} column", other.kind_name())),
+            }).collect::<Result<$arr, String>>()?) as ArrayRef
+        };
+    }
+    Ok(match t {
+        A::Boolean => prim!(BooleanArray, Value::Bool(b) => *b),
+        A::Int16 => prim!(Int16Array, Value::Int16(n) => *n),
+        A::Int32 => prim!(Int32Array, Value::Int32(n) => *n, Value::Int16(n) => i32::from(*n)),
+        A::Int64 => {
+            prim!(Int64Array, Value::Int64(n) => *n, Value::Int32(n) => i64::from(*n), Value::Time(m) => *m)
+        }
+        A::UInt64 => prim!(UInt64Array, Value::UInt64(n) => *n),
+        A::Float32 => prim!(Float32Array, Value::Float32(f) => *f),
+        A::Float64 => prim!(Float64Array, Value::Float64(f) => *f, Value::Float32(f) => f64::from(*f)),
+        A::Date32 => prim!(Date32Array, Value::Date(d) => *d),
+        A::Time64(_) => prim!(Time64MicrosecondArray, Value::Time(m) => *m),
+        A::Timestamp(_, tz) => {
+            let a = prim!(TimestampMicrosecondArray, Value::Timestamp(m) => *m, Value::TimestampTz(m) => *m);
+            match tz {
+                Some(tz) => Arc::new(
+                    a.as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .ok_or("timestamp column")?
+                        .clone()
+                        .with_timezone(tz.clone()),
+                ),
+                None => a,
+            }
+        }
+        A::Decimal128(p, s) => {
+            let parsed: Vec<Option<i128>> = vals
+                .iter()
+                .map(|v| match v {
+                    None => Ok(None),
+                    Some(Value::Decimal(d)) => scaled(d, *s as u32).map(Some),
+                    Some(other) => Err(format!("a {} value in a decimal column", other.kind_name())),
+                })
+                .collect::<Result<_, String>>()?;
+            Arc::new(
+                Decimal128Array::from(parsed).with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?,
+            )
+        }
+        A::Utf8 => {
+            Arc::new(vals.iter().map(|v| v.and_then(sluice_core::text::scalar_text)).collect::<StringArray>())
+        }
+        A::Binary => {
+            let b: Vec<Option<&[u8]>> = vals
+                .iter()
+                .map(|v| match v {
+                    None => Ok(None),
+                    Some(Value::Bytes(b)) => Ok(Some(b.as_slice())),
+                    Some(other) => Err(format!("a {} value in a binary column", other.kind_name())),
+                })
+                .collect::<Result<_, String>>()?;
+            Arc::new(BinaryArray::from(b))
+        }
+        A::FixedSizeBinary(16) => {
+            let b: Vec<Option<[u8; 16]>> = vals
+                .iter()
+                .map(|v| match v {
+                    None => Ok(None),
+                    Some(Value::Uuid(u)) => Ok(Some(*u)),
+                    Some(other) => Err(format!("a {} value in a uuid column", other.kind_name())),
+                })
+                .collect::<Result<_, String>>()?;
+            Arc::new(
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(b.into_iter(), 16)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        A::List(elem) => {
+            let mut offsets = Vec::with_capacity(vals.len() + 1);
+            offsets.push(0i32);
+            let mut children: Vec<Option<&Value>> = Vec::new();
+            let mut valid = Vec::with_capacity(vals.len());
+            for v in vals {
+                match v {
+                    Some(Value::Array(items)) => {
+                        children.extend(items.iter().map(|i| Some(i).filter(|i| !i.is_null())));
+                        valid.push(true);
+                    }
+                    None => valid.push(false),
+                    Some(other) => return Err(format!("a {} value in a list column", other.kind_name())),
+                }
+                offsets.push(i32::try_from(children.len()).map_err(|_| "a list column over 2^31 elements")?);
+            }
+            let child = array(elem.data_type(), &children)?;
+            Arc::new(
+                ListArray::try_new(
+                    elem.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    child,
+                    Some(NullBuffer::from(valid)),
+                )
+                .map_err(|e| e.to_string())?,
+            )
+        }
+        other => return Err(format!("no encoding for {other}")),
+    })
+}
+
+/// `-12.34` at scale 4 → -123400; refuses NaN/Infinity and more fractional digits than `scale`.
+fn scaled(text: &str, scale: u32) -> Result<i128, String> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let frac = frac.trim_end_matches('0');
+    let ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !ok(int) || !ok(frac) {
+        return Err(format!(
+            "decimal {text:?} has no Parquet DECIMAL form (NaN and infinities cannot be stored)"
+        ));
+    }
+    if frac.len() > scale as usize {
+        return Err(format!("decimal {text:?} has more than {scale} fractional digits"));
+    }
+    let mut s = String::with_capacity(int.len() + scale as usize);
+    s.push_str(int);
+    s.push_str(frac);
+    s.extend(std::iter::repeat_n('0', scale as usize - frac.len()));
+    let n: i128 = if s.is_empty() { 0 } else { s.parse().map_err(|e| format!("decimal {text:?}: {e}"))? };
+    Ok(if neg { -n } else { n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_scale_exactly() {
+        assert_eq!(scaled("-12.34", 4), Ok(-123_400));
+        assert_eq!(scaled("0.5", 1), Ok(5));
+        assert_eq!(scaled("7", 2), Ok(700));
+        assert_eq!(scaled("1.2300", 2), Ok(123));
+        assert!(scaled("1.234", 2).is_err());
+        assert!(scaled("NaN", 2).is_err());
+        assert_eq!(scaled("99999999999999999999999999999999999999", 0).map(|n| n > 0), Ok(true));
+    }
+}
