@@ -271,6 +271,24 @@ fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
     })
 }
 
+/// Whether `row` fits the file schema of `t` (decimals with a Parquet DECIMAL form), checked when
+/// a change is staged so that a refusal names its record (and the dead-letter policy can take it).
+pub fn check(t: &TableSchema, row: &[Value]) -> Result<(), String> {
+    fn fits(dt: &DataType, v: &Value) -> Result<(), String> {
+        match (dt, v) {
+            (DataType::Decimal { precision: Some(p), scale }, Value::Decimal(d)) if *p <= 38 => {
+                scaled(d, scale.unwrap_or(0)).map(|_| ())
+            }
+            (DataType::Array(inner), Value::Array(items)) => items.iter().try_for_each(|i| fits(inner, i)),
+            _ => Ok(()),
+        }
+    }
+    for (c, v) in t.columns.iter().zip(row) {
+        fits(&c.data_type, v).map_err(|e| format!("column {}: {e}", c.name))?;
+    }
+    Ok(())
+}
+
 /// `-12.34` at scale 4 → -123400; refuses NaN/Infinity and more fractional digits than `scale`.
 fn scaled(text: &str, scale: u32) -> Result<i128, String> {
     let (neg, digits) = match text.strip_prefix('-') {

@@ -128,6 +128,18 @@ impl S3Sink {
             p.opened = None;
         }
         let row = FileRow::of(ev, at, &topic).map_err(S3Error::fatal)?;
+        if self.config.format == Format::Parquet {
+            crate::parquet::check(&ev.table, &row.image).map_err(|e| {
+                S3Error::fatal(format!(
+                    "{} event for {} at {}[{}]@{}: {e}",
+                    ev.op.code(),
+                    ev.table.id,
+                    at.topic,
+                    at.partition,
+                    at.offset
+                ))
+            })?;
+        }
         let t = &ev.table;
         let i = match p.files.iter().position(|f| {
             f.dir == dir && f.table.id == t.id && f.table.version == t.version && f.table.columns == t.columns
