@@ -221,17 +221,21 @@ impl S3Sink {
         let body = serde_json::to_vec(&manifest).map_err(|e| S3Error::fatal(e.to_string()))?;
         let mkey = format!("{state}/manifest-{start:020}.json");
         if !self.bucket.put_if_absent(&mkey, body).await? {
-            // Another writer committed this partition from `start` first.
             let winner: Option<Manifest> =
                 self.bucket.get(&mkey).await?.and_then(|b| serde_json::from_slice(&b).ok());
-            let keep = winner.map(|w| w.files).unwrap_or_default();
-            for n in names.iter().filter(|n| !keep.contains(n)) {
-                self.bucket.delete(n).await?;
+            // The same manifest is this roll's own: the client retried a create whose answer was
+            // lost, and the retry found it (412). Any other is another writer's.
+            let ours = winner.as_ref().is_some_and(|w| w.next_offset == next && w.files == names);
+            if !ours {
+                let keep = winner.map(|w| w.files).unwrap_or_default();
+                for n in names.iter().filter(|n| !keep.contains(n)) {
+                    self.bucket.delete(n).await?;
+                }
+                return Err(S3Error::retriable(format!(
+                    "partition {topic}[{partition}] from offset {start} was committed by another writer \
+                     (a group member that took the partition over); restarting from the manifests"
+                )));
             }
-            return Err(S3Error::retriable(format!(
-                "partition {topic}[{partition}] from offset {start} was committed by another writer \
-                 (a group member that took the partition over); restarting from the manifests"
-            )));
         }
         tracing::debug!(topic, partition, start, next, files = names.len(), "rolled");
         if !names.is_empty() {
