@@ -243,7 +243,8 @@ impl Harness for S3 {
     type T = S3Target;
 
     fn config(&self, ns: &str) -> S3SinkConfig {
-        testbed().s3.ensure_bucket(S3_BUCKET).expect("conformance bucket");
+        static BUCKET: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        BUCKET.get_or_init(|| testbed().s3.ensure_bucket(S3_BUCKET).expect("conformance bucket"));
         toml::from_str(&s3_settings(ns, &testbed().s3.connection(), self.0)).expect("S3 settings")
     }
 

@@ -55,7 +55,8 @@ pub const MAX_FLIGHTS: usize = 2;
 /// One commit's `_bulk` writes, running in a task, and the offsets they make durable.
 struct Flight {
     task: tokio::task::JoinHandle<std::result::Result<(), SearchError>>,
-    offsets: Vec<BrokerOffset>,
+    /// (topic, partition) → next offset.
+    offsets: BTreeMap<(String, i32), i64>,
     /// The (index, `_id`) of every write in it.
     docs: HashSet<(Arc<str>, String)>,
 }
@@ -307,13 +308,12 @@ impl SearchSink {
             metrics::counter!(METRIC_APPLIED, "table" => index.to_string(), "op" => "t").increment(1);
         }
         self.complete_partials(&mut plan).await?;
+        let offsets = offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset));
         if plan.is_empty() {
             // Nothing to write: the offsets are durable once the flights before them are.
             match self.flights.back_mut() {
-                Some(last) => merge(&mut last.offsets, offsets),
-                None => self
-                    .landed
-                    .extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset))),
+                Some(last) => last.offsets.extend(offsets),
+                None => self.landed.extend(offsets),
             }
             return Ok(());
         }
@@ -334,7 +334,7 @@ impl SearchSink {
             .try_collect::<()>()
             .await
         });
-        self.flights.push_back(Flight { task, offsets: offsets.to_vec(), docs });
+        self.flights.push_back(Flight { task, offsets: offsets.collect(), docs });
         Ok(())
     }
 
@@ -348,15 +348,13 @@ impl SearchSink {
                 break;
             }
             let outcome = (&mut front.task).await;
-            let Some(flight) = self.flights.pop_front() else { break };
+            let Some(mut flight) = self.flights.pop_front() else { break };
             match outcome {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(e) => return Err(SearchError::fatal(format!("a _bulk task ended: {e}"))),
             }
-            for o in &flight.offsets {
-                self.landed.insert((o.topic.clone(), o.partition), o.next_offset);
-            }
+            self.landed.extend(std::mem::take(&mut flight.offsets));
         }
         Ok(())
     }
@@ -559,16 +557,6 @@ impl Sink for SearchSink {
         self.max_flights = 0;
         if let Err(e) = self.commit_flights(&[]).await {
             tracing::warn!(error = %e, "flights at close; they are replayed on restart");
-        }
-    }
-}
-
-/// Fold `newer` into `offsets`, per partition.
-fn merge(offsets: &mut Vec<BrokerOffset>, newer: &[BrokerOffset]) {
-    for n in newer {
-        match offsets.iter_mut().find(|o| o.topic == n.topic && o.partition == n.partition) {
-            Some(o) => o.next_offset = n.next_offset,
-            None => offsets.push(n.clone()),
         }
     }
 }

@@ -165,47 +165,60 @@ const META_LEN: usize = crate::rows::META_COLUMNS.len();
 
 /// One column of values (`None`: null) as an array of Arrow type `t`.
 fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
-    macro_rules! prim {
-        ($arr:ty, $($pat:pat => $e:expr),+) => {
-            Arc::new(vals.iter().map(|v| match v {
-                None => Ok(None),
-                $(Some($pat) => Ok(Some($e)),)+
-                Some(other) => Err(format!("a {} value in a {t} column", other.kind_name())),
-            }).collect::<Result<$arr, String>>()?) as ArrayRef
-        };
-    }
     Ok(match t {
-        A::Boolean => prim!(BooleanArray, Value::Bool(b) => *b),
-        A::Int16 => prim!(Int16Array, Value::Int16(n) => *n),
-        A::Int32 => prim!(Int32Array, Value::Int32(n) => *n, Value::Int16(n) => i32::from(*n)),
-        A::Int64 => {
-            prim!(Int64Array, Value::Int64(n) => *n, Value::Int32(n) => i64::from(*n), Value::Time(m) => *m)
-        }
-        A::UInt64 => prim!(UInt64Array, Value::UInt64(n) => *n),
-        A::Float32 => prim!(Float32Array, Value::Float32(f) => *f),
-        A::Float64 => prim!(Float64Array, Value::Float64(f) => *f, Value::Float32(f) => f64::from(*f)),
-        A::Date32 => prim!(Date32Array, Value::Date(d) => *d),
-        A::Time64(_) => prim!(Time64MicrosecondArray, Value::Time(m) => *m),
-        A::Timestamp(_, tz) => {
-            let a = prim!(TimestampMicrosecondArray, Value::Timestamp(m) => *m, Value::TimestampTz(m) => *m);
-            match tz {
-                Some(tz) => Arc::new(
-                    a.as_any()
-                        .downcast_ref::<TimestampMicrosecondArray>()
-                        .ok_or("timestamp column")?
-                        .clone()
-                        .with_timezone(tz.clone()),
-                ),
-                None => a,
-            }
-        }
+        A::Boolean => Arc::new(BooleanArray::from(each(t, vals, |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })?)),
+        A::Int16 => Arc::new(Int16Array::from(each(t, vals, |v| match v {
+            Value::Int16(n) => Some(*n),
+            _ => None,
+        })?)),
+        A::Int32 => Arc::new(Int32Array::from(each(t, vals, |v| match v {
+            Value::Int32(n) => Some(*n),
+            Value::Int16(n) => Some(i32::from(*n)),
+            _ => None,
+        })?)),
+        A::Int64 => Arc::new(Int64Array::from(each(t, vals, |v| match v {
+            Value::Int64(n) | Value::Time(n) => Some(*n),
+            Value::Int32(n) => Some(i64::from(*n)),
+            _ => None,
+        })?)),
+        A::UInt64 => Arc::new(UInt64Array::from(each(t, vals, |v| match v {
+            Value::UInt64(n) => Some(*n),
+            _ => None,
+        })?)),
+        A::Float32 => Arc::new(Float32Array::from(each(t, vals, |v| match v {
+            Value::Float32(f) => Some(*f),
+            _ => None,
+        })?)),
+        A::Float64 => Arc::new(Float64Array::from(each(t, vals, |v| match v {
+            Value::Float64(f) => Some(*f),
+            Value::Float32(f) => Some(f64::from(*f)),
+            _ => None,
+        })?)),
+        A::Date32 => Arc::new(Date32Array::from(each(t, vals, |v| match v {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        })?)),
+        A::Time64(_) => Arc::new(Time64MicrosecondArray::from(each(t, vals, |v| match v {
+            Value::Time(m) => Some(*m),
+            _ => None,
+        })?)),
+        A::Timestamp(_, tz) => Arc::new(
+            TimestampMicrosecondArray::from(each(t, vals, |v| match v {
+                Value::Timestamp(m) | Value::TimestampTz(m) => Some(*m),
+                _ => None,
+            })?)
+            .with_timezone_opt(tz.clone()),
+        ),
         A::Decimal128(p, s) => {
             let parsed: Vec<Option<i128>> = vals
                 .iter()
                 .map(|v| match v {
                     None => Ok(None),
                     Some(Value::Decimal(d)) => scaled(d, *s as u32).map(Some),
-                    Some(other) => Err(format!("a {} value in a decimal column", other.kind_name())),
+                    Some(other) => Err(format!("a {} value in a {t} column", other.kind_name())),
                 })
                 .collect::<Result<_, String>>()?;
             Arc::new(
@@ -215,28 +228,17 @@ fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
         A::Utf8 => {
             Arc::new(vals.iter().map(|v| v.and_then(sluice_core::text::scalar_text)).collect::<StringArray>())
         }
-        A::Binary => {
-            let b: Vec<Option<&[u8]>> = vals
-                .iter()
-                .map(|v| match v {
-                    None => Ok(None),
-                    Some(Value::Bytes(b)) => Ok(Some(b.as_slice())),
-                    Some(other) => Err(format!("a {} value in a binary column", other.kind_name())),
-                })
-                .collect::<Result<_, String>>()?;
-            Arc::new(BinaryArray::from(b))
-        }
+        A::Binary => Arc::new(BinaryArray::from(each(t, vals, |v| match v {
+            Value::Bytes(b) => Some(b.as_slice()),
+            _ => None,
+        })?)),
         A::FixedSizeBinary(16) => {
-            let b: Vec<Option<[u8; 16]>> = vals
-                .iter()
-                .map(|v| match v {
-                    None => Ok(None),
-                    Some(Value::Uuid(u)) => Ok(Some(*u)),
-                    Some(other) => Err(format!("a {} value in a uuid column", other.kind_name())),
-                })
-                .collect::<Result<_, String>>()?;
+            let uuids = each(t, vals, |v| match v {
+                Value::Uuid(u) => Some(*u),
+                _ => None,
+            })?;
             Arc::new(
-                FixedSizeBinaryArray::try_from_sparse_iter_with_size(b.into_iter(), 16)
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(uuids.into_iter(), 16)
                     .map_err(|e| e.to_string())?,
             )
         }
@@ -269,6 +271,21 @@ fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
         }
         other => return Err(format!("no encoding for {other}")),
     })
+}
+
+/// The values of a column of Arrow type `t` as `read` takes them (`None`: null); a value it does
+/// not take is an error naming both types.
+fn each<'a, T>(
+    t: &A,
+    vals: &[Option<&'a Value>],
+    read: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Vec<Option<T>>, String> {
+    vals.iter()
+        .map(|v| match v {
+            None => Ok(None),
+            Some(v) => read(v).map(Some).ok_or_else(|| format!("a {} value in a {t} column", v.kind_name())),
+        })
+        .collect()
 }
 
 /// Whether `row` fits the file schema of `t` (decimals with a Parquet DECIMAL form), checked when

@@ -141,9 +141,11 @@ impl S3Sink {
             })?;
         }
         let t = &ev.table;
-        let i = match p.files.iter().position(|f| {
-            f.dir == dir && f.table.id == t.id && f.table.version == t.version && f.table.columns == t.columns
-        }) {
+        let same_table = |f: &OpenFile| {
+            Arc::ptr_eq(&f.table, t)
+                || (f.table.id == t.id && f.table.version == t.version && f.table.columns == t.columns)
+        };
+        let i = match p.files.iter().position(|f| f.dir == dir && same_table(f)) {
             Some(i) => i,
             None => {
                 p.files.push(OpenFile {
@@ -164,9 +166,8 @@ impl S3Sink {
         f.rows.push(row);
         p.opened.get_or_insert_with(Instant::now);
         p.next = Some(at.offset + 1);
-        if p.durable.is_none() {
-            p.durable = Some(p.files.iter().map(|f| f.first).min().unwrap_or(at.offset));
-        }
+        // The partition's first record: its first roll starts here.
+        p.durable.get_or_insert(at.offset);
         Ok(())
     }
 
@@ -191,10 +192,10 @@ impl S3Sink {
     /// Write the files of partition `key` and its manifest; returns the new durable offset.
     async fn roll(&mut self, key: &(Arc<str>, i32)) -> std::result::Result<Option<BrokerOffset>, S3Error> {
         let Some(p) = self.partitions.get_mut(key) else { return Ok(None) };
-        let Some(next) = p.next else { return Ok(None) };
+        // Staging a record sets both; a partition without them has nothing to roll.
+        let (Some(next), Some(start)) = (p.next, p.durable) else { return Ok(None) };
         let files = std::mem::take(&mut p.files);
         p.opened = None;
-        let start = p.durable.unwrap_or_else(|| files.iter().map(|f| f.first).min().unwrap_or(next));
         let (topic, partition) = (key.0.to_string(), key.1);
         let ext = self.config.format.extension();
         let names: Vec<String> = files
