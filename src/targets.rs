@@ -16,6 +16,7 @@ static TARGETS: LazyLock<Vec<TargetEntry>> = LazyLock::new(|| {
         TargetEntry::of::<sluice_dynamodb::DynamoTarget>(),
         TargetEntry::of::<sluice_opensearch::SearchTarget>(),
         TargetEntry::of::<sluice_s3::S3Target>(),
+        TargetEntry::of::<sluice_iceberg::IcebergTarget>(),
     ]
 });
 

@@ -1,6 +1,7 @@
 //! The sink conformance suite ([`sluice_testkit::conformance`]) for every target:
-//! PostgreSQL, MariaDB, Redis, MongoDB and DynamoDB, each read back with its own client
-//! (tokio-postgres, mysql_async, redis-py, pymongo, boto3).
+//! PostgreSQL, MariaDB, Redis, MongoDB, DynamoDB, OpenSearch, S3 files and Iceberg, each read back
+//! with its own client (tokio-postgres, mysql_async, redis-py, pymongo, boto3, opensearch-py,
+//! pyarrow / fastavro, pyiceberg).
 
 #![allow(clippy::expect_used)]
 
@@ -9,6 +10,7 @@ mod common;
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 use sluice_dynamodb::{DynamoSinkConfig, DynamoTarget};
+use sluice_iceberg::{IcebergSinkConfig, IcebergTarget};
 use sluice_mongodb::{MongoSinkConfig, MongoTarget};
 use sluice_mysql::{MySqlSinkConfig, MySqlTarget};
 use sluice_opensearch::{SearchSinkConfig, SearchTarget};
@@ -225,7 +227,7 @@ impl Harness for Search {
     }
 }
 
-/// `format`: "parquet" or "jsonl".
+/// `format`: "parquet", "avro" or "jsonl".
 struct S3(&'static str);
 
 /// The conformance bucket; each case writes under its own prefix (the namespace).
@@ -255,7 +257,7 @@ impl Harness for S3 {
         toml::from_str(&s3_settings("down", &connection, self.0)).expect("S3 settings")
     }
 
-    /// The change files read with boto3 + pyarrow and replayed (`tests/python/s3_rows.py`).
+    /// The change files read with boto3 + pyarrow / fastavro and replayed (`tests/python/s3_rows.py`).
     async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
         let s3 = &testbed().s3;
         int_keyed(common::python_rows(
@@ -271,8 +273,68 @@ async fn s3_parquet_target_conforms() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn s3_avro_target_conforms() -> Result<()> {
+    run_all(&S3("avro"), |case| unique(&format!("conf_s3a_{case}"))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn s3_jsonl_target_conforms() -> Result<()> {
     run_all(&S3("jsonl"), |case| unique(&format!("conf_s3j_{case}"))).await
+}
+
+/// The Iceberg target: one SQLite catalog per test process, each case its own namespace.
+struct Iceberg;
+
+fn iceberg_catalog() -> &'static std::path::Path {
+    static DB: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        testbed().s3.ensure_bucket(S3_BUCKET).expect("conformance bucket");
+        testbed().scratch_dir("iceberg").expect("scratch dir").join("catalog.db")
+    })
+}
+
+fn iceberg_settings(ns: &str, connection: &str) -> String {
+    // Commit at every commit: the suite checks what each commit made durable.
+    format!(
+        "warehouse = \"s3://{S3_BUCKET}/iceberg\"\nnamespace = \"{ns}\"\ntable_pattern = \"{{table}}\"\n\
+         commit_secs = 0\n[catalog]\nuri = \"sqlite://{}?mode=rwc\"\n[connection]\n{connection}connect_timeout_secs = 1\n",
+        iceberg_catalog().display()
+    )
+}
+
+impl Harness for Iceberg {
+    type T = IcebergTarget;
+
+    fn config(&self, ns: &str) -> IcebergSinkConfig {
+        toml::from_str(&iceberg_settings(ns, &testbed().s3.connection())).expect("Iceberg settings")
+    }
+
+    fn unreachable(&self) -> IcebergSinkConfig {
+        let s3 = &testbed().s3;
+        let connection =
+            s3.connection().replace(&s3.url(), &format!("http://127.0.0.1:{}", free_port().expect("port")));
+        toml::from_str(&iceberg_settings("down", &connection)).expect("Iceberg settings")
+    }
+
+    /// The table scanned with pyiceberg and replayed (`tests/python/iceberg_rows.py`).
+    async fn rows(&self, ns: &str, table: &str, columns: &[&str]) -> Result<Rows> {
+        int_keyed(common::python_rows(
+            "iceberg_rows.py",
+            &[
+                "rows",
+                &iceberg_catalog().display().to_string(),
+                &testbed().s3.url(),
+                &format!("{ns}.{table}"),
+                "id",
+                &columns.join(","),
+            ],
+        )?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iceberg_target_conforms() -> Result<()> {
+    run_all(&Iceberg, |case| unique(&format!("conf_ib_{case}"))).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,12 +1,14 @@
-"""Read an object-store target's change files with boto3 + pyarrow (clients Sluice did not write)
+"""Read an object-store target's change files with boto3 + pyarrow / fastavro (clients Sluice did
+not write)
 and replay them into the table's current state.
 
 Usage:
   s3_rows.py mkbucket ENDPOINT BUCKET
   s3_rows.py rows ENDPOINT BUCKET PREFIX KEYCOLUMN[,KEYCOLUMN…] COLUMN[,COLUMN…]
   s3_rows.py files ENDPOINT BUCKET PREFIX
+  s3_rows.py typed ENDPOINT BUCKET PREFIX KEYCOLUMN
 
-`rows`: every `.parquet` / `.jsonl` object under PREFIX (a table's directory, all partition
+`rows`: every `.parquet` / `.avro` / `.jsonl` object under PREFIX (a table's directory, all partition
 directories included), rows replayed in (__topic, __partition, __offset) order: `c`/`u`/`r` set
 the key's row (a column named in `__unchanged` keeps the key's previous value), `d` removes it,
 `t` empties the table. Prints {"<key>": [<column as text, or null>, …]}; the key is the single
@@ -15,6 +17,11 @@ key column's text, or the key columns' texts joined with ','. An offset seen twi
 timestamps ISO 8601 (`YYYY-MM-DDTHH:MM:SS.ffffff`, `Z` when UTC-adjusted), dates ISO, bytes hex,
 UUIDs hyphenated, lists as compact JSON.
 `files`: the data object keys under PREFIX, one per line, sorted.
+`typed`: the replayed rows with each column's type as the file declares it, {"<key>": {"<column>":
+[<type>, <value as text>]}}: for Parquet pyarrow's type name (`decimal128(12, 3)`,
+`timestamp[us, tz=UTC]`, `extension<arrow.uuid>`, ...), for Avro the logical type or the type
+name (`decimal(12,3)`, `timestamp-micros`, `array<long>`, ...), for JSON Lines the JSON value's
+Python type name.
 Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else the test bench's SLUICE_S3_*.
 """
 
@@ -27,6 +34,7 @@ import sys
 import uuid
 
 import boto3
+import fastavro
 import pyarrow.parquet as pq
 
 
@@ -42,7 +50,7 @@ def keys(s3, bucket, prefix):
     out = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         out.extend(o["Key"] for o in page.get("Contents", []))
-    return sorted(k for k in out if k.endswith((".parquet", ".jsonl")))
+    return sorted(k for k in out if k.endswith((".parquet", ".avro", ".jsonl")))
 
 
 def text(v):
@@ -66,11 +74,61 @@ def text(v):
     return str(v)
 
 
+def avro_type(t):
+    """A field's type in short: the non-null branch's logical type, else its type name."""
+    if isinstance(t, list):
+        t = next(b for b in t if b != "null")
+    if isinstance(t, str):
+        return t
+    logical = t.get("logicalType")
+    if logical == "decimal":
+        return f"decimal({t['precision']},{t['scale']})"
+    if logical:
+        return logical
+    if t["type"] == "array":
+        return f"array<{avro_type(t['items'])}>"
+    return t.get("sluice.type") or t["type"]
+
+
 def read(s3, bucket, key):
+    """The rows of one file, and {column: type} as the file declares them."""
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     if key.endswith(".parquet"):
-        return pq.read_table(io.BytesIO(body)).to_pylist()
-    return [json.loads(line) for line in body.decode().splitlines() if line]
+        table = pq.read_table(io.BytesIO(body))
+        return table.to_pylist(), {f.name: str(f.type) for f in table.schema}
+    if key.endswith(".avro"):
+        reader = fastavro.reader(io.BytesIO(body))
+        types = {f["name"]: avro_type(f["type"]) for f in reader.writer_schema["fields"]}
+        return list(reader), types
+    rows = [json.loads(line) for line in body.decode().splitlines() if line]
+    return rows, None
+
+
+def replay(changes, key_cols):
+    """The current rows, {key text: {column: value}}, from change rows replayed in (__topic,
+    __partition, __offset) order; an offset seen twice is an error (a duplicate)."""
+    changes = sorted(changes, key=lambda r: (r["__topic"], r["__partition"], r["__offset"]))
+    seen = set()
+    state = {}
+    for r in changes:
+        at = (r["__topic"], r["__partition"], r["__offset"])
+        if at in seen:
+            raise SystemExit(f"offset {at} is in the change log twice")
+        seen.add(at)
+        op = r["__op"]
+        if op == "t":
+            state = {}
+            continue
+        key = ",".join(text(r[c]) for c in key_cols)
+        if op == "d":
+            state.pop(key, None)
+            continue
+        prev = state.get(key, {})
+        row = {c: r.get(c) for c in r if not c.startswith("__")}
+        for c in r.get("__unchanged") or []:
+            row[c] = prev.get(c)
+        state[key] = row
+    return state
 
 
 def main() -> None:
@@ -86,31 +144,20 @@ def main() -> None:
     if cmd == "files":
         print("\n".join(keys(s3, bucket, prefix)))
         return
-    key_cols, columns = sys.argv[5].split(","), sys.argv[6].split(",")
+    key_cols = sys.argv[5].split(",")
     changes = []
+    types = {}
     for k in keys(s3, bucket, prefix):
-        changes.extend(read(s3, bucket, k))
-    changes.sort(key=lambda r: (r["__topic"], r["__partition"], r["__offset"]))
-    seen = set()
-    state = {}
-    for r in changes:
-        at = (r["__topic"], r["__partition"], r["__offset"])
-        if at in seen:
-            raise SystemExit(f"offset {at} is in two files")
-        seen.add(at)
-        op = r["__op"]
-        if op == "t":
-            state = {}
-            continue
-        key = ",".join(text(r[c]) for c in key_cols)
-        if op == "d":
-            state.pop(key, None)
-            continue
-        prev = state.get(key, {})
-        row = {c: r.get(c) for c in r if not c.startswith("__")}
-        for c in r.get("__unchanged") or []:
-            row[c] = prev.get(c)
-        state[key] = row
+        rows, declared = read(s3, bucket, k)
+        changes.extend(rows)
+        types.update(declared or {})
+    state = replay(changes, key_cols)
+    if cmd == "typed":
+        def typed(c, v):
+            return [types.get(c) or type(v).__name__, text(v)]
+        print(json.dumps({k: {c: typed(c, v) for c, v in row.items()} for k, row in state.items()}))
+        return
+    columns = sys.argv[6].split(",")
     print(json.dumps({k: [text(row.get(c)) for c in columns] for k, row in state.items()}))
 
 

@@ -56,6 +56,8 @@ pub enum Format {
     Parquet,
     /// One JSON object per line.
     Jsonl,
+    /// Avro object container files, zstd blocks, Avro logical types.
+    Avro,
 }
 
 impl Format {
@@ -63,6 +65,7 @@ impl Format {
         match self {
             Format::Parquet => "parquet",
             Format::Jsonl => "jsonl",
+            Format::Avro => "avro",
         }
     }
 }
@@ -102,12 +105,19 @@ pub struct S3SinkConfig {
     /// …or its oldest record waited this long (default 60 s).
     #[serde(default = "default_roll_secs")]
     pub roll_secs: u64,
-    /// Parquet: rows per row group (default 100,000).
+    /// Parquet: rows per row group; Avro: rows per block (default 100,000).
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
     /// Parquet: zstd level (default 3).
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
+    /// Avro: deflate level, 0–9 (default 6).
+    #[serde(default = "default_deflate_level")]
+    pub deflate_level: u32,
+}
+
+fn default_deflate_level() -> u32 {
+    6
 }
 
 fn default_roll_records() -> usize {
@@ -137,6 +147,9 @@ impl S3SinkConfig {
         }
         if !(1..=22).contains(&self.zstd_level) {
             return Err(format!("zstd_level {} is not in 1..=22", self.zstd_level));
+        }
+        if self.deflate_level > 9 {
+            return Err(format!("deflate_level {} is not in 0..=9", self.deflate_level));
         }
         if self.prefix.starts_with('/') || self.prefix.contains("//") {
             return Err(format!("prefix {:?}: no leading or doubled '/'", self.prefix));

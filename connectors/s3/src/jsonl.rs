@@ -1,6 +1,6 @@
 //! JSON Lines files: one object per row, metadata columns first, then the table's columns by
-//! name. Values as `sluice_core::text::json_value` writes them, except decimals, which are
-//! strings with every digit (a JSON number would be read as a float by most readers).
+//! name. Values as `sluice_core::text::json_value` writes them, except decimals (in lists too),
+//! which are strings with every digit (a JSON number would be read as a float by most readers).
 
 use sluice_core::text::{json_string, json_value};
 use sluice_core::{TableSchema, Value};
@@ -35,12 +35,27 @@ pub fn encode(t: &TableSchema, rows: &[FileRow]) -> Vec<u8> {
             out.push(',');
             json_string(&c.name, &mut out);
             out.push(':');
-            match v {
-                Value::Decimal(d) => json_string(d, &mut out),
-                v => json_value(v, &mut out),
-            }
+            value(v, &mut out);
         }
         out.push_str("}\n");
     }
     out.into_bytes()
+}
+
+/// A value as `json_value` writes it, but decimals (in lists too) as strings.
+fn value(v: &Value, out: &mut String) {
+    match v {
+        Value::Decimal(d) => json_string(d, out),
+        Value::Array(items) if items.iter().any(|i| matches!(i, Value::Decimal(_))) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                value(item, out);
+            }
+            out.push(']');
+        }
+        v => json_value(v, out),
+    }
 }

@@ -1,5 +1,5 @@
 //! The object-store target (`type = "s3"`): change events as files in S3 (or any S3-compatible
-//! store) for analytics — Parquet (typed columns, zstd) or JSON Lines, one row per change with
+//! store) for analytics — Parquet (typed columns, zstd), Avro object container files or JSON Lines, one row per change with
 //! its metadata ([`rows`]), in files named by the offsets they hold. Tested against SeaweedFS and
 //! read back with boto3 and pyarrow (tests/s3_sink.rs, the sink conformance suite).
 //!
@@ -7,6 +7,7 @@
 //! rolls (records, bytes or age); a roll's manifest is its commit ([`sink`] has the protocol and
 //! why it is exactly once).
 
+pub mod avro;
 pub mod config;
 pub mod error;
 pub mod jsonl;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, FixedSizeBinaryArray, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    Float64Array, Int16Array, Int32Array, Int64Array, LargeBinaryArray, ListArray, RecordBatch, StringArray,
     Time64MicrosecondArray, TimestampMicrosecondArray, TimestampMillisecondArray, UInt64Array,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
@@ -163,8 +163,9 @@ pub fn encode(
 
 const META_LEN: usize = crate::rows::META_COLUMNS.len();
 
-/// One column of values (`None`: null) as an array of Arrow type `t`.
-fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
+/// One column of values (`None`: null) as an array of Arrow type `t` (also used by the Iceberg
+/// target, whose schemas ask for `LargeBinary` and zone `+00:00`).
+pub fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
     Ok(match t {
         A::Boolean => Arc::new(BooleanArray::from(each(t, vals, |v| match v {
             Value::Bool(b) => Some(*b),
@@ -218,6 +219,7 @@ fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
                 .map(|v| match v {
                     None => Ok(None),
                     Some(Value::Decimal(d)) => scaled(d, *s as u32).map(Some),
+                    Some(Value::UInt64(n)) => scaled(&n.to_string(), *s as u32).map(Some),
                     Some(other) => Err(format!("a {} value in a {t} column", other.kind_name())),
                 })
                 .collect::<Result<_, String>>()?;
@@ -229,6 +231,10 @@ fn array(t: &A, vals: &[Option<&Value>]) -> Result<ArrayRef, String> {
             Arc::new(vals.iter().map(|v| v.and_then(sluice_core::text::scalar_text)).collect::<StringArray>())
         }
         A::Binary => Arc::new(BinaryArray::from(each(t, vals, |v| match v {
+            Value::Bytes(b) => Some(b.as_slice()),
+            _ => None,
+        })?)),
+        A::LargeBinary => Arc::new(LargeBinaryArray::from(each(t, vals, |v| match v {
             Value::Bytes(b) => Some(b.as_slice()),
             _ => None,
         })?)),

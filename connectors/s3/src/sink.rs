@@ -128,18 +128,21 @@ impl S3Sink {
             p.opened = None;
         }
         let row = FileRow::of(ev, at, &topic).map_err(S3Error::fatal)?;
-        if self.config.format == Format::Parquet {
-            crate::parquet::check(&ev.table, &row.image).map_err(|e| {
-                S3Error::fatal(format!(
-                    "{} event for {} at {}[{}]@{}: {e}",
-                    ev.op.code(),
-                    ev.table.id,
-                    at.topic,
-                    at.partition,
-                    at.offset
-                ))
-            })?;
-        }
+        let checked = match self.config.format {
+            Format::Parquet => crate::parquet::check(&ev.table, &row.image),
+            Format::Avro => crate::avro::check(&ev.table, &row.image),
+            Format::Jsonl => Ok(()),
+        };
+        checked.map_err(|e| {
+            S3Error::fatal(format!(
+                "{} event for {} at {}[{}]@{}: {e}",
+                ev.op.code(),
+                ev.table.id,
+                at.topic,
+                at.partition,
+                at.offset
+            ))
+        })?;
         let t = &ev.table;
         let same_table = |f: &OpenFile| {
             Arc::ptr_eq(&f.table, t)
@@ -354,7 +357,7 @@ async fn upload(
     f: &OpenFile,
     name: &str,
 ) -> std::result::Result<(), S3Error> {
-    let body = encode(config, f)?;
+    let body = encode(config, f, name)?;
     bucket.put(name, body).await?;
     for r in &f.rows {
         metrics::counter!(METRIC_APPLIED, "table" => f.table.id.to_string(), "op" => r.meta.op).increment(1);
@@ -362,16 +365,14 @@ async fn upload(
     Ok(())
 }
 
-fn encode(config: &S3SinkConfig, f: &OpenFile) -> std::result::Result<Vec<u8>, S3Error> {
+fn encode(config: &S3SinkConfig, f: &OpenFile, name: &str) -> std::result::Result<Vec<u8>, S3Error> {
+    let (rows, level) = (config.row_group_rows, config.zstd_level);
     match config.format {
         Format::Jsonl => Ok(crate::jsonl::encode(&f.table, &f.rows)),
-        Format::Parquet => {
-            crate::parquet::encode(&f.table, f.mysql, &f.rows, config.row_group_rows, config.zstd_level)
-                .map_err(|e| {
-                    S3Error::fatal(format!("{} (offsets {}..={}): {e}", f.table.id, f.first, f.last))
-                })
-        }
+        Format::Parquet => crate::parquet::encode(&f.table, f.mysql, &f.rows, rows, level),
+        Format::Avro => crate::avro::encode(&f.table, f.mysql, &f.rows, rows, config.deflate_level, name),
     }
+    .map_err(|e| S3Error::fatal(format!("{} (offsets {}..={}): {e}", f.table.id, f.first, f.last)))
 }
 
 impl Sink for S3Sink {
