@@ -1,10 +1,11 @@
-//! Every PostgreSQL type and every MariaDB type into the object-store target, in each file format:
-//! a PostgreSQL `all_types` table (rows written while streaming: CDC) and a MariaDB one (rows
-//! written before the source starts: full load) → `sluice source` ×2 → broker → three `sluice
-//! sink`s with `type = "s3"` (Parquet, Avro, JSON Lines) into SeaweedFS. Each format is read back
-//! by its own reader (boto3 + pyarrow / fastavro / json: tests/python/s3_rows.py `typed`), the
-//! change rows replayed, and every column compared as (type the file declares, value) with the
-//! mapping docs/sinks.md documents ("Object-store target"). Row 1 has a value in every column
+//! Every PostgreSQL type and every MariaDB type into the object-store targets, in each format: a
+//! PostgreSQL `all_types` table (rows written while streaming: CDC) and a MariaDB one (rows
+//! written before the source starts: full load) → `sluice source` ×2 → broker → four `sluice
+//! sink`s: `type = "s3"` (Parquet, Avro, JSON Lines) into SeaweedFS, and `type = "iceberg"`. Each
+//! is read back by its own reader (boto3 + pyarrow / fastavro / json: tests/python/s3_rows.py
+//! `typed`; pyiceberg: tests/python/iceberg_rows.py `typed`), the change rows replayed, and every
+//! column compared as (type the file or table declares, value) with the mapping docs/sinks.md
+//! documents ("Object-store target", "Iceberg target"). Row 1 has a value in every column
 //! (then an update of one), row 2 NULL in every nullable column.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -20,15 +21,21 @@ use serde_json::{json, Value as Json};
 use sluice_testkit::{free_port, testbed, unique};
 
 const BUCKET: &str = "sluice-types";
-const FORMATS: [&str; 3] = ["parquet", "avro", "jsonl"];
+/// The three file formats of `type = "s3"`, and `type = "iceberg"`.
+const FORMATS: [&str; 4] = ["parquet", "avro", "jsonl", "iceberg"];
 
 type Dump = BTreeMap<String, BTreeMap<String, Json>>;
 
-fn dump(ns: &str, schema: &str) -> anyhow::Result<Dump> {
+fn dump(format: &str, catalog: &str, ns: &str, schema: &str) -> anyhow::Result<Dump> {
     let tb = testbed();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/s3_rows.py");
-    let out =
-        tb.python(&script, &["typed", &tb.s3.url(), BUCKET, &format!("{ns}/{schema}/all_types"), "id"])?;
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
+    let out = if format == "iceberg" {
+        let table = format!("{ns}.{schema}_all_types");
+        tb.python(&python.join("iceberg_rows.py"), &["typed", catalog, &tb.s3.url(), &table, "id"])?
+    } else {
+        let prefix = format!("{ns}/{schema}/all_types");
+        tb.python(&python.join("s3_rows.py"), &["typed", &tb.s3.url(), BUCKET, &prefix, "id"])?
+    };
     Ok(serde_json::from_str(&out)?)
 }
 
@@ -91,13 +98,22 @@ async fn every_postgres_and_mariadb_type_lands_typed_in_each_file_format() -> an
     let regex = format!("^({pg_prefix}\\.public|{my_prefix}\\.{my_db})\\.all_types$");
     let mut sinks = Vec::new();
     let mut namespaces = Vec::new();
+    let catalog = dir.join("catalog.db").display().to_string();
     for format in FORMATS {
         let ns = unique("st");
-        let settings = format!(
-            "type = \"s3\"\nbucket = \"{BUCKET}\"\nprefix = \"{ns}\"\nformat = \"{format}\"\nroll_secs = 1\n\
-             [sink.connection]\n{}",
-            tb.s3.connection()
-        );
+        let settings = if format == "iceberg" {
+            format!(
+                "type = \"iceberg\"\nwarehouse = \"s3://{BUCKET}/{ns}\"\nnamespace = \"{ns}\"\ncommit_secs = 1\n\
+                 [sink.catalog]\nuri = \"sqlite://{catalog}?mode=rwc\"\n[sink.connection]\n{}",
+                tb.s3.connection()
+            )
+        } else {
+            format!(
+                "type = \"s3\"\nbucket = \"{BUCKET}\"\nprefix = \"{ns}\"\nformat = \"{format}\"\nroll_secs = 1\n\
+                 [sink.connection]\n{}",
+                tb.s3.connection()
+            )
+        };
         let config = Doc::Search.sink_config_for(&ns, &regex, &settings, port);
         sinks.push(common::start_sink(&dir, &format!("sink_{format}"), &config)?);
         namespaces.push(ns);
@@ -110,7 +126,7 @@ async fn every_postgres_and_mariadb_type_lands_typed_in_each_file_format() -> an
             let (row_1, row_2) = expected(format, source);
             let started = Instant::now();
             let (rows, wrong) = loop {
-                let rows = dump(ns, schema)?;
+                let rows = dump(format, &catalog, ns, schema)?;
                 let mut wrong = differences(&format!("{what} row 1"), rows.get("1"), &row_1);
                 wrong.extend(differences(&format!("{what} row 2"), rows.get("2"), &row_2));
                 if wrong.is_empty() || started.elapsed() > t {
@@ -228,6 +244,53 @@ fn expected(format: &str, source: &str) -> (Json, Json) {
             "c_tinyint": ["int16", "-128"], "c_tinyint_u": ["int16", "255"],
             "c_varbinary": ["binary", "deadbeef00"], "c_varchar": ["string", "héllo ✓✓"],
             "c_year": ["int32", "2024"], "id": ["int32", "1"]
+        }),
+        ("iceberg", "pg") => json!({
+            "c_bool": ["boolean", "true"], "c_bytea": ["binary", "00ff10"],
+            "c_char": ["string", "ab   "], "c_cidr": ["string", "10.0.0.0/8"],
+            "c_date": ["date", "2024-02-29"], "c_domain": ["int", "5"],
+            "c_enum": ["string", "happy"], "c_float4": ["float", "1.5"],
+            "c_float8": ["double", "1.2345678901234567"], "c_inet": ["string", "192.168.0.1/24"],
+            "c_int2": ["int", "-32768"], "c_int4": ["int", "2147483647"],
+            "c_int8": ["long", "-9223372036854775808"], "c_int_array": ["list<int>", "[1,null,3]"],
+            "c_interval": ["string", "P1Y2M3DT4H5M6.000007S"],
+            "c_json": ["string", "{\"a\": [1, 2]}"],
+            "c_jsonb": ["string", "{\"b\": {\"c\": null}}"],
+            "c_macaddr": ["string", "08:00:2b:01:02:03"], "c_not_null": ["string", "not null"],
+            "c_numeric": ["decimal(12, 3)", "123456789.123"],
+            "c_numeric_array": ["list<decimal(6, 2)>", "[\"1.50\",\"-2.25\"]"],
+            "c_numeric_free": ["string", "0.000001234"], "c_text": ["string", "héllo ✓"],
+            "c_text_array": ["list<string>", "[\"a b\",\"c\"]"],
+            "c_time": ["time", "23:59:59.999999"],
+            "c_timestamp": ["timestamp", "2024-01-02T03:04:05.123456"],
+            "c_timestamptz": ["timestamptz", "2024-01-02T01:04:05.123456Z"],
+            "c_timetz": ["string", "12:34:56.789000+05:30"],
+            "c_uuid": ["uuid", "550e8400-e29b-41d4-a716-446655440000"],
+            "c_varchar": ["string", "abd"], "id": ["int", "1"]
+        }),
+        ("iceberg", _) => json!({
+            "c_bigint": ["long", "-9223372036854775808"],
+            "c_bigint_u": ["decimal(20, 0)", "18446744073709551615"],
+            "c_binary": ["binary", "00ff1000"], "c_bit1": ["string", "true"],
+            "c_bit10": ["string", "\\x0302"], "c_blob": ["binary", "ff00fe"],
+            "c_char": ["string", "ab"], "c_date": ["date", "2024-02-29"],
+            "c_datetime": ["timestamp", "2024-01-02T03:04:05.123456"],
+            "c_datetime0": ["timestamp", "1999-12-31T23:59:59.000000"],
+            "c_decimal": ["decimal(12, 3)", "-123456789.123"],
+            "c_double": ["double", "1.2345678901234567"], "c_enum": ["string", "happy"],
+            "c_float": ["float", "1.5"],
+            "c_geom": ["binary", "0101000000000000000000f03f0000000000000040"],
+            "c_int": ["int", "-2147483648"], "c_int_u": ["long", "4294967295"],
+            "c_json": ["string", "{\"a\": [1, 2]}"], "c_latin1": ["string", "café €"],
+            "c_mediumint": ["int", "-8388608"], "c_mediumint_u": ["int", "16777215"],
+            "c_not_null": ["string", "not null"], "c_set": ["string", "a,c"],
+            "c_smallint": ["int", "-32768"], "c_smallint_u": ["int", "65535"],
+            "c_text": ["string", "😀 emoji"], "c_time": ["long", "45296789000"],
+            "c_time_neg": ["long", "-3020399000001"],
+            "c_timestamp": ["timestamptz", "2024-01-02T03:04:05.123456Z"],
+            "c_tinyint": ["int", "-128"], "c_tinyint_u": ["int", "255"],
+            "c_varbinary": ["binary", "deadbeef00"], "c_varchar": ["string", "héllo ✓✓"],
+            "c_year": ["int", "2024"], "id": ["int", "1"]
         }),
         ("avro", _) => json!({
             "c_bigint": ["long", "-9223372036854775808"],

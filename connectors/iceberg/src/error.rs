@@ -26,14 +26,26 @@ impl IcebergError {
     pub fn from_iceberg(context: &str, e: &iceberg::Error) -> Self {
         use iceberg::ErrorKind as K;
         let text = format!("{e:#}");
+        let has = |marks: &[&str]| marks.iter().any(|m| text.contains(m));
         let kind = match e.kind() {
-            _ if ["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"]
-                .iter()
-                .any(|m| text.contains(m)) =>
+            // S3 error codes and database refusals no retry fixes.
+            _ if has(&[
+                "NoSuchBucket",
+                "AccessDenied",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "PermissionDenied",
+                "password authentication failed",
+                "permission denied",
+                "unable to open database file",
+            ]) =>
             {
                 ErrorKind::Fatal
             }
-            K::CatalogCommitConflicts => ErrorKind::Retriable,
+            // A member that created the same namespace or table first: a restart finds it.
+            K::CatalogCommitConflicts | K::NamespaceAlreadyExists | K::TableAlreadyExists => {
+                ErrorKind::Retriable
+            }
             _ if e.retryable() => ErrorKind::Retriable,
             // The crate reports I/O and catalog-connection failures as Unexpected.
             K::Unexpected => ErrorKind::Retriable,

@@ -3,17 +3,28 @@
 //!
 //! Invariants (exactly once, on the catalog's compare-and-swap of a table's metadata):
 //! - A commit of table T writes data files, then one fast-append snapshot whose summary holds
-//!   `sluice.offsets.<sink>`: every partition this sink has written to T, with the offset after
-//!   the last record the table now holds — and `sluice.high-water`, the same past every record
-//!   any sink wrote. The snapshot is the commit point; only then are the offsets reported durable
-//!   (`Committed::Through`). Rows below the high-water mark are already in the table and are
-//!   dropped from a commit (another sink name replaying the topic adds nothing).
+//!   `sluice.offsets.<sink>` — for each partition the commit advanced, the offset after its last
+//!   record — and `sluice.high-water`, the same values under a key every sink shares. The
+//!   snapshot is the commit point; only then are those offsets reported durable
+//!   (`Committed::Through`). A partition's durable offset is the value of the newest snapshot
+//!   that names it (each snapshot names only what its commit advanced, so group members writing
+//!   other partitions of T never overwrite each other's offsets).
 //! - Offsets come only from the tables (`stored_offsets`: every table of the namespace, its
-//!   newest snapshot carrying this sink's key). Records below a partition's durable offset are
-//!   skipped; a record below what is staged (a redelivery) drops the partition's staged rows.
-//! - Before appending, the sink re-reads T and checks that its snapshots still record the offsets
-//!   this commit starts from; if another writer (a stale group member) moved them, the staged
-//!   rows are dropped and the error is retriable (the run restarts from the tables).
+//!   snapshot history walked once; later commits walk only the snapshots added since). Records
+//!   below a partition's durable offset are skipped; a redelivered record drops the partition's
+//!   staged rows from its offset on. Rows below the table-wide high-water mark are in the table
+//!   already and are dropped from a commit (another sink name replaying a topic adds nothing).
+//! - Before appending, the sink re-reads the table: rows another writer committed meanwhile (a
+//!   group member that had the partition) are below the high-water mark and dropped; a commit
+//!   that would move a partition's offset back commits nothing and is retriable. iceberg-rust re-bases an append onto a
+//!   snapshot committed meanwhile, so this check cannot be atomic with the append: a snapshot
+//!   that landed in between for the same partition is reported (warning, metric
+//!   `sluice_sink_iceberg_concurrent_writers_total`) — its rows may then be in T twice.
+//! - After a failed commit the sink refuses work (retriable) until `stored_offsets` rebuilt its
+//!   state from the tables: nothing staged before the failure is reported durable by a later
+//!   commit.
+//! - One topic partition feeds one table; a partition whose events map to a second table while
+//!   the first has uncommitted rows is a fatal, named error.
 //! - A crash after files are written but before the snapshot leaves unreferenced files: never
 //!   read, removed by Iceberg's orphan-file maintenance.
 
@@ -50,10 +61,25 @@ struct Staged {
 struct Partition {
     /// The table its rows go to (one topic is one source table).
     table: Option<String>,
+    /// The topic's name, shared by its staged rows.
+    topic: Option<Arc<str>>,
+    /// The source table its last event came from (`table` is its name).
+    source: Option<sluice_core::TableId>,
     /// The offset after everything staged or committed past.
     next: Option<i64>,
     /// What the table's snapshots record for this partition.
     durable: Option<i64>,
+}
+
+/// What a table's snapshots record, as far as the sink has walked them.
+#[derive(Default)]
+struct TableLog {
+    /// The newest snapshot walked.
+    seen: Option<i64>,
+    /// This sink's offsets: per partition, the newest snapshot's value.
+    own: OffsetMap,
+    /// Every sink's: per partition, the highest value.
+    high_water: OffsetMap,
 }
 
 pub struct IcebergSink {
@@ -63,6 +89,9 @@ pub struct IcebergSink {
     name: String,
     tables: HashMap<String, Staged>,
     partitions: HashMap<(Arc<str>, i32), Partition>,
+    logs: HashMap<String, TableLog>,
+    /// Set by a failed commit: work is refused until `stored_offsets` runs.
+    broken: bool,
 }
 
 impl IcebergSink {
@@ -84,6 +113,8 @@ impl IcebergSink {
             name: name.to_owned(),
             tables: HashMap::new(),
             partitions: HashMap::new(),
+            logs: HashMap::new(),
+            broken: false,
         })
     }
 
@@ -97,28 +128,56 @@ impl IcebergSink {
     }
 
     fn stage(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) -> std::result::Result<(), IcebergError> {
-        let topic: Arc<str> = at.topic.into();
-        let key = (topic.clone(), at.partition);
-        let p = self.partitions.entry(key.clone()).or_default();
+        let key = (Arc::<str>::from(at.topic), at.partition);
+        let p = self.partitions.entry(key).or_default();
         if p.durable.is_some_and(|d| at.offset < d) {
             return Ok(()); // already in the table
         }
+        let topic = p.topic.get_or_insert_with(|| at.topic.into()).clone();
+        // Refusals first: a refused record changes nothing (the dead-letter policy takes it).
+        let refuse = |e: String| {
+            IcebergError::fatal(format!(
+                "{} event for {} at {}[{}]@{}: {e}",
+                ev.op.code(),
+                ev.table.id,
+                at.topic,
+                at.partition,
+                at.offset
+            ))
+        };
+        let row = FileRow::of(ev, at, &topic).map_err(IcebergError::fatal)?;
+        sluice_s3::parquet::check(&ev.table, &row.image).map_err(refuse)?;
+        let table = match &p.table {
+            Some(t) if p.source.as_ref() == Some(&ev.table.id) => t.clone(),
+            _ => self.config.table_name(&ev.table.id.schema, &ev.table.id.table),
+        };
+        let active = p.durable.is_some_and(|d| p.next.is_some_and(|n| n > d));
+        if let Some(old) = p.table.as_ref().filter(|old| **old != table && active) {
+            return Err(refuse(format!(
+                "this partition also feeds table {old}, which has uncommitted rows; the iceberg target \
+                 needs one table per topic"
+            )));
+        }
         let redelivered = p.next.is_some_and(|n| at.offset < n);
-        let table = self.config.table_name(&ev.table.id.schema, &ev.table.id.table);
+        if p.source.as_ref() != Some(&ev.table.id) {
+            p.source = Some(ev.table.id.clone());
+        }
         p.table = Some(table.clone());
         p.next = Some(at.offset + 1);
         p.durable.get_or_insert(at.offset);
         if redelivered {
-            // Redelivered from the durable offset: what is staged of this partition comes again.
+            // Redelivered: what is staged of this partition from this offset on comes again.
+            let (partition, offset) = (at.partition, at.offset);
             for s in self.tables.values_mut() {
                 for (_, _, rows) in &mut s.slices {
-                    rows.retain(|r| !(r.meta.partition == at.partition && *r.meta.topic == *topic));
+                    rows.retain(|r| {
+                        !(r.meta.partition == partition && *r.meta.topic == *topic && r.meta.offset >= offset)
+                    });
                 }
                 s.slices.retain(|(_, _, rows)| !rows.is_empty());
                 s.rows = s.slices.iter().map(|(_, _, r)| r.len()).sum();
             }
         }
-        let row = FileRow::of(ev, at, &topic).map_err(IcebergError::fatal)?;
         let s = self.tables.entry(table).or_default();
         let t = &ev.table;
         let same =
@@ -158,15 +217,64 @@ impl IcebergSink {
         due
     }
 
-    /// This sink's offsets as `table`'s newest snapshot that has them records them.
-    fn recorded(&self, table: &Table) -> std::result::Result<OffsetMap, IcebergError> {
-        newest(table, &self.offsets_key())
+    /// Walk the snapshots of `table` added since the last walk into its [`TableLog`].
+    fn refresh(&mut self, name: &str, table: &Table) -> std::result::Result<(), IcebergError> {
+        let own_key = self.offsets_key();
+        let log = self.logs.entry(name.to_owned()).or_default();
+        let md = table.metadata();
+        let mut fresh_own = OffsetMap::new();
+        let mut cur = md.current_snapshot();
+        let newest_id = cur.map(|s| s.snapshot_id());
+        while let Some(s) = cur {
+            if Some(s.snapshot_id()) == log.seen {
+                break;
+            }
+            let props = &s.summary().additional_properties;
+            if let Some(v) = props.get(&own_key) {
+                // Newest first: a partition keeps the first value met.
+                for (topic, parts) in offset_map(table, &own_key, v)? {
+                    let known = fresh_own.entry(topic).or_default();
+                    for (p, n) in parts {
+                        known.entry(p).or_insert(n);
+                    }
+                }
+            }
+            if let Some(v) = props.get(HIGH_WATER_KEY) {
+                for (topic, parts) in offset_map(table, HIGH_WATER_KEY, v)? {
+                    let known = log.high_water.entry(topic).or_default();
+                    for (p, n) in parts {
+                        let h = known.entry(p).or_insert(n);
+                        *h = (*h).max(n);
+                    }
+                }
+            }
+            cur = s.parent_snapshot_id().and_then(|id| md.snapshot_by_id(id));
+        }
+        for (topic, parts) in fresh_own {
+            log.own.entry(topic).or_default().extend(parts);
+        }
+        log.seen = newest_id;
+        Ok(())
+    }
+
+    /// The partitions of table `name` this sink advanced past what the table holds.
+    fn active(&self, name: &str) -> Vec<(Arc<str>, i32)> {
+        let mut out: Vec<(Arc<str>, i32)> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| {
+                p.table.as_deref() == Some(name) && p.durable.is_some_and(|d| p.next.is_some_and(|n| n > d))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Commit table `name`: its staged rows and its partitions' offsets, in one snapshot.
     async fn commit_table(&mut self, name: &str) -> std::result::Result<Vec<BrokerOffset>, IcebergError> {
         let ident = self.ident(name);
-        let staged = self.tables.remove(name).unwrap_or_default();
+        let mut staged = self.tables.remove(name).unwrap_or_default();
         let mut table = match staged.slices.first() {
             Some((t, mysql, _)) => {
                 crate::catalog::ensure_table(&self.catalog, &self.config, &ident, t, *mysql).await?
@@ -180,20 +288,20 @@ impl IcebergSink {
         for (t, mysql, _) in staged.slices.iter().skip(1) {
             table = crate::catalog::evolve(&self.catalog, table, t, *mysql).await?;
         }
-        // Where this commit starts must still be what the table records (one writer per partition).
-        let mut offsets = self.recorded(&table)?;
-        let mine: Vec<(Arc<str>, i32)> = self
-            .partitions
-            .iter()
-            .filter(|(_, p)| p.table.as_deref() == Some(name))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &mine {
-            let p = &self.partitions[k];
-            let recorded = offsets.get(&*k.0).and_then(|m| m.get(&k.1)).copied();
-            if recorded.is_some_and(|r| p.durable.is_none_or(|d| r > d)) {
-                self.partitions.clear();
-                self.tables.clear();
+        self.refresh(name, &table)?;
+        let checked = self.logs.get(name).and_then(|l| l.seen);
+        let active = self.active(name);
+        let log = self.logs.get(name).map_or_else(TableLog::default, |l| TableLog {
+            seen: l.seen,
+            own: l.own.clone(),
+            high_water: l.high_water.clone(),
+        });
+        // Another writer (a member that took the partition over, or this sink before a
+        // rebalance brought it back) may have moved a partition on: the rows it wrote are below
+        // the high-water mark and dropped below, but an offset must never move back.
+        for k in &active {
+            let recorded = log.own.get(&*k.0).and_then(|m| m.get(&k.1)).copied();
+            if recorded.is_some_and(|r| self.partitions[k].next.is_none_or(|n| n < r)) {
                 return Err(IcebergError::retriable(format!(
                     "partition {}[{}] of {ident} was committed up to {} by another writer (a group \
                      member that took the partition over); restarting from the tables' snapshots",
@@ -205,21 +313,18 @@ impl IcebergSink {
         }
         // Records any writer of the table (another sink name replaying the topic) committed are
         // in it already: a record is in the table once.
-        let mut high_water = newest(&table, HIGH_WATER_KEY)?;
-        let mut staged = staged;
         for (_, _, rows) in &mut staged.slices {
             rows.retain(|r| {
-                let hw = high_water.get(&*r.meta.topic).and_then(|m| m.get(&r.meta.partition));
+                let hw = log.high_water.get(&*r.meta.topic).and_then(|m| m.get(&r.meta.partition));
                 hw.is_none_or(|&h| r.meta.offset >= h)
             });
         }
         staged.slices.retain(|(_, _, rows)| !rows.is_empty());
+        let mut advanced = OffsetMap::new();
         let mut moved = Vec::new();
-        for k in &mine {
+        for k in &active {
             if let Some(n) = self.partitions[k].next {
-                offsets.entry(k.0.to_string()).or_default().insert(k.1, n);
-                let hw = high_water.entry(k.0.to_string()).or_default().entry(k.1).or_insert(n);
-                *hw = (*hw).max(n);
+                advanced.entry(k.0.to_string()).or_default().insert(k.1, n);
                 moved.push(BrokerOffset { topic: k.0.to_string(), partition: k.1, next_offset: n });
             }
         }
@@ -231,11 +336,9 @@ impl IcebergSink {
             data_files(&table, &slices, self.config.zstd_level).await?
         };
         let started = Instant::now();
-        let json = |m: &OffsetMap| serde_json::to_string(m).map_err(|e| IcebergError::fatal(e.to_string()));
-        let properties = HashMap::from([
-            (self.offsets_key(), json(&offsets)?),
-            (HIGH_WATER_KEY.to_owned(), json(&high_water)?),
-        ]);
+        let json = serde_json::to_string(&advanced).map_err(|e| IcebergError::fatal(e.to_string()))?;
+        let properties =
+            HashMap::from([(self.offsets_key(), json.clone()), (HIGH_WATER_KEY.to_owned(), json)]);
         let ctx = format!("committing to {ident}");
         let tx = Transaction::new(&table);
         let tx = tx
@@ -245,16 +348,23 @@ impl IcebergSink {
             .set_snapshot_properties(properties)
             .apply(tx)
             .map_err(|e| IcebergError::from_iceberg(&ctx, &e))?;
-        tx.commit(&self.catalog).await.map_err(|e| IcebergError::from_iceberg(&ctx, &e))?;
+        let table = tx.commit(&self.catalog).await.map_err(|e| IcebergError::from_iceberg(&ctx, &e))?;
         metrics::histogram!("sluice_sink_iceberg_commit_seconds").record(started.elapsed().as_secs_f64());
+        self.report_concurrent_writers(&table, checked, &advanced);
+        let mut applied: HashMap<(&str, &'static str), u64> = HashMap::new();
         for (t, _, rows) in &staged.slices {
             for r in rows {
-                metrics::counter!(METRIC_APPLIED, "table" => t.id.to_string(), "op" => r.meta.op)
-                    .increment(1);
+                *applied.entry((t.id.table.as_str(), r.meta.op)).or_default() += 1;
             }
         }
-        tracing::debug!(table = %ident, rows = staged.slices.iter().map(|s| s.2.len()).sum::<usize>(), "committed");
-        for k in &mine {
+        if let Some((t, _, _)) = staged.slices.first() {
+            let id = t.id.to_string();
+            for ((_, op), n) in applied {
+                metrics::counter!(METRIC_APPLIED, "table" => id.clone(), "op" => op).increment(n);
+            }
+        }
+        tracing::debug!(table = %ident, partitions = moved.len(), "committed");
+        for k in &active {
             if let Some(p) = self.partitions.get_mut(k) {
                 p.durable = p.next;
             }
@@ -263,33 +373,79 @@ impl IcebergSink {
         Ok(moved)
     }
 
+    /// Snapshots between the one this commit checked and its own that name a partition it
+    /// advanced were committed by another writer meanwhile: their rows may repeat this commit's.
+    fn report_concurrent_writers(&self, table: &Table, checked: Option<i64>, advanced: &OffsetMap) {
+        let md = table.metadata();
+        let Some(own) = md.current_snapshot() else { return };
+        let mut cur = own.parent_snapshot_id().and_then(|id| md.snapshot_by_id(id));
+        while let Some(s) = cur {
+            if Some(s.snapshot_id()) == checked {
+                return;
+            }
+            let props = &s.summary().additional_properties;
+            let theirs: OffsetMap =
+                props.get(HIGH_WATER_KEY).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default();
+            for (topic, parts) in &theirs {
+                for p in parts.keys() {
+                    if advanced.get(topic).is_some_and(|m| m.contains_key(p)) {
+                        metrics::counter!("sluice_sink_iceberg_concurrent_writers_total").increment(1);
+                        tracing::warn!(
+                            table = %table.identifier(), topic, partition = p, snapshot = s.snapshot_id(),
+                            "another writer committed this partition while this commit ran (a stale group \
+                             member): its rows may be in the table twice"
+                        );
+                    }
+                }
+            }
+            cur = s.parent_snapshot_id().and_then(|id| md.snapshot_by_id(id));
+        }
+    }
+
     /// Every partition's durable offset, from the namespace's tables.
     async fn recover(&mut self) -> std::result::Result<Vec<BrokerOffset>, IcebergError> {
         self.partitions.clear();
         self.tables.clear();
+        self.logs.clear();
+        self.broken = false;
         let ctx = format!("listing namespace {}", self.config.namespace);
         let idents = self
             .catalog
             .list_tables(&self.namespace)
             .await
             .map_err(|e| IcebergError::from_iceberg(&ctx, &e))?;
-        let mut out = Vec::new();
         for ident in idents {
             let table = self
                 .catalog
                 .load_table(&ident)
                 .await
                 .map_err(|e| IcebergError::from_iceberg(&format!("loading {ident}"), &e))?;
-            for (topic, parts) in self.recorded(&table)? {
+            let name = ident.name().to_owned();
+            self.refresh(&name, &table)?;
+            let own = self.logs.get(&name).map(|l| l.own.clone()).unwrap_or_default();
+            for (topic, parts) in own {
                 for (partition, next) in parts {
                     let p = self.partitions.entry((topic.as_str().into(), partition)).or_default();
-                    p.table = Some(ident.name().to_owned());
-                    p.durable = Some(next);
-                    p.next = Some(next);
-                    out.push(BrokerOffset { topic: topic.clone(), partition, next_offset: next });
+                    // A partition recorded in two tables (table_pattern changed): the further.
+                    if p.durable.is_none_or(|d| next > d) {
+                        p.table = Some(name.clone());
+                        p.durable = Some(next);
+                        p.next = Some(next);
+                    }
                 }
             }
         }
+        let mut out: Vec<BrokerOffset> = self
+            .partitions
+            .iter()
+            .filter_map(|((topic, partition), p)| {
+                p.durable.map(|n| BrokerOffset {
+                    topic: topic.to_string(),
+                    partition: *partition,
+                    next_offset: n,
+                })
+            })
+            .collect();
         out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         Ok(out)
     }
@@ -311,25 +467,29 @@ impl IcebergSink {
     }
 }
 
+impl IcebergSink {
+    /// After a failed commit, nothing more until the state is rebuilt from the tables.
+    fn ensure_intact(&self) -> std::result::Result<(), IcebergError> {
+        if self.broken {
+            return Err(IcebergError::retriable(
+                "a commit to Iceberg failed; restarting from the offsets the tables record",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The summary key of the offsets past every record in the table, whichever sink wrote it.
 const HIGH_WATER_KEY: &str = "sluice.high-water";
 
-/// The offset map under `key` in `table`'s newest snapshot that has one (empty if none has).
-fn newest(table: &Table, key: &str) -> std::result::Result<OffsetMap, IcebergError> {
-    let md = table.metadata();
-    let mut cur = md.current_snapshot();
-    while let Some(s) = cur {
-        if let Some(v) = s.summary().additional_properties.get(key) {
-            return serde_json::from_str(v).map_err(|e| {
-                IcebergError::fatal(format!(
-                    "{}: snapshot property {key} is not an offset map: {e}",
-                    table.identifier()
-                ))
-            });
-        }
-        cur = s.parent_snapshot_id().and_then(|id| md.snapshot_by_id(id));
-    }
-    Ok(OffsetMap::new())
+/// A snapshot property holding an offset map.
+fn offset_map(table: &Table, key: &str, v: &str) -> std::result::Result<OffsetMap, IcebergError> {
+    serde_json::from_str(v).map_err(|e| {
+        IcebergError::fatal(format!(
+            "{}: snapshot property {key} is not an offset map: {e}",
+            table.identifier()
+        ))
+    })
 }
 
 impl Sink for IcebergSink {
@@ -343,6 +503,7 @@ impl Sink for IcebergSink {
     }
 
     async fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<()> {
+        self.ensure_intact()?;
         for (ev, at) in events.iter().zip(at) {
             self.stage(ev, at)?;
         }
@@ -350,11 +511,13 @@ impl Sink for IcebergSink {
     }
 
     async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<Committed> {
+        self.ensure_intact()?;
         let result = self.commit_due(offsets, false).await;
         if result.is_err() {
-            // What is staged is replayed from the tables' offsets.
+            // What is staged is replayed from the tables' offsets, after `stored_offsets`.
             self.partitions.clear();
             self.tables.clear();
+            self.broken = true;
         }
         Ok(result?)
     }
@@ -365,6 +528,9 @@ impl Sink for IcebergSink {
 
     /// Commit everything staged (a clean stop leaves nothing waiting).
     async fn close(&mut self) {
+        if self.broken {
+            return;
+        }
         if let Err(e) = self.commit_due(&[], true).await {
             tracing::warn!(error = %e, "committing at close; the records are replayed on restart");
         }

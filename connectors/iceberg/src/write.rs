@@ -46,7 +46,17 @@ pub fn batch(arrow: &SchemaRef, slice: &Slice<'_>) -> Result<RecordBatch, String
     let rows = slice.rows;
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
     cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.op))));
-    let tz = match arrow.field(1).data_type() {
+    let field = |name: &str| {
+        arrow
+            .field_with_name(name)
+            .map_err(|_| format!("the table has no {name} column (not a Sluice change log?)"))
+    };
+    for (i, name) in META_COLUMNS.iter().enumerate() {
+        if arrow.fields().get(i).is_none_or(|f| f.name() != name) {
+            return Err(format!("column {i} of the table is not {name} (not a Sluice change log?)"));
+        }
+    }
+    let tz = match field("__ts_ms")?.data_type() {
         A::Timestamp(_, tz) => tz.clone(),
         _ => None,
     };
@@ -59,7 +69,7 @@ pub fn batch(arrow: &SchemaRef, slice: &Slice<'_>) -> Result<RecordBatch, String
     cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.meta.topic))));
     cols.push(Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.meta.partition))));
     cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.meta.offset))));
-    let A::List(elem) = arrow.field(7).data_type() else {
+    let A::List(elem) = field("__unchanged")?.data_type() else {
         return Err("__unchanged is not a list in the table schema".into());
     };
     let mut unchanged = ListBuilder::new(StringBuilder::new()).with_field(elem.clone());

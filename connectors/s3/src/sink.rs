@@ -85,6 +85,9 @@ pub struct S3Sink {
     bucket: Bucket,
     name: String,
     partitions: HashMap<(Arc<str>, i32), Partition>,
+    /// Set by a failed roll: work is refused until `stored_offsets` rebuilt the state from the
+    /// manifests (a partition staged afresh would start a roll past the records that failed).
+    broken: bool,
 }
 
 impl S3Sink {
@@ -93,7 +96,7 @@ impl S3Sink {
         let bucket = Bucket::new(&config.connection, &config.bucket)?;
         // Reaches the bucket with these credentials (a missing bucket is fatal).
         bucket.list(&config.key(&format!("_sluice/{name}/"))).await?;
-        Ok(Self { config, bucket, name: name.to_owned(), partitions: HashMap::new() })
+        Ok(Self { config, bucket, name: name.to_owned(), partitions: HashMap::new(), broken: false })
     }
 
     fn state_dir(&self, topic: &str, partition: i32) -> String {
@@ -116,17 +119,15 @@ impl S3Sink {
     }
 
     fn stage(&mut self, ev: &ChangeEvent, at: &RecordAt<'_>) -> std::result::Result<(), S3Error> {
-        let dir = self.dir(ev);
         let topic: Arc<str> = at.topic.into();
-        let p = self.partitions.entry((topic.clone(), at.partition)).or_default();
-        if p.durable.is_some_and(|d| at.offset < d) {
+        if self
+            .partitions
+            .get(&(topic.clone(), at.partition))
+            .is_some_and(|p| p.durable.is_some_and(|d| at.offset < d))
+        {
             return Ok(()); // already in a committed file
         }
-        if p.next.is_some_and(|n| at.offset < n) && !p.files.is_empty() {
-            // Redelivered from the durable offset: what is staged comes again.
-            p.files.clear();
-            p.opened = None;
-        }
+        // Refusals first: a refused record changes nothing (the dead-letter policy takes it).
         let row = FileRow::of(ev, at, &topic).map_err(S3Error::fatal)?;
         let checked = match self.config.format {
             Format::Parquet => crate::parquet::check(&ev.table, &row.image),
@@ -143,6 +144,22 @@ impl S3Sink {
                 at.offset
             ))
         })?;
+        let dir = self.dir(ev);
+        let p = self.partitions.entry((topic.clone(), at.partition)).or_default();
+        if p.next.is_some_and(|n| at.offset < n) && !p.files.is_empty() {
+            // Redelivered: what is staged from this offset on comes again.
+            for f in &mut p.files {
+                f.rows.retain(|r| r.meta.offset < at.offset);
+                f.bytes = f.rows.iter().map(FileRow::weight).sum();
+                if let (Some(first), Some(last)) = (f.rows.first(), f.rows.last()) {
+                    (f.first, f.last) = (first.meta.offset, last.meta.offset);
+                }
+            }
+            p.files.retain(|f| !f.rows.is_empty());
+            if p.files.is_empty() {
+                p.opened = None;
+            }
+        }
         let t = &ev.table;
         let same_table = |f: &OpenFile| {
             Arc::ptr_eq(&f.table, t)
@@ -282,6 +299,7 @@ impl S3Sink {
             }
         }
         self.partitions.clear();
+        self.broken = false;
         let mut out = Vec::new();
         for key in newest.values() {
             let body = self.bucket.get(key).await?.unwrap_or_default();
@@ -342,6 +360,16 @@ impl S3Sink {
     }
 }
 
+impl S3Sink {
+    /// After a failed roll, nothing more until the state is rebuilt from the manifests.
+    fn ensure_intact(&self) -> std::result::Result<(), S3Error> {
+        if self.broken {
+            return Err(S3Error::retriable("a roll failed; restarting from the manifests"));
+        }
+        Ok(())
+    }
+}
+
 fn is_manifest(key: &str) -> bool {
     key.rsplit('/').next().is_some_and(|f| f.starts_with("manifest-") && f.ends_with(".json"))
 }
@@ -386,6 +414,7 @@ impl Sink for S3Sink {
     }
 
     async fn apply_at(&mut self, events: &[ChangeEvent], at: &[RecordAt<'_>]) -> Result<()> {
+        self.ensure_intact()?;
         for (ev, at) in events.iter().zip(at) {
             self.stage(ev, at)?;
         }
@@ -393,10 +422,12 @@ impl Sink for S3Sink {
     }
 
     async fn commit(&mut self, offsets: &[BrokerOffset]) -> Result<Committed> {
+        self.ensure_intact()?;
         let result = self.commit_rolls(offsets, false).await;
         if result.is_err() {
-            // What is staged is replayed from the manifests' offsets.
+            // What is staged is replayed from the manifests' offsets, after `stored_offsets`.
             self.partitions.clear();
+            self.broken = true;
         }
         Ok(result?)
     }
@@ -407,6 +438,9 @@ impl Sink for S3Sink {
 
     /// Roll everything staged, with its offsets (a clean stop leaves nothing waiting).
     async fn close(&mut self) {
+        if self.broken {
+            return;
+        }
         if let Err(e) = self.commit_rolls(&[], true).await {
             tracing::warn!(error = %e, "rolling at close; the records are replayed on restart");
         }
