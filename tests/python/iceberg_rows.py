@@ -26,7 +26,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 
 sys.path.insert(0, os.path.dirname(__file__))
-from s3_rows import replay, text  # noqa: E402
+from s3_rows import emit, replay, text  # noqa: E402
 
 
 def catalog(db, endpoint):
@@ -83,12 +83,7 @@ def main() -> None:
         state = current_state(scan, key_cols)
     else:
         state = replay(scan.to_pylist(), key_cols)
-    if cmd == "typed":
-        types = {f.name: str(f.field_type) for f in table.schema().fields}
-        print(json.dumps({k: {c: [types.get(c), text(v)] for c, v in row.items()} for k, row in state.items()}))
-        return
-    columns = sys.argv[6].split(",")
-    print(json.dumps({k: [text(row.get(c)) for c in columns] for k, row in state.items()}))
+    emit(cmd, state, {f.name: str(f.field_type) for f in table.schema().fields})
 
 
 if __name__ == "__main__":

@@ -131,6 +131,18 @@ def replay(changes, key_cols):
     return state
 
 
+def emit(cmd, state, types):
+    """Print `state` (key → row): for `typed` each column as [type in `types` (else the Python
+    type's name), text]; else the columns named in argv[6] as text, in that order."""
+    if cmd == "typed":
+        def typed(c, v):
+            return [types.get(c) or type(v).__name__, text(v)]
+        print(json.dumps({k: {c: typed(c, v) for c, v in row.items()} for k, row in state.items()}))
+        return
+    columns = sys.argv[6].split(",")
+    print(json.dumps({k: [text(row.get(c)) for c in columns] for k, row in state.items()}))
+
+
 def main() -> None:
     cmd, endpoint, bucket = sys.argv[1], sys.argv[2], sys.argv[3]
     s3 = client(endpoint)
@@ -151,14 +163,7 @@ def main() -> None:
         rows, declared = read(s3, bucket, k)
         changes.extend(rows)
         types.update(declared or {})
-    state = replay(changes, key_cols)
-    if cmd == "typed":
-        def typed(c, v):
-            return [types.get(c) or type(v).__name__, text(v)]
-        print(json.dumps({k: {c: typed(c, v) for c, v in row.items()} for k, row in state.items()}))
-        return
-    columns = sys.argv[6].split(",")
-    print(json.dumps({k: [text(row.get(c)) for c in columns] for k, row in state.items()}))
+    emit(cmd, replay(changes, key_cols), types)
 
 
 if __name__ == "__main__":

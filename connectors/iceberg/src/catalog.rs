@@ -34,9 +34,8 @@ use sluice_core::{DataType, TableSchema};
 use crate::config::{IcebergSinkConfig, Partitioning};
 use crate::error::IcebergError;
 
-/// The metadata columns, in table order.
-pub const META_COLUMNS: [&str; 8] =
-    ["__op", "__ts_ms", "__source_pos", "__txn_id", "__topic", "__partition", "__offset", "__unchanged"];
+/// The metadata columns, in table order (the same as the files' of the `s3` target).
+pub use sluice_s3::rows::META_COLUMNS;
 
 /// Open the SQL catalog (its tables are created if missing) with the warehouse's S3 settings.
 pub async fn open(config: &IcebergSinkConfig) -> Result<SqlCatalog, IcebergError> {

@@ -289,13 +289,10 @@ impl IcebergSink {
             table = crate::catalog::evolve(&self.catalog, table, t, *mysql).await?;
         }
         self.refresh(name, &table)?;
-        let checked = self.logs.get(name).and_then(|l| l.seen);
         let active = self.active(name);
-        let log = self.logs.get(name).map_or_else(TableLog::default, |l| TableLog {
-            seen: l.seen,
-            own: l.own.clone(),
-            high_water: l.high_water.clone(),
-        });
+        let empty = TableLog::default();
+        let log = self.logs.get(name).unwrap_or(&empty);
+        let checked = log.seen;
         // Another writer (a member that took the partition over, or this sink before a
         // rebalance brought it back) may have moved a partition on: the rows it wrote are below
         // the high-water mark and dropped below, but an offset must never move back.
@@ -351,15 +348,13 @@ impl IcebergSink {
         let table = tx.commit(&self.catalog).await.map_err(|e| IcebergError::from_iceberg(&ctx, &e))?;
         metrics::histogram!("sluice_sink_iceberg_commit_seconds").record(started.elapsed().as_secs_f64());
         self.report_concurrent_writers(&table, checked, &advanced);
-        let mut applied: HashMap<(&str, &'static str), u64> = HashMap::new();
-        for (t, _, rows) in &staged.slices {
-            for r in rows {
-                *applied.entry((t.id.table.as_str(), r.meta.op)).or_default() += 1;
-            }
-        }
         if let Some((t, _, _)) = staged.slices.first() {
+            let mut applied: HashMap<&'static str, u64> = HashMap::new();
+            for r in staged.slices.iter().flat_map(|(_, _, rows)| rows) {
+                *applied.entry(r.meta.op).or_default() += 1;
+            }
             let id = t.id.to_string();
-            for ((_, op), n) in applied {
+            for (op, n) in applied {
                 metrics::counter!(METRIC_APPLIED, "table" => id.clone(), "op" => op).increment(n);
             }
         }

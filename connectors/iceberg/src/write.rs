@@ -9,11 +9,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{
-    new_null_array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow_schema::{DataType as A, SchemaRef};
+use arrow_array::{new_null_array, RecordBatch};
+use arrow_schema::SchemaRef;
 use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
 use iceberg::spec::{DataFile, DataFileFormat};
 use iceberg::table::Table;
@@ -44,46 +41,7 @@ pub struct Slice<'a> {
 /// The Arrow batch of `slice` in the layout of `arrow` (the table's current schema).
 pub fn batch(arrow: &SchemaRef, slice: &Slice<'_>) -> Result<RecordBatch, String> {
     let rows = slice.rows;
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.op))));
-    let field = |name: &str| {
-        arrow
-            .field_with_name(name)
-            .map_err(|_| format!("the table has no {name} column (not a Sluice change log?)"))
-    };
-    for (i, name) in META_COLUMNS.iter().enumerate() {
-        if arrow.fields().get(i).is_none_or(|f| f.name() != name) {
-            return Err(format!("column {i} of the table is not {name} (not a Sluice change log?)"));
-        }
-    }
-    let tz = match field("__ts_ms")?.data_type() {
-        A::Timestamp(_, tz) => tz.clone(),
-        _ => None,
-    };
-    cols.push(Arc::new(
-        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.meta.ts_ms.saturating_mul(1000)))
-            .with_timezone_opt(tz),
-    ));
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.pos.as_str()))));
-    cols.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.meta.txn.as_deref()))));
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.meta.topic))));
-    cols.push(Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.meta.partition))));
-    cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.meta.offset))));
-    let A::List(elem) = field("__unchanged")?.data_type() else {
-        return Err("__unchanged is not a list in the table schema".into());
-    };
-    let mut unchanged = ListBuilder::new(StringBuilder::new()).with_field(elem.clone());
-    for r in rows {
-        if r.meta.unchanged.is_empty() {
-            unchanged.append_null();
-        } else {
-            for n in &r.meta.unchanged {
-                unchanged.values().append_value(n);
-            }
-            unchanged.append(true);
-        }
-    }
-    cols.push(Arc::new(unchanged.finish()));
+    let mut cols = sluice_s3::parquet::meta_arrays(arrow, rows)?;
     for f in arrow.fields().iter().skip(META_COLUMNS.len()) {
         let col = match slice.table.column_index(f.name()) {
             None => new_null_array(f.data_type(), rows.len()),

@@ -119,29 +119,7 @@ pub fn encode(
     zstd_level: i32,
 ) -> Result<Vec<u8>, String> {
     let schema = schema(t, mysql);
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.op))));
-    cols.push(Arc::new(
-        TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.meta.ts_ms)).with_timezone("UTC"),
-    ));
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.pos.as_str()))));
-    cols.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.meta.txn.as_deref()))));
-    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.meta.topic))));
-    cols.push(Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.meta.partition))));
-    cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.meta.offset))));
-    let mut unchanged =
-        ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new("element", A::Utf8, true)));
-    for r in rows {
-        if r.meta.unchanged.is_empty() {
-            unchanged.append_null();
-        } else {
-            for n in &r.meta.unchanged {
-                unchanged.values().append_value(n);
-            }
-            unchanged.append(true);
-        }
-    }
-    cols.push(Arc::new(unchanged.finish()));
+    let mut cols = meta_arrays(&schema, rows)?;
     for (i, c) in t.columns.iter().enumerate() {
         let f = schema.field(META_LEN + i);
         let vals: Vec<Option<&Value>> =
@@ -162,6 +140,55 @@ pub fn encode(
 }
 
 const META_LEN: usize = crate::rows::META_COLUMNS.len();
+
+/// The metadata columns of `rows` as arrays of the first [`META_LEN`] fields of `schema`, which
+/// must be [`crate::rows::META_COLUMNS`] in order: this target's files (`__ts_ms` in
+/// milliseconds) and the Iceberg target's tables (`__ts_ms` a microsecond `timestamptz`, the
+/// list element with its field id).
+pub fn meta_arrays(schema: &Schema, rows: &[FileRow]) -> Result<Vec<ArrayRef>, String> {
+    for (i, name) in crate::rows::META_COLUMNS.iter().enumerate() {
+        if schema.fields().get(i).is_none_or(|f| f.name() != name) {
+            return Err(format!("column {i} is not {name} (not a Sluice change log?)"));
+        }
+    }
+    let ts: ArrayRef = match schema.field(1).data_type() {
+        A::Timestamp(TimeUnit::Millisecond, tz) => Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.meta.ts_ms))
+                .with_timezone_opt(tz.clone()),
+        ),
+        A::Timestamp(TimeUnit::Microsecond, tz) => Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                rows.iter().map(|r| r.meta.ts_ms.saturating_mul(1000)),
+            )
+            .with_timezone_opt(tz.clone()),
+        ),
+        other => return Err(format!("__ts_ms is {other}, not a millisecond or microsecond timestamp")),
+    };
+    let A::List(elem) = schema.field(7).data_type() else {
+        return Err("__unchanged is not a list".into());
+    };
+    let mut unchanged = ListBuilder::new(StringBuilder::new()).with_field(elem.clone());
+    for r in rows {
+        if r.meta.unchanged.is_empty() {
+            unchanged.append_null();
+        } else {
+            for n in &r.meta.unchanged {
+                unchanged.values().append_value(n);
+            }
+            unchanged.append(true);
+        }
+    }
+    Ok(vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.op))),
+        ts,
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.meta.pos.as_str()))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.meta.txn.as_deref()))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.meta.topic))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.meta.partition))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.meta.offset))),
+        Arc::new(unchanged.finish()),
+    ])
+}
 
 /// One column of values (`None`: null) as an array of Arrow type `t` (also used by the Iceberg
 /// target, whose schemas ask for `LargeBinary` and zone `+00:00`).
