@@ -13,7 +13,8 @@ Run by `make bench-s3` (scripts/with-testbed starts the servers, SeaweedFS inclu
      `pyarrow.parquet.write_table` through `pyarrow.fs.S3FileSystem` to the same SeaweedFS in
      files of 100,000 rows, zstd 3 (timed: encode + upload, the physical limit of the stage);
      goal: sink ≥ 1× the baseline. CPU of the sink, of the baseline's process and of SeaweedFS
-     per 1M rows;
+     per 1M rows; and the broker's bare-consumer rate (a librdkafka consumer reading the topic
+     and dropping the records), the floor every sink's wall time has on this broker;
   4. `sluice sink` with `type = "iceberg"` (SQLite catalog, day partitions, commit every
      BENCH_ICEBERG_COMMIT_RECORDS rows, default 100,000): rows/s and the commit latency
      (`sluice_sink_iceberg_commit_seconds`: data files written + snapshot committed).
@@ -161,6 +162,32 @@ def run_pyarrow(n):
             "files": (n + FILE_ROWS - 1) // FILE_ROWS}
 
 
+def run_bare_consumer(topic, n):
+    """The broker's bare-consumer rate: librdkafka (confluent-kafka) reading the topic's records
+    and dropping them, the floor of any sink's wall time on this broker (the sink fetches the
+    same bytes). kcat would do, but noida-db drops its connection."""
+    from confluent_kafka import Consumer
+    broker = server_pid(f"kafka-port {pg_sink.BOOTSTRAP.rsplit(':', 1)[1]} ")
+    bcpu0 = proc_cpu(broker)[0] if broker else 0.0
+    c = Consumer({"bootstrap.servers": pg_sink.BOOTSTRAP, "group.id": f"{TAG}.bare", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "receive.message.max.bytes": 1_000_000_000})
+    c.subscribe([topic])
+    got = 0
+    c0 = time.process_time()
+    t0 = time.time()
+    while got < n:
+        for m in c.consume(10_000, timeout=1.0):
+            if m.error() is None:
+                got += 1
+        if time.time() - t0 > 600:
+            raise SystemExit(f"bare consumer read {got} of {n} records in 600 s")
+    secs = time.time() - t0
+    cpu = time.process_time() - c0
+    c.close()
+    return {"seconds": round(secs, 2), "rows_per_s": round(n / secs), "cpu_s_per_million": round(cpu / n * 1e6, 2),
+            "broker_cpu_s_per_million": round(((proc_cpu(broker)[0] if broker else 0.0) - bcpu0) / n * 1e6, 2)}
+
+
 def run_iceberg(work_dir, topic, schemas, end):
     from pyiceberg.catalog.sql import SqlCatalog
 
@@ -168,7 +195,7 @@ def run_iceberg(work_dir, topic, schemas, end):
     commit_rows = int(os.environ.get("BENCH_ICEBERG_COMMIT_RECORDS", "100000"))
     settings = f"""warehouse = "s3://{BUCKET}/iceberg"
 namespace = "bench"
-table_pattern = "t"
+table_pattern = "{{table}}"
 commit_records = {commit_rows}
 commit_secs = 5
 [sink.catalog]
@@ -234,6 +261,8 @@ def main():
     check_same_rows(end)
     base = run_pyarrow(end)
     print(json.dumps({"pyarrow_write_table": base}), flush=True)
+    bare = run_bare_consumer(topic, end)
+    print(json.dumps({"bare_consumer": bare}), flush=True)
     iceberg = run_iceberg(work_dir, topic, schemas, end)
     print(json.dumps({"sink_iceberg": iceberg}), flush=True)
     result = {
@@ -243,6 +272,8 @@ def main():
         "pyarrow_write_table": base,
         "ratio_sink_to_pyarrow": round(sink["rows_per_s"] / base["rows_per_s"], 3),
         "ratio_steady_sink_to_pyarrow": round(sink["steady_rows_per_s_10_to_90"] / base["rows_per_s"], 3),
+        "bare_consumer": bare,
+        "ratio_sink_to_bare_consumer": round(sink["rows_per_s"] / bare["rows_per_s"], 3),
         "sink_iceberg": iceberg,
     }
     print(json.dumps({"ratio_sink_to_pyarrow": result["ratio_sink_to_pyarrow"]}), flush=True)

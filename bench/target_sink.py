@@ -19,6 +19,13 @@ from pg_sink import BOOTSTRAP, TAG, free_port, machine_ticks, proc_cpu, spawn, s
 def server_pid(pattern):
     """The pid of the target's server process (matched on its command line), or None."""
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+    def wrapper(pid):  # the test bench starts the broker under a `bash -c` that logs its exit
+        try:
+            return open(f"/proc/{pid}/comm").read().strip() in ("bash", "sh")
+        except OSError:
+            return True
+    out = [p for p in out if not wrapper(p)]
     return int(out[0]) if out else None
 
 
@@ -59,7 +66,8 @@ url = "http://127.0.0.1:{reg_port}"
     busy0, total0 = machine_ticks()
     samples = []
     t0 = time.time()
-    sink = spawn(["sink", "--config", cfg], log)
+    # BENCH_PERF_<KIND>=FILE (e.g. BENCH_PERF_S3): run this sink under `perf record`.
+    sink = spawn(["sink", "--config", cfg], log, os.environ.get(f"BENCH_PERF_{kind.upper()}"))
     cpu = rss = 0.0
     while True:
         now = time.time() - t0

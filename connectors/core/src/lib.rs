@@ -5,6 +5,8 @@
 //! Data flows one way — source → change event → encoder → broker → consumer → sink — and this
 //! crate is the only thing every stage imports. It has no I/O of its own.
 
+pub mod ack;
+pub mod aws;
 pub mod changelog;
 pub mod check;
 pub mod civil;
@@ -26,6 +28,7 @@ pub mod traits;
 pub mod transactional;
 pub mod value;
 
+pub use ack::AckLedger;
 pub use check::{Check, CheckOutcome};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{

@@ -1,33 +1,10 @@
 //! `[sink]` settings of the DynamoDB target.
 
 use serde::Deserialize;
-use sluice_core::Secret;
 
-/// How to reach DynamoDB: AWS's regional endpoint by default, or a custom one (DynamoDB Local,
-/// a VPC endpoint, dynalite). Credentials: the keys below when set, else the AWS default chain
-/// (environment, profile, SSO, web identity, container and instance roles).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DynamoEndpoint {
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
-    /// AWS region; default from the environment (`AWS_REGION`) or profile.
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    #[serde(default)]
-    pub secret_access_key: Secret,
-    #[serde(default)]
-    pub session_token: Secret,
-    /// Connect timeout; each request also times out after 6× this (default 10 s).
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-}
-
-fn default_connect_timeout() -> u64 {
-    10
-}
+/// How to reach DynamoDB (`[sink.connection]`): AWS's regional endpoint by default, or a custom
+/// one (DynamoDB Local, a VPC endpoint, dynalite); see [`sluice_core::aws::AwsEndpoint`].
+pub use sluice_core::aws::AwsEndpoint as DynamoEndpoint;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,14 +53,7 @@ fn default_write_deadline() -> u64 {
 }
 
 fn default_endpoint() -> DynamoEndpoint {
-    DynamoEndpoint {
-        endpoint_url: None,
-        region: None,
-        access_key_id: None,
-        secret_access_key: Secret::default(),
-        session_token: Secret::default(),
-        connect_timeout_secs: default_connect_timeout(),
-    }
+    DynamoEndpoint::default()
 }
 
 fn default_table_pattern() -> String {

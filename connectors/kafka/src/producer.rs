@@ -5,8 +5,9 @@
 //! - Every record gets a sequence number in send order. A position registered with
 //!   [`EventProducer::checkpoint`] after record N is *released* only when every record with a
 //!   sequence number ≤ N has been acknowledged by the broker (`acks=all`, idempotent producer),
-//!   whatever the order in which partitions acknowledge. Released positions are returned in
-//!   registration order, so the caller acknowledges to the source monotonically.
+//!   whatever the order in which partitions acknowledge ([`sluice_core::AckLedger`]). Released
+//!   positions are returned in registration order, so the caller acknowledges to the source
+//!   monotonically.
 //! - At most `max_in_flight` records are unacknowledged at any time (`send` waits), which bounds
 //!   memory whatever the source's rate.
 //! - A delivery failure (after librdkafka's own retries) poisons the producer: nothing at or after
@@ -16,14 +17,13 @@
 //! - Keys are partitioned with murmur2, like the Java client, so Kafka Connect and Debezium
 //!   consumers agree on which partition holds a key.
 
-use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use sluice_core::{ErrorKind, Position};
+use sluice_core::{AckLedger, ErrorKind, Position};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::KafkaConfig;
@@ -54,39 +54,15 @@ impl Default for ProducerOptions {
     }
 }
 
-#[derive(Default)]
-struct AckInner {
-    /// Sequence numbers sent and not yet acknowledged.
-    pending: BTreeSet<u64>,
-    /// Highest sequence number sent.
-    last_sent: u64,
-    /// Positions waiting for every record up to their sequence number.
-    checkpoints: VecDeque<(u64, Position)>,
-    /// Newest position whose records are all acknowledged, not yet taken.
-    released: Option<Position>,
-    failed: Option<(String, ErrorKind)>,
-}
-
-impl AckInner {
-    fn release(&mut self) {
-        let low = self.pending.first().copied().unwrap_or(self.last_sent + 1);
-        while self.checkpoints.front().is_some_and(|(seq, _)| *seq < low) {
-            if let Some((_, pos)) = self.checkpoints.pop_front() {
-                self.released = Some(pos);
-            }
-        }
-    }
-}
-
 struct AckState {
-    inner: Mutex<AckInner>,
+    inner: Mutex<AckLedger>,
     window: Semaphore,
     /// Woken on every acknowledgement (used by `flush`-style waits).
     progress: Notify,
 }
 
 impl AckState {
-    fn lock(&self) -> MutexGuard<'_, AckInner> {
+    fn lock(&self) -> MutexGuard<'_, AckLedger> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -105,17 +81,12 @@ impl ProducerContext for AckContext {
         let mut inner = self.state.lock();
         match result {
             Ok(_) => {
-                inner.pending.remove(&seq);
-                // After a failure nothing at or beyond the failed record may be released.
-                if inner.failed.is_none() {
-                    inner.release();
-                }
+                inner.acknowledged(*seq);
                 metrics::counter!(METRIC_DELIVERED).increment(1);
             }
             Err((e, _)) => {
-                if inner.failed.is_none() {
-                    inner.failed = Some((e.to_string(), crate::error::classify(e)));
-                }
+                // The record stays pending: nothing at or beyond it is ever released.
+                inner.fail(None, e.to_string(), crate::error::classify(e));
                 metrics::counter!(METRIC_FAILED).increment(1);
             }
         }
@@ -135,7 +106,7 @@ pub struct EventProducer {
 impl EventProducer {
     pub fn new(cfg: &KafkaConfig, opts: &ProducerOptions) -> Result<Self, KafkaError> {
         let state = Arc::new(AckState {
-            inner: Mutex::new(AckInner::default()),
+            inner: Mutex::new(AckLedger::default()),
             window: Semaphore::new(opts.max_in_flight),
             progress: Notify::new(),
         });
@@ -175,13 +146,7 @@ impl EventProducer {
         })?;
         // The delivery callback returns the permit.
         permit.forget();
-        let seq = {
-            let mut inner = self.state.lock();
-            inner.last_sent += 1;
-            let seq = inner.last_sent;
-            inner.pending.insert(seq);
-            seq
-        };
+        let seq = self.state.lock().sent();
         metrics::gauge!(METRIC_IN_FLIGHT).set(self.in_flight() as f64);
         let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
             BaseRecord::with_opaque_to(topic, Box::new(seq));
@@ -199,11 +164,8 @@ impl EventProducer {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Err((e, _)) => {
-                    let mut inner = self.state.lock();
-                    inner.pending.remove(&seq);
                     let err = KafkaError::client("produce", &e);
-                    inner.failed = Some((err.to_string(), err.kind()));
-                    drop(inner);
+                    self.state.lock().fail(Some(seq), err.to_string(), err.kind());
                     self.state.window.add_permits(1);
                     return Err(err);
                 }
@@ -213,22 +175,17 @@ impl EventProducer {
 
     /// `position` becomes releasable once every record sent so far is acknowledged.
     pub fn checkpoint(&self, position: Position) {
-        let mut inner = self.state.lock();
-        let seq = inner.last_sent;
-        inner.checkpoints.push_back((seq, position));
-        if inner.failed.is_none() {
-            inner.release();
-        }
+        self.state.lock().checkpoint(position);
     }
 
     /// The newest released position since the last call, if any.
     pub fn take_released(&self) -> Option<Position> {
-        self.state.lock().released.take()
+        self.state.lock().take_released()
     }
 
     /// Records sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        self.state.lock().pending.len()
+        self.state.lock().in_flight()
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -237,7 +194,7 @@ impl EventProducer {
 
     /// The delivery failure that poisoned this producer, if any.
     pub fn check_failed(&self) -> Result<(), KafkaError> {
-        match &self.state.lock().failed {
+        match self.state.lock().failure() {
             None => Ok(()),
             Some((reason, kind)) => {
                 Err(KafkaError::Client { context: "delivery", reason: reason.clone(), kind: *kind })
@@ -274,36 +231,5 @@ impl Drop for EventProducer {
     fn drop(&mut self) {
         // Give queued records a moment; anything not acknowledged is not released anyway.
         let _ = self.producer.flush(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_core::Lsn;
-
-    #[test]
-    fn positions_release_only_after_every_earlier_record() {
-        let mut s = AckInner::default();
-        for seq in 1..=3 {
-            s.last_sent = seq;
-            s.pending.insert(seq);
-        }
-        s.checkpoints.push_back((2, Position::Postgres(Lsn(20))));
-        s.checkpoints.push_back((3, Position::Postgres(Lsn(30))));
-        // Record 2 acknowledged first (another partition): nothing may be released.
-        s.pending.remove(&2);
-        s.release();
-        assert_eq!(s.released, None);
-        s.pending.remove(&1);
-        s.release();
-        assert_eq!(s.released.take(), Some(Position::Postgres(Lsn(20))));
-        s.pending.remove(&3);
-        s.release();
-        assert_eq!(s.released.take(), Some(Position::Postgres(Lsn(30))));
-        // A checkpoint with nothing pending releases at once.
-        s.checkpoints.push_back((3, Position::Postgres(Lsn(40))));
-        s.release();
-        assert_eq!(s.released, Some(Position::Postgres(Lsn(40))));
     }
 }
