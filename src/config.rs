@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sluice_kafka::KafkaConfig;
+use sluice_kinesis::KinesisConfig;
 use sluice_postgres::source::PgSourceConfig;
 
 /// Prefix of environment overrides; `__` separates path segments.
@@ -25,6 +26,8 @@ pub enum ConfigError {
     Parse { path: String, reason: String },
     #[error("invalid environment override {var}: {reason}")]
     Env { var: String, reason: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,8 +44,52 @@ pub struct Config {
     pub sink: Option<SinkConfig>,
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
+    /// Which broker carries the change events (`[broker] type`, Kafka by default).
+    #[serde(default)]
+    pub broker: BrokerConfig,
+    /// Kinesis Data Streams settings, for `[broker] type = "kinesis"`.
+    #[serde(default)]
+    pub kinesis: Option<KinesisConfig>,
     #[serde(default)]
     pub registry: Option<RegistryConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    #[default]
+    Kafka,
+    Kinesis,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    #[serde(rename = "type", default)]
+    pub kind: BrokerKind,
+}
+
+impl Config {
+    /// The Kinesis settings when Kinesis carries the change events; `None` for Kafka.
+    pub fn kinesis_broker(&self) -> Result<Option<&KinesisConfig>, ConfigError> {
+        match (self.broker.kind, &self.kinesis) {
+            (BrokerKind::Kafka, None) => Ok(None),
+            (BrokerKind::Kafka, Some(_)) => Err(ConfigError::Invalid(
+                "a [kinesis] section is set but [broker] type is \"kafka\" (the default): set \
+                 [broker] type = \"kinesis\" or remove [kinesis]"
+                    .into(),
+            )),
+            (BrokerKind::Kinesis, None) => Err(ConfigError::Invalid(
+                "[broker] type = \"kinesis\" needs a [kinesis] section (stream_pattern, \
+                 shard_count, [kinesis.connection])"
+                    .into(),
+            )),
+            (BrokerKind::Kinesis, Some(k)) => {
+                k.ensure_valid().map_err(|e| ConfigError::Invalid(format!("[kinesis] {e}")))?;
+                Ok(Some(k))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

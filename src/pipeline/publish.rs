@@ -9,7 +9,7 @@
 //! - A delete is followed by a tombstone with the same key (when enabled), so compacted topics
 //!   drop the key.
 //! - `Source::acknowledge` is called only with positions the producer released (see
-//!   `sluice_kafka::producer`), in increasing order.
+//!   `sluice_kafka::producer`, `sluice_kinesis::producer`), in increasing order.
 //! - A table whose schema changed gets a new codec; its schemas are registered before its first
 //!   event is encoded, so every record's schema id is in the registry before the record exists.
 
@@ -22,8 +22,8 @@ use sluice_avro::schema_gen::EnvelopeOptions;
 use sluice_avro::{EventEncoder, RegistryClient, SubjectNameStrategy, TableCodec};
 use sluice_core::stats::TableStats;
 use sluice_core::{ChangeEvent, Op, SnapshotMarker, Source, TableId, TableSchema, TransactionEvent};
-use sluice_kafka::admin::TopicAdmin;
-use sluice_kafka::EventProducer;
+
+use super::outlet::Outlet;
 
 /// Counter: events published, labelled by table and op.
 pub const METRIC_EVENTS: &str = "sluice_source_events_total";
@@ -70,13 +70,12 @@ const HEARTBEAT_SCHEMAS: SideSchemas = SideSchemas {
 };
 
 pub struct Publisher {
-    producer: EventProducer,
+    producer: Outlet,
     /// Side topics (transaction metadata, heartbeats) made ready, with their key and value
     /// schema ids.
     side_ids: HashMap<String, (u32, u32)>,
     /// When the last heartbeat was published.
     last_heartbeat: Option<Instant>,
-    admin: TopicAdmin,
     registry: RegistryClient,
     opts: PublishOptions,
     codecs: HashMap<TableId, TableCodec>,
@@ -88,17 +87,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(
-        producer: EventProducer,
-        admin: TopicAdmin,
-        registry: RegistryClient,
-        opts: PublishOptions,
-    ) -> Self {
+    pub fn new(producer: Outlet, registry: RegistryClient, opts: PublishOptions) -> Self {
         Self {
             producer,
             side_ids: HashMap::new(),
             last_heartbeat: None,
-            admin,
             registry,
             opts,
             codecs: HashMap::new(),
@@ -121,8 +114,8 @@ impl Publisher {
             }
             let mut codec = TableCodec::new(table.clone(), &self.opts.envelope);
             if !self.topics.contains(&codec.topic) {
-                self.admin
-                    .ensure_topic(&codec.topic, self.opts.topic_partitions, &[])
+                self.producer
+                    .ensure_topic(&codec.topic, self.opts.topic_partitions)
                     .await
                     .with_context(|| format!("creating topic {}", codec.topic))?;
                 self.topics.insert(codec.topic.clone());
@@ -210,7 +203,7 @@ impl Publisher {
         if let Some(ids) = self.side_ids.get(topic) {
             return Ok(*ids);
         }
-        self.admin.ensure_topic(topic, partitions, &[]).await?;
+        self.producer.ensure_topic(topic, partitions).await?;
         let ids = if self.opts.json.is_some() {
             (0, 0)
         } else {
@@ -267,7 +260,7 @@ impl Publisher {
         Ok(())
     }
 
-    pub fn producer(&self) -> &EventProducer {
+    pub fn producer(&self) -> &Outlet {
         &self.producer
     }
 }

@@ -14,6 +14,7 @@ use sluice_core::Source;
 use sluice_kafka::admin::TopicAdmin;
 use sluice_kafka::state::StateTopic;
 use sluice_kafka::{EventProducer, KafkaConfig};
+use sluice_kinesis::{KinesisConfig, KinesisProducer};
 use sluice_postgres::source::snapshot::SnapshotOrigin;
 use sluice_postgres::source::{MigrationType, PgSource, PgSourceConfig, SlotOutcome};
 
@@ -23,6 +24,7 @@ mod schema_history;
 mod snapshot;
 
 use crate::config::{Config, SourceConfig};
+use crate::pipeline::outlet::Outlet;
 use crate::pipeline::publish::{self, PublishOptions, Publisher};
 use crate::service::{supervise, Service};
 
@@ -55,16 +57,17 @@ pub async fn run(cfg: Config, reset_state: bool, service: &Service) -> anyhow::R
 
     let tracker = crate::status::Tracker::start(&kafka, "source", &key).await?;
     let strategy = registry_cfg.subject_name_strategy;
-    let (kafka, url, state, key) = (&kafka, url.as_str(), &state, key.as_str());
+    let brokers = Brokers { kinesis: cfg.kinesis_broker()?.cloned(), kafka };
+    let (brokers, url, state, key) = (&brokers, url.as_str(), &state, key.as_str());
     let result = supervise(service, "from the last acknowledged position", |stop| {
         let source_cfg = &source_cfg;
         async move {
             match source_cfg {
                 SourceConfig::Postgres(pg) => {
-                    run_once(pg, kafka, (url, strategy), state, key, service, stop).await
+                    run_once(pg, brokers, (url, strategy), state, key, service, stop).await
                 }
                 SourceConfig::Mysql(my) => {
-                    mysql::run_once(my, kafka, (url, strategy), state, key, service, stop).await
+                    mysql::run_once(my, brokers, (url, strategy), state, key, service, stop).await
                 }
             }
         }
@@ -72,6 +75,13 @@ pub async fn run(cfg: Config, reset_state: bool, service: &Service) -> anyhow::R
     .await;
     tracker.finish(&crate::status::final_phase(&result)).await;
     result
+}
+
+/// The brokers a source task uses: Kafka for its state, status and (for now) the registry's
+/// storage; Kinesis, when `[broker] type = "kinesis"`, for the change events.
+pub(crate) struct Brokers {
+    pub kafka: KafkaConfig,
+    pub kinesis: Option<KinesisConfig>,
 }
 
 /// The source's name in its state and status records.
@@ -83,8 +93,8 @@ pub fn task_name(source: &SourceConfig) -> String {
 }
 
 /// The publisher of a PostgreSQL source (with heartbeat events while streaming).
-fn pg_publisher(
-    kafka: &KafkaConfig,
+async fn pg_publisher(
+    brokers: &Brokers,
     url: &str,
     subject_strategy: sluice_avro::SubjectNameStrategy,
     pg: &PgSourceConfig,
@@ -92,7 +102,7 @@ fn pg_publisher(
 ) -> anyhow::Result<Publisher> {
     let every = if heartbeats { pg.heartbeat_interval() } else { None };
     publisher(
-        kafka,
+        brokers,
         url,
         subject_strategy,
         &pg.topic_prefix,
@@ -100,11 +110,12 @@ fn pg_publisher(
         pg.decimal_handling_mode,
         every,
     )
+    .await
 }
 
 /// The publishing half shared by every source kind.
-pub(crate) fn publisher(
-    kafka: &KafkaConfig,
+pub(crate) async fn publisher(
+    brokers: &Brokers,
     url: &str,
     subject_strategy: sluice_avro::SubjectNameStrategy,
     topic_prefix: &str,
@@ -112,18 +123,24 @@ pub(crate) fn publisher(
     decimal_handling: sluice_core::DecimalHandling,
     heartbeat_interval: Option<std::time::Duration>,
 ) -> anyhow::Result<Publisher> {
-    let producer = EventProducer::new(kafka, &kafka.producer)?;
-    let admin = TopicAdmin::new(kafka)?;
+    let kafka = &brokers.kafka;
+    let producer = match &brokers.kinesis {
+        None => Outlet::Kafka {
+            producer: EventProducer::new(kafka, &kafka.producer)?,
+            admin: TopicAdmin::new(kafka)?,
+        },
+        Some(k) => Outlet::Kinesis(Box::new(KinesisProducer::new(k).await?)),
+    };
     let registry = RegistryClient::new(url)?;
     let opts = PublishOptions {
         envelope: EnvelopeOptions { decimal_handling, ..EnvelopeOptions::new(topic_prefix, kind) },
         subject_strategy,
         topic_partitions: kafka.topic_partitions,
-        tombstones: true,
+        tombstones: producer.keeps_tombstones(),
         heartbeat_interval,
         json: (kafka.format == sluice_kafka::ValueFormat::Json).then_some(kafka.json_schemas),
     };
-    Ok(Publisher::new(producer, admin, registry, opts))
+    Ok(Publisher::new(producer, registry, opts))
 }
 
 /// Where a `full-load-and-cdc` source keeps its full-load progress.
@@ -147,7 +164,7 @@ fn slot_record(mut record: serde_json::Value, snapshot: Option<&str>) -> String 
 /// Migration type `full-load`: copy the tables from one snapshot (no slot), then return.
 async fn run_full_load(
     pg: &PgSourceConfig,
-    kafka: &KafkaConfig,
+    brokers: &Brokers,
     (url, subject_strategy): (&str, sluice_avro::SubjectNameStrategy),
     state: &StateTopic,
     key: &str,
@@ -158,7 +175,7 @@ async fn run_full_load(
     sluice_postgres::source::slot::ensure_tables_have_keys(&client, pg).await?;
     drop(client);
     // A full load alone publishes no heartbeats: it ends when the tables are copied.
-    let mut publisher = pg_publisher(kafka, url, subject_strategy, pg, false)?;
+    let mut publisher = pg_publisher(brokers, url, subject_strategy, pg, false).await?;
     service.ready.set_ready();
     tokio::pin!(stop);
     let outcome = snapshot::run_pg(
@@ -180,7 +197,7 @@ async fn run_full_load(
 
 async fn run_once(
     pg: &PgSourceConfig,
-    kafka: &KafkaConfig,
+    brokers: &Brokers,
     (url, subject_strategy): (&str, sluice_avro::SubjectNameStrategy),
     state: &StateTopic,
     key: &str,
@@ -188,7 +205,7 @@ async fn run_once(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     if pg.migration_type == MigrationType::FullLoad {
-        return run_full_load(pg, kafka, (url, subject_strategy), state, key, service, stop).await;
+        return run_full_load(pg, brokers, (url, subject_strategy), state, key, service, stop).await;
     }
     let record: Option<serde_json::Value> = match state.load(key).await? {
         Some(bytes) => Some(serde_json::from_slice(&bytes).context("reading the source state record")?),
@@ -228,7 +245,7 @@ async fn run_once(
             (None, r, pending && wants_snapshot)
         }
     };
-    let mut publisher = pg_publisher(kafka, url, subject_strategy, pg, true)?;
+    let mut publisher = pg_publisher(brokers, url, subject_strategy, pg, true).await?;
     service.ready.set_ready();
     tokio::pin!(stop);
     if snapshot_pending {

@@ -19,7 +19,6 @@ use anyhow::Context;
 use sluice_avro::schema_gen::SourceKind;
 use sluice_core::{BinlogPosition, GtidSet, MigrationType, Position, Source, SourceBatch};
 use sluice_kafka::state::StateTopic;
-use sluice_kafka::KafkaConfig;
 use sluice_mysql::snapshot::{MySqlSnapshot, TablePlan};
 use sluice_mysql::{MySqlError, MySqlSource, MySqlSourceConfig};
 
@@ -144,23 +143,24 @@ impl Source for PersistingSource<'_> {
 
 pub(super) async fn run_once(
     my: &MySqlSourceConfig,
-    kafka: &KafkaConfig,
+    brokers: &super::Brokers,
     (url, subject_strategy): (&str, sluice_avro::SubjectNameStrategy),
     state: &StateTopic,
     key: &str,
     service: &Service,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let history_topic = StateTopic::open(kafka, &my.history_topic()).await?;
+    let history_topic = StateTopic::open(&brokers.kafka, &my.history_topic()).await?;
     let mut publisher = super::publisher(
-        kafka,
+        brokers,
         url,
         subject_strategy,
         &my.topic_prefix,
         SourceKind::MySql,
         my.decimal_handling_mode,
         Some(std::time::Duration::from_millis(my.heartbeat_interval_ms)),
-    )?;
+    )
+    .await?;
     tokio::pin!(stop);
     if my.migration_type == MigrationType::FullLoad {
         service.ready.set_ready();

@@ -115,6 +115,29 @@ impl S3Server {
     }
 }
 
+/// A Kinesis Data Streams API server (kinesalite): any credentials are accepted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KinesisServer {
+    pub host: String,
+    pub port: u16,
+    pub region: String,
+}
+
+impl KinesisServer {
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// `[kinesis.connection]` keys for this server (without the table header).
+    pub fn connection(&self) -> String {
+        format!(
+            "endpoint_url = \"{}\"\nregion = \"{}\"\naccess_key_id = \"sluice\"\nsecret_access_key = \"sluice\"\n",
+            self.url(),
+            self.region
+        )
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Testbed {
     pub dir: String,
@@ -129,6 +152,7 @@ pub struct Testbed {
     /// OpenSearch API (osmem-server): `url()` like DynamoDB's.
     pub opensearch: DynamoServer,
     pub s3: S3Server,
+    pub kinesis: KinesisServer,
     pub python: String,
 }
 
