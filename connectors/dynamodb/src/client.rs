@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
@@ -20,32 +18,7 @@ use crate::value::key_type;
 const CREATE_WAIT: Duration = Duration::from_secs(300);
 
 pub async fn client(ep: &DynamoEndpoint) -> Result<Client, DynamoError> {
-    let timeout = Duration::from_secs(ep.connect_timeout_secs.max(1));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder().connect_timeout(timeout).operation_attempt_timeout(timeout * 6).build(),
-    );
-    if let Some(r) = &ep.region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    if let Some(u) = &ep.endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
-    if let Some(id) = &ep.access_key_id {
-        let token = (!ep.session_token.is_empty()).then(|| ep.session_token.expose().to_owned());
-        loader = loader.credentials_provider(Credentials::new(
-            id,
-            ep.secret_access_key.expose(),
-            token,
-            None,
-            "sluice-config",
-        ));
-    }
-    let conf = loader.load().await;
-    if conf.region().is_none() {
-        return Err(DynamoError::fatal(
-            "no AWS region: set [sink.connection] region (or AWS_REGION in the environment)",
-        ));
-    }
+    let conf = sluice_aws::sdk_config(ep, "[sink.connection]").await.map_err(DynamoError::fatal)?;
     Ok(Client::new(&conf))
 }
 

@@ -2,7 +2,7 @@
 //! throttling, server errors and tables still being created are retriable; authentication,
 //! authorization, validation (an item over 400 KB, a bad key) and settings are fatal.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use sluice_core::{Error, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +40,7 @@ impl DynamoError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let kind = match e {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                ErrorKind::Retriable
-            }
-            _ if e.code().is_some_and(|c| RETRIABLE_CODES.contains(&c)) => ErrorKind::Retriable,
-            _ => ErrorKind::Fatal,
-        };
-        let reason = match (e.code(), e.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            _ => DisplayErrorContext(e).to_string(),
-        };
+        let (kind, reason) = sluice_aws::classify(e, &RETRIABLE_CODES);
         DynamoError::Request { context: context.into(), reason, kind }
     }
 

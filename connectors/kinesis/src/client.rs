@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_kinesis::Client;
 use sluice_core::aws::AwsEndpoint;
@@ -15,32 +13,7 @@ use crate::error::KinesisError;
 const ACTIVE_WAIT: Duration = Duration::from_secs(300);
 
 pub async fn client(ep: &AwsEndpoint) -> Result<Client, KinesisError> {
-    let timeout = Duration::from_secs(ep.connect_timeout_secs.max(1));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder().connect_timeout(timeout).operation_attempt_timeout(timeout * 6).build(),
-    );
-    if let Some(r) = &ep.region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    if let Some(u) = &ep.endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
-    if let Some(id) = &ep.access_key_id {
-        let token = (!ep.session_token.is_empty()).then(|| ep.session_token.expose().to_owned());
-        loader = loader.credentials_provider(Credentials::new(
-            id,
-            ep.secret_access_key.expose(),
-            token,
-            None,
-            "sluice-config",
-        ));
-    }
-    let conf = loader.load().await;
-    if conf.region().is_none() {
-        return Err(KinesisError::fatal(
-            "no AWS region: set [kinesis.connection] region (or AWS_REGION in the environment)",
-        ));
-    }
+    let conf = sluice_aws::sdk_config(ep, "[kinesis.connection]").await.map_err(KinesisError::fatal)?;
     Ok(Client::new(&conf))
 }
 

@@ -3,7 +3,7 @@
 //! and streams still being created are retriable; authentication, authorization, validation and
 //! records Kinesis cannot hold (over 1 MiB, a key too long for a partition key) are fatal.
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use sluice_core::{Error, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +50,7 @@ impl KinesisError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let kind = match e {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                ErrorKind::Retriable
-            }
-            _ if e.code().is_some_and(|c| RETRIABLE_CODES.contains(&c)) => ErrorKind::Retriable,
-            _ => ErrorKind::Fatal,
-        };
-        let reason = match (e.code(), e.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => DisplayErrorContext(e).to_string(),
-        };
+        let (kind, reason) = sluice_aws::classify(e, &RETRIABLE_CODES);
         KinesisError::Request { context: context.into(), reason, kind }
     }
 
