@@ -26,6 +26,11 @@ pub async fn run_checks(cfg: &Config) -> Vec<Check> {
             Err(e) => checks.push(Check::error("sink", "config", e, "fix [sink] for this `type`")),
         }
     }
+    match cfg.kinesis_broker() {
+        Ok(Some(k)) => checks.extend(sluice_kinesis::preflight::check("kinesis", k).await),
+        Ok(None) => {}
+        Err(e) => checks.push(Check::error("kinesis", "config", e.to_string(), "fix [broker] / [kinesis]")),
+    }
     if let Some(k) = &cfg.kafka {
         checks.push(
             sluice_kafka::preflight::ensure_broker_reachable("kafka", k, Duration::from_secs(10)).await,

@@ -138,3 +138,28 @@ async fn binlog_format_statement_is_reported() -> anyhow::Result<()> {
     assert!(out.contains("PASS source.binlog_row_image: FULL"), "{out}");
     Ok(())
 }
+
+#[tokio::test]
+async fn kinesis_endpoint_is_checked() -> anyhow::Result<()> {
+    let tb = testbed();
+    let dir = tb.scratch_dir("check_kinesis")?;
+    let kinesis = |connection: &str| {
+        format!(
+            "[broker]\ntype = \"kinesis\"\n[kinesis]\nshard_count = 2\n[kinesis.connection]\n{connection}"
+        )
+    };
+    let (ok, out) = run_check(&dir, &kinesis(&tb.kinesis.connection()));
+    assert!(ok, "{out}");
+    assert!(out.contains("PASS kinesis.list_streams: reachable"), "{out}");
+    let port = free_port()?;
+    let dead = format!(
+        "endpoint_url = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\naccess_key_id = \"x\"\nsecret_access_key = \"y\"\nconnect_timeout_secs = 1\n"
+    );
+    let (ok, out) = run_check(&dir, &kinesis(&dead));
+    assert!(!ok && out.contains("FAIL kinesis.list_streams"), "{out}");
+    // A [kinesis] section while Kafka carries the events is a mistake, named.
+    let stray = format!("[kinesis]\n[kinesis.connection]\n{}", tb.kinesis.connection());
+    let (ok, out) = run_check(&dir, &stray);
+    assert!(!ok && out.contains("FAIL kinesis.config") && out.contains("[broker] type is"), "{out}");
+    Ok(())
+}

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod preflight;
 pub mod producer;
 mod queue;
 
