@@ -1,5 +1,5 @@
-//! PostgreSQL → `sluice source` with `[broker] type = "kinesis"` → a Kinesis API server
-//! (kinesalite). Every record is read back with boto3 and decoded with confluent-kafka's
+//! PostgreSQL and MariaDB → `sluice source` with `[broker] type = "kinesis"` → a Kinesis API
+//! server (kinesalite). Every record is read back with boto3 and decoded with confluent-kafka's
 //! AvroDeserializer against the registry (clients Sluice did not write): the folded result equals
 //! the source table, each key's events arrive in commit order, and a `kill -9` of the source
 //! mid-stream loses nothing (positions are acknowledged only after Kinesis accepted every earlier
@@ -12,6 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use mysql_async::prelude::Queryable;
 use sluice_testkit::{free_port, testbed, unique};
 
 const TXNS: i32 = 20;
@@ -81,6 +82,54 @@ async fn postgres_to_kinesis_survives_kill_nine_and_folds_to_the_source() -> any
             src.log_text()
         );
         anyhow::ensure!(src.child.try_wait()?.is_none(), "the source exited:\n{}", src.log_text());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_to_kinesis_folds_to_the_source() -> anyhow::Result<()> {
+    let tb = testbed();
+    let dir = tb.scratch_dir("kinesis-my")?;
+    let db = tb.mariadb.create_database("kinmy").await?;
+    let mut c = tb.mariadb.connect(Some(&db)).await?;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))").await?;
+    let prefix = unique("kinmy");
+    let port = free_port()?;
+    let cfg = format!("{}{}", common::mysql_source_config(&db, &prefix, port), kinesis_sections(1));
+    let mut src = common::start_source(&dir, "run0", &cfg, port).await?;
+    common::wait_log(&mut src, "streaming", Duration::from_secs(60)).await?;
+    for t in 0..10 {
+        let first = t * 50 + 1;
+        c.query_drop(format!(
+            "INSERT INTO t SELECT seq, 0, CONCAT('row ', seq) FROM seq_{first}_to_{}",
+            first + 49
+        ))
+        .await?;
+        c.query_drop("UPDATE t SET v = v + 1, s = NULL WHERE id % 7 = 0").await?;
+        c.query_drop(format!("DELETE FROM t WHERE id % 13 = 0 AND id < {first}")).await?;
+    }
+    let rows: Vec<(i32, i32, Option<String>)> = c.query("SELECT id, v, s FROM t").await?;
+    let want: BTreeMap<String, Vec<Option<String>>> =
+        rows.into_iter().map(|(id, v, s)| (id.to_string(), vec![Some(v.to_string()), s])).collect();
+    let stream = format!("{prefix}.{db}.t");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kinesis_rows.py");
+    let registry = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = tb.python(&script, &["rows", &tb.kinesis.url(), &stream, &registry, "id", "v,s"])?;
+        let got: serde_json::Value = serde_json::from_str(&out)?;
+        let rows: BTreeMap<String, Vec<Option<String>>> = serde_json::from_value(got["rows"].clone())?;
+        if rows == want {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the stream folds to {} rows, the source has {}; source log:\n{}",
+            rows.len(),
+            want.len(),
+            src.log_text()
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Ok(())

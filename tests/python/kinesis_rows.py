@@ -9,7 +9,7 @@ Every shard is read from TRIM_HORIZON to its end (parents before children: a sha
 the shard it was split or merged from). A record's data is the event value (Confluent wire
 format); its partition key is the event key's bytes in base64 (`~`: no key), decoded and checked
 against the value's key column. Per key, the events' source positions (`source.lsn`, else
-`source.pos`) must never go back: a record written twice is allowed (at-least-once), a reordering
+(`source.file`, `source.pos`)) must never go back: a record written twice is allowed (at-least-once), a reordering
 is an error. Prints {"rows": {"<key>": [<column as text, or null>, …]}, "records": N}.
 Credentials: any (the test server accepts any signature).
 """
@@ -81,7 +81,8 @@ def main():
             if key is not None and text(key[key_col]) != kv:
                 sys.exit(f"record {r['SequenceNumber']}: partition key {key} does not match the row's {key_col} {kv}")
             src = value["source"]
-            pos = src.get("lsn") if src.get("lsn") is not None else src.get("pos")
+            # PostgreSQL: the LSN; MySQL/MariaDB: (binlog file, position).
+            pos = (src["lsn"],) if src.get("lsn") is not None else (src.get("file"), src.get("pos"))
             if kv in last_pos and pos < last_pos[kv]:
                 sys.exit(f"key {kv}: position {pos} after {last_pos[kv]} (out of order)")
             last_pos[kv] = pos
