@@ -84,10 +84,13 @@ impl Shared {
     }
 }
 
+/// A stream's worker and the task that sends its records.
+type Sender = (Arc<StreamWorker>, JoinHandle<()>);
+
+/// One stream's waiting records; its sender task holds it weakly and ends with the producer.
 struct StreamWorker {
     queue: Mutex<StreamQueue>,
     wake: Notify,
-    task: JoinHandle<()>,
 }
 
 impl StreamWorker {
@@ -100,7 +103,7 @@ pub struct KinesisProducer {
     client: Client,
     config: KinesisConfig,
     shared: Arc<Shared>,
-    streams: Mutex<HashMap<String, Arc<StreamWorker>>>,
+    streams: Mutex<HashMap<String, Sender>>,
     ready: tokio::sync::Mutex<HashSet<String>>,
 }
 
@@ -172,21 +175,18 @@ impl KinesisProducer {
 
     fn worker(&self, stream: &str) -> Arc<StreamWorker> {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(w) = streams.get(stream) {
+        if let Some((w, _)) = streams.get(stream) {
             return w.clone();
         }
-        let w = Arc::new_cyclic(|weak: &std::sync::Weak<StreamWorker>| {
-            let weak = weak.clone();
-            let client = self.client.clone();
-            let shared = self.shared.clone();
-            let name = stream.to_owned();
-            StreamWorker {
-                queue: Mutex::new(StreamQueue::default()),
-                wake: Notify::new(),
-                task: tokio::spawn(async move { run_stream(client, name, weak, shared).await }),
-            }
-        });
-        streams.insert(stream.to_owned(), w.clone());
+        // The worker exists before its task starts: the task's first upgrade always succeeds.
+        let w = Arc::new(StreamWorker { queue: Mutex::new(StreamQueue::default()), wake: Notify::new() });
+        let task = tokio::spawn(run_stream(
+            self.client.clone(),
+            stream.to_owned(),
+            Arc::downgrade(&w),
+            self.shared.clone(),
+        ));
+        streams.insert(stream.to_owned(), (w.clone(), task));
         w
     }
 
@@ -243,8 +243,8 @@ impl KinesisProducer {
 impl Drop for KinesisProducer {
     fn drop(&mut self) {
         // Unaccepted records are not released anyway; the workers stop with the producer.
-        for w in self.streams.lock().unwrap_or_else(PoisonError::into_inner).values() {
-            w.task.abort();
+        for (_, task) in self.streams.lock().unwrap_or_else(PoisonError::into_inner).values() {
+            task.abort();
         }
     }
 }
