@@ -54,7 +54,7 @@ async fn postgres_to_kinesis_survives_kill_nine_and_folds_to_the_source() -> any
         }
     }
     let rows = c.query("SELECT id, v, s FROM t", &[]).await?;
-    let want: BTreeMap<String, Vec<Option<String>>> = rows
+    let want: Rows = rows
         .iter()
         .map(|r| {
             let id: i32 = r.get(0);
@@ -63,28 +63,7 @@ async fn postgres_to_kinesis_survives_kill_nine_and_folds_to_the_source() -> any
         })
         .collect();
     let stream = format!("{prefix}.public.t");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kinesis_rows.py");
-    let registry = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = tb.python(&script, &["rows", &tb.kinesis.url(), &stream, &registry, "id", "v,s"])?;
-        let got: serde_json::Value = serde_json::from_str(&out)?;
-        let rows: BTreeMap<String, Vec<Option<String>>> = serde_json::from_value(got["rows"].clone())?;
-        if rows == want {
-            eprintln!("kinesis: {} records fold to the {} source rows", got["records"], want.len());
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the stream folds to {} rows, the source has {}; source log:\n{}",
-            rows.len(),
-            want.len(),
-            src.log_text()
-        );
-        anyhow::ensure!(src.child.try_wait()?.is_none(), "the source exited:\n{}", src.log_text());
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    Ok(())
+    wait_stream_folds_to(&stream, port, &want, &mut src).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,18 +89,34 @@ async fn mariadb_to_kinesis_folds_to_the_source() -> anyhow::Result<()> {
         c.query_drop(format!("DELETE FROM t WHERE id % 13 = 0 AND id < {first}")).await?;
     }
     let rows: Vec<(i32, i32, Option<String>)> = c.query("SELECT id, v, s FROM t").await?;
-    let want: BTreeMap<String, Vec<Option<String>>> =
+    let want: Rows =
         rows.into_iter().map(|(id, v, s)| (id.to_string(), vec![Some(v.to_string()), s])).collect();
     let stream = format!("{prefix}.{db}.t");
+    wait_stream_folds_to(&stream, port, &want, &mut src).await
+}
+
+type Rows = BTreeMap<String, Vec<Option<String>>>;
+
+/// Wait (up to 120 s) until `stream`, read with boto3 and decoded against the registry on
+/// `registry_port` (tests/python/kinesis_rows.py: per-key order checked), folds to `want`
+/// (`id` → [v, s]); fails early when the source exits.
+async fn wait_stream_folds_to(
+    stream: &str,
+    registry_port: u16,
+    want: &Rows,
+    src: &mut common::SluiceProcess,
+) -> anyhow::Result<()> {
+    let tb = testbed();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kinesis_rows.py");
-    let registry = format!("http://127.0.0.1:{port}");
+    let registry = format!("http://127.0.0.1:{registry_port}");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let out = tb.python(&script, &["rows", &tb.kinesis.url(), &stream, &registry, "id", "v,s"])?;
+        let out = tb.python(&script, &["rows", &tb.kinesis.url(), stream, &registry, "id", "v,s"])?;
         let got: serde_json::Value = serde_json::from_str(&out)?;
-        let rows: BTreeMap<String, Vec<Option<String>>> = serde_json::from_value(got["rows"].clone())?;
-        if rows == want {
-            break;
+        let rows: Rows = serde_json::from_value(got["rows"].clone())?;
+        if rows == *want {
+            eprintln!("kinesis: {} records fold to the {} source rows", got["records"], want.len());
+            return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,
@@ -130,7 +125,7 @@ async fn mariadb_to_kinesis_folds_to_the_source() -> anyhow::Result<()> {
             want.len(),
             src.log_text()
         );
+        anyhow::ensure!(src.child.try_wait()?.is_none(), "the source exited:\n{}", src.log_text());
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    Ok(())
 }
